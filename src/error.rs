@@ -1,0 +1,103 @@
+//! The crate-wide [`Error`]: every module error, plus what the CLI needs to act on one
+//! (exit code class and a hint for the user).
+
+use crate::{digest, metadata, oci, package, reference, store};
+
+/// Any modelark library error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A reference did not parse.
+    #[error(transparent)]
+    Reference(#[from] reference::Error),
+    /// A digest did not parse or verify.
+    #[error(transparent)]
+    Digest(#[from] digest::Error),
+    /// An OCI document did not decode.
+    #[error(transparent)]
+    Oci(#[from] oci::Error),
+    /// Metadata is invalid.
+    #[error(transparent)]
+    Metadata(#[from] metadata::Error),
+    /// A store operation failed.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// Packing or unpacking failed.
+    #[error(transparent)]
+    Package(#[from] package::Error),
+}
+
+/// A result with the crate [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How the CLI reports an error: its class decides the exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Something named does not exist (exit 1).
+    NotFound,
+    /// Content failed verification (exit 1).
+    Verification,
+    /// Bad input or an operational failure (exit 2).
+    Operational,
+}
+
+impl Error {
+    fn store(&self) -> Option<&store::Error> {
+        match self {
+            Error::Store(e) | Error::Package(package::Error::Store(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The class of this error.
+    pub fn class(&self) -> Class {
+        match self.store() {
+            Some(store::Error::NotFound { .. }) => Class::NotFound,
+            Some(store::Error::Corrupt { .. } | store::Error::BlobMissing { .. }) => {
+                Class::Verification
+            }
+            _ => match self {
+                Error::Digest(
+                    digest::Error::Mismatch { .. } | digest::Error::SizeMismatch { .. },
+                ) => Class::Verification,
+                _ => Class::Operational,
+            },
+        }
+    }
+
+    /// What the user can do about it, when there is something specific to say.
+    pub fn hint(&self) -> Option<String> {
+        if let Some(store) = self.store() {
+            return match store {
+                store::Error::NotFound { .. } => Some("run `modelark list` to see what the store holds".into()),
+                store::Error::Corrupt { .. } | store::Error::BlobMissing { .. } => Some(
+                    "the stored copy is damaged; remove it (`modelark rm`) and pack, import or pull it again".into(),
+                ),
+                store::Error::NotALayout { .. } => {
+                    Some("point oci: at a directory made by modelark, skopeo or oras, or at a new path to create one".into())
+                }
+                _ => None,
+            };
+        }
+        let Error::Package(package) = self else {
+            return None;
+        };
+        use package::Error as P;
+        Some(match package {
+            P::SymlinkOutside { .. } => "pass --dereference to pack the files the symlinks point to (e.g. a Hugging Face cache snapshot)".into(),
+            P::SymlinkToDirectory { .. } => "copy the directory in, or --exclude the link".into(),
+            P::NoName => "pass --name or set name: in modelark.yaml".into(),
+            P::OutputExists { .. } => "choose a new directory or pass --force to replace it".into(),
+            P::ManagedAnnotation { .. } => "set it through its metadata flag or modelark.yaml field instead".into(),
+            P::ManifestTooLarge { .. } => "archive many small files into a few larger ones before packing".into(),
+            P::ChangedWhilePacking { .. } => "pack again once whatever writes the file has finished".into(),
+            P::UnsafePath { .. } | P::DuplicatePath { .. } | P::UnsupportedEntry { .. } => {
+                "the artifact is malformed or hostile; nothing was written".into()
+            }
+            P::Metadata(metadata::Error::TooLarge { .. }) => {
+                "keep a summary in modelark.yaml and put the full schema in a file inside the model directory (it is packed as a layer)".into()
+            }
+            _ => return None,
+        })
+    }
+}

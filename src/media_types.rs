@@ -1,0 +1,43 @@
+//! Every media type, artifact type and annotation key modelark writes or reads, in one place.
+//! Normative description: `docs/format.md`. ModelPack: <https://github.com/modelpack/model-spec>.
+
+/// OCI image manifest.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image index.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Docker schema 2 manifest, accepted when reading.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker manifest list, recognised to give a clear error.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// ModelPack manifest `artifactType`.
+pub const MODEL_ARTIFACT: &str = "application/vnd.cncf.model.manifest.v1+json";
+/// ModelPack config media type.
+pub const MODEL_CONFIG: &str = "application/vnd.cncf.model.config.v1+json";
+/// Pre-CNCF ModelPack (`cnai`) artifact type, accepted when reading.
+pub const LEGACY_MODEL_ARTIFACT: &str = "application/vnd.cnai.model.manifest.v1+json";
+/// Pre-CNCF ModelPack (`cnai`) config media type, accepted when reading.
+pub const LEGACY_MODEL_CONFIG: &str = "application/vnd.cnai.model.config.v1+json";
+
+/// Prefix of every ModelPack layer media type: `PREFIX.<kind>.v1.<format>`.
+pub const MODEL_LAYER_PREFIX: &str = "application/vnd.cncf.model";
+/// Legacy prefix of ModelPack layer media types, accepted when reading.
+pub const LEGACY_MODEL_LAYER_PREFIX: &str = "application/vnd.cnai.model";
+
+/// Layer annotation: the file's path relative to the model root.
+pub const ANNOTATION_FILEPATH: &str = "org.cncf.model.filepath";
+/// Legacy form of [`ANNOTATION_FILEPATH`], accepted when reading.
+pub const LEGACY_ANNOTATION_FILEPATH: &str = "org.cnai.model.filepath";
+/// Layer annotation: JSON file metadata (name, mode, uid, gid, size, mtime, typeflag).
+pub const ANNOTATION_FILE_METADATA: &str = "org.cncf.model.file.metadata+json";
+/// Legacy form of [`ANNOTATION_FILE_METADATA`], accepted when reading.
+pub const LEGACY_ANNOTATION_FILE_METADATA: &str = "org.cnai.model.file.metadata+json";
+/// Layer annotation: `"true"` when the layer's kind was guessed rather than known.
+pub const ANNOTATION_UNTESTED: &str = "org.cncf.model.file.mediatype.untested";
+
+/// OCI annotation: a human-readable title; ORAS uses it as the file name of a layer.
+pub const OCI_TITLE: &str = "org.opencontainers.image.title";
+/// OCI annotation: the tag an index entry of an OCI layout stands for.
+pub const OCI_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// containerd's annotation for the full `name:tag` of an index entry; used by export/import.
+pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";

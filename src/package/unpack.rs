@@ -1,0 +1,461 @@
+//! Artifact → directory, safely: every path is checked before anything is written, every
+//! blob is verified while it streams, everything lands in a temp directory beside the
+//! target that is renamed into place only when all of it succeeded.
+//!
+//! Reads ModelPack raw and tar layers (also the legacy `cnai` names), KitOps ModelKits
+//! (tar+gzip layers) and plain ORAS pushes (files named by `org.opencontainers.image.title`).
+
+use std::collections::BTreeSet;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use super::Error;
+use crate::media_types;
+use crate::oci::{Descriptor, Manifest};
+use crate::progress::{ProgressWriter, Reporter};
+use crate::store::Layout;
+
+/// How to unpack.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Only files whose path matches one of these globs (all files when empty).
+    pub include: Vec<String>,
+    /// Replace an existing non-empty output directory.
+    pub force: bool,
+}
+
+/// What [`unpack`] wrote.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Files written.
+    pub files: usize,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Layers skipped because they name no file, with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// How a layer's content is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The blob is one file.
+    Raw,
+    /// The blob is a tar archive.
+    Tar,
+    /// The blob is a gzip-compressed tar archive.
+    TarGzip,
+    /// A compression modelark does not read.
+    Unsupported,
+}
+
+impl Format {
+    /// The format a layer media type declares.
+    pub fn of(media_type: &str) -> Format {
+        if media_type.ends_with("zstd") {
+            Format::Unsupported
+        } else if media_type.ends_with("tar+gzip")
+            || media_type.ends_with("tar.gzip")
+            || media_type.ends_with(".tar.gz")
+        {
+            Format::TarGzip
+        } else if media_type.ends_with(".tar") || media_type.ends_with("+tar") {
+            Format::Tar
+        } else {
+            Format::Raw
+        }
+    }
+}
+
+/// The file path a layer declares: ModelPack `filepath` (or its legacy name), else ORAS's title.
+pub fn layer_path(layer: &Descriptor) -> Option<&str> {
+    [
+        media_types::ANNOTATION_FILEPATH,
+        media_types::LEGACY_ANNOTATION_FILEPATH,
+        media_types::OCI_TITLE,
+    ]
+    .iter()
+    .find_map(|key| layer.annotations.get(*key))
+    .map(String::as_str)
+}
+
+/// The permission bits a layer's file metadata records, if any.
+fn layer_mode(layer: &Descriptor) -> Option<u32> {
+    let json = layer
+        .annotations
+        .get(media_types::ANNOTATION_FILE_METADATA)
+        .or_else(|| {
+            layer
+                .annotations
+                .get(media_types::LEGACY_ANNOTATION_FILE_METADATA)
+        })?;
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    value.get("mode")?.as_u64().map(|m| m as u32)
+}
+
+/// Checks that `path` is relative and stays inside the directory it is joined to.
+///
+/// # Errors
+/// [`Error::UnsafePath`] saying why.
+pub fn safe_relative_path(path: &str) -> Result<PathBuf, Error> {
+    let refuse = |reason: &'static str| Error::UnsafePath {
+        path: path.to_owned(),
+        reason,
+    };
+    if path.is_empty() {
+        return Err(refuse("it is empty"));
+    }
+    if path.contains('\0') {
+        return Err(refuse("it contains a NUL byte"));
+    }
+    if path.contains('\\') {
+        return Err(refuse("it contains a backslash"));
+    }
+    let bytes = path.as_bytes();
+    if path.starts_with('/')
+        || (bytes.len() >= 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic())
+    {
+        return Err(refuse("it is absolute"));
+    }
+    let trimmed = path.strip_prefix("./").unwrap_or(path);
+    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    for component in trimmed.split('/') {
+        match component {
+            ".." => return Err(refuse("it contains '..'")),
+            "" | "." => return Err(refuse("it has an empty or '.' component")),
+            _ => {}
+        }
+    }
+    let relative = PathBuf::from(trimmed);
+    debug_assert!(
+        relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+    );
+    Ok(relative)
+}
+
+/// One layer's share of the work.
+struct Plan<'a> {
+    layer: &'a Descriptor,
+    format: Format,
+    path: Option<PathBuf>,
+}
+
+/// Unpacks the artifact `manifest` describes from `layout` into `out`.
+///
+/// # Errors
+/// [`Error`]: unsafe paths and duplicates before anything is written; corrupt blobs while
+/// writing. On any error `out` is untouched and no temp directory is left.
+pub fn unpack(
+    layout: &Layout,
+    manifest: &Manifest,
+    out: &Path,
+    options: &Options,
+    reporter: &dyn Reporter,
+) -> Result<Report, Error> {
+    let include = include_set(&options.include)?;
+    let (plans, mut report) = plan(manifest, &include)?;
+    check_output(out, options.force)?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    fs_err::create_dir_all(&parent)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".modelark-unpack-")
+        .tempdir_in(&parent)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "failed to create a temp directory in {}: {e}",
+                    parent.display()
+                ),
+            )
+        })?;
+    for (id, plan) in plans.iter().enumerate() {
+        let written = match plan.format {
+            Format::Raw => write_raw(layout, plan, staging.path(), id, reporter)?,
+            Format::Tar | Format::TarGzip => write_tar(layout, plan, staging.path(), &include)?,
+            Format::Unsupported => unreachable!("refused while planning"),
+        };
+        report.files += written.0;
+        report.bytes += written.1;
+    }
+    replace_dir(staging, out)?;
+    Ok(report)
+}
+
+fn include_set(globs: &[String]) -> Result<Option<GlobSet>, Error> {
+    if globs.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = GlobSetBuilder::new();
+    for glob in globs {
+        builder.add(
+            Glob::new(glob).map_err(|e| Error::Pattern(format!("invalid glob {glob:?}: {e}")))?,
+        );
+    }
+    Ok(Some(
+        builder.build().map_err(|e| Error::Pattern(e.to_string()))?,
+    ))
+}
+
+/// Decides what each layer becomes, refusing unsafe or duplicate paths up front.
+fn plan<'a>(
+    manifest: &'a Manifest,
+    include: &Option<GlobSet>,
+) -> Result<(Vec<Plan<'a>>, Report), Error> {
+    let mut plans = Vec::new();
+    let mut report = Report::default();
+    let mut seen = BTreeSet::new();
+    for layer in &manifest.layers {
+        let format = Format::of(&layer.media_type);
+        if format == Format::Unsupported {
+            return Err(Error::UnsupportedLayer {
+                digest: layer.digest.clone(),
+                media_type: layer.media_type.clone(),
+            });
+        }
+        let path = layer_path(layer).map(safe_relative_path).transpose()?;
+        if let Some(path) = &path {
+            if format == Format::Raw && !seen.insert(path.clone()) {
+                return Err(Error::DuplicatePath {
+                    path: path.display().to_string(),
+                });
+            }
+            let wanted = include.as_ref().is_none_or(|set| set.is_match(path));
+            if format == Format::Raw && !wanted {
+                continue;
+            }
+        } else if format == Format::Raw {
+            report.skipped.push(format!(
+                "{} ({}): no file path annotation",
+                layer.digest, layer.media_type
+            ));
+            continue;
+        }
+        plans.push(Plan {
+            layer,
+            format,
+            path,
+        });
+    }
+    Ok((plans, report))
+}
+
+fn check_output(out: &Path, force: bool) -> Result<(), Error> {
+    match fs_err::symlink_metadata(out) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+        Ok(m) if m.is_dir() => {
+            let empty = fs_err::read_dir(out)?.next().is_none();
+            if empty || force {
+                Ok(())
+            } else {
+                Err(Error::OutputExists {
+                    path: out.to_owned(),
+                })
+            }
+        }
+        Ok(_) => Err(Error::OutputNotADirectory {
+            path: out.to_owned(),
+        }),
+    }
+}
+
+fn write_raw(
+    layout: &Layout,
+    plan: &Plan<'_>,
+    staging: &Path,
+    id: usize,
+    reporter: &dyn Reporter,
+) -> Result<(usize, u64), Error> {
+    let relative = plan
+        .path
+        .as_ref()
+        .expect("raw layers are planned with a path");
+    let target = staging.join(relative);
+    if let Some(parent) = target.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    let mut reader = layout.open_blob(plan.layer)?;
+    let file = fs_err::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&target)?;
+    reporter.begin(id, &relative.display().to_string(), plan.layer.size);
+    let mut writer = ProgressWriter::new(io::BufWriter::with_capacity(1 << 20, file), reporter, id);
+    let copied = io::copy(&mut reader, &mut writer);
+    reporter.end(id);
+    copied.map_err(|e| layout.read_error(&plan.layer.digest, e))?;
+    writer
+        .into_inner()
+        .into_inner()
+        .map_err(|e| e.into_error())?;
+    set_mode(&target, layer_mode(plan.layer))?;
+    Ok((1, plan.layer.size))
+}
+
+fn write_tar(
+    layout: &Layout,
+    plan: &Plan<'_>,
+    staging: &Path,
+    include: &Option<GlobSet>,
+) -> Result<(usize, u64), Error> {
+    let blob = layout.open_blob(plan.layer)?;
+    let corrupt = |e: io::Error| layout.read_error(&plan.layer.digest, e);
+    let reader: Box<dyn Read + '_> = match plan.format {
+        Format::TarGzip => Box::new(flate2::read::GzDecoder::new(blob)),
+        _ => Box::new(blob),
+    };
+    let mut archive = tar::Archive::new(reader);
+    let (mut files, mut bytes) = (0, 0);
+    for entry in archive.entries().map_err(corrupt)? {
+        let mut entry = entry.map_err(corrupt)?;
+        let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let relative = safe_relative_path(&raw_path)?;
+        let target = staging.join(&relative);
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => fs_err::create_dir_all(&target)?,
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                if include.as_ref().is_some_and(|set| !set.is_match(&relative)) {
+                    continue;
+                }
+                if let Some(parent) = target.parent() {
+                    fs_err::create_dir_all(parent)?;
+                }
+                let mut file = fs_err::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&target)?;
+                bytes += io::copy(&mut entry, &mut file).map_err(corrupt)?;
+                set_mode(&target, entry.header().mode().ok())?;
+                files += 1;
+            }
+            other => {
+                return Err(Error::UnsupportedEntry {
+                    path: raw_path,
+                    kind: format!("{other:?}"),
+                });
+            }
+        }
+    }
+    // Read to the end so the verifying reader checks the whole blob's digest.
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(corrupt)?;
+    Ok((files, bytes))
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: Option<u32>) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    // Only the executable bit is honoured: no setuid, no world-writable files.
+    let mode = if mode.is_some_and(|m| m & 0o111 != 0) {
+        0o755
+    } else {
+        0o644
+    };
+    fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: Option<u32>) -> Result<(), Error> {
+    Ok(())
+}
+
+/// Moves `staging` to `out`, replacing an existing directory only after the new one is
+/// complete; on failure the old one is put back.
+fn replace_dir(staging: tempfile::TempDir, out: &Path) -> Result<(), Error> {
+    if !out.exists() {
+        fs_err::rename(staging.path(), out)?;
+        let _ = staging.keep();
+        return Ok(());
+    }
+    let parent = staging
+        .path()
+        .parent()
+        .expect("staging has a parent")
+        .to_owned();
+    let old = tempfile::Builder::new()
+        .prefix(".modelark-old-")
+        .tempdir_in(&parent)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "failed to create a temp directory in {}: {e}",
+                    parent.display()
+                ),
+            )
+        })?;
+    let old_path = old.path().join("previous");
+    fs_err::rename(out, &old_path)?;
+    if let Err(e) = fs_err::rename(staging.path(), out) {
+        fs_err::rename(&old_path, out)?;
+        return Err(e.into());
+    }
+    let _ = staging.keep();
+    drop(old);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_paths_pass_and_hostile_ones_are_refused() {
+        for ok in ["a", "a/b.bin", "./a/b", "dir/", "weird:name", "ünï/cödé"] {
+            safe_relative_path(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        let hostile = [
+            ("", "empty"),
+            ("/etc/passwd", "absolute"),
+            ("C:/x", "absolute"),
+            ("../x", "'..'"),
+            ("a/../../x", "'..'"),
+            ("a/..", "'..'"),
+            ("a//b", "empty or '.'"),
+            ("a/./b", "empty or '.'"),
+            ("a\\..\\b", "backslash"),
+            ("a\0b", "NUL"),
+        ];
+        for (path, reason) in hostile {
+            let error = safe_relative_path(path).unwrap_err().to_string();
+            assert!(error.contains(reason), "{path:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn formats_follow_media_types() {
+        let cases = [
+            ("application/vnd.cncf.model.weight.v1.raw", Format::Raw),
+            ("application/vnd.cncf.model.weight.v1.tar", Format::Tar),
+            (
+                "application/vnd.cncf.model.weight.v1.tar+gzip",
+                Format::TarGzip,
+            ),
+            (
+                "application/vnd.cncf.model.weight.v1.tar+zstd",
+                Format::Unsupported,
+            ),
+            (
+                "application/vnd.kitops.modelkit.model.v1.tar+gzip",
+                Format::TarGzip,
+            ),
+            (
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+                Format::TarGzip,
+            ),
+            ("application/vnd.oci.image.layer.v1.tar", Format::Tar),
+            ("text/plain", Format::Raw),
+        ];
+        for (media_type, format) in cases {
+            assert_eq!(Format::of(media_type), format, "{media_type}");
+        }
+    }
+}
