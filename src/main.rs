@@ -1,1 +1,52 @@
-fn main() {}
+//! The `modelark` command. Exit codes: 0 ok, 1 not found or verification failed,
+//! 2 usage or operational error. A closed stdout (e.g. `| head`) exits 0.
+
+mod cli;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use modelark::error::Class;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    cli::init_logging(args.verbose);
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => report(&error),
+    }
+}
+
+/// Prints `error:`, each `caused by:` and a `hint:`, and picks the exit code.
+fn report(error: &anyhow::Error) -> ExitCode {
+    let broken_pipe = error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+    if broken_pipe {
+        return ExitCode::SUCCESS;
+    }
+    let library = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<modelark::Error>());
+    let hint = library
+        .and_then(modelark::Error::hint)
+        .or_else(|| cli::hint_for(error));
+    let mut stderr = std::io::stderr().lock();
+    let mut causes = error.chain();
+    if let Some(top) = causes.next() {
+        let _ = writeln!(stderr, "error: {top}");
+    }
+    for cause in causes {
+        // Transparent wrappers repeat their source's message; print it once.
+        let _ = writeln!(stderr, "  caused by: {cause}");
+    }
+    if let Some(hint) = hint {
+        let _ = writeln!(stderr, "  hint: {hint}");
+    }
+    match library.map(modelark::Error::class) {
+        Some(Class::NotFound | Class::Verification) => ExitCode::from(1),
+        _ => ExitCode::from(2),
+    }
+}

@@ -1,0 +1,121 @@
+//! `modelark list [NAME|oci:PATH]`: what the local store or a layout holds.
+
+use modelark::reference::{Location, Reference};
+use modelark::store::{self, Entry, Home, Layout};
+use serde::Serialize;
+
+use super::{Op, open_repo, output};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A repository in the local store (NAME) or a layout (oci:PATH); everything local if omitted.
+    reference: Option<Reference>,
+    /// Also list signature and attestation tags (sha256-<hex>.sig/.att).
+    #[arg(long)]
+    all: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Row {
+    name: Option<String>,
+    tag: String,
+    digest: String,
+    size: Option<u64>,
+    version: Option<String>,
+    artifact_type: Option<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let (layout, entries) = match &args.reference {
+        Some(reference) => {
+            let repo = open_repo(&reference.without_selector(), false)?;
+            let entries = repo
+                .entries()
+                .op(|| format!("failed to list {reference}"))?;
+            (repo.layout().clone(), entries)
+        }
+        None => {
+            let home = Home::from_env().op(|| "failed to locate the local store".into())?;
+            if !home.store_path().exists() {
+                return finish(&args, Vec::new(), true);
+            }
+            let layout =
+                Layout::open(home.store_path()).op(|| "failed to open the local store".into())?;
+            let mut entries =
+                store::entries(&layout, true).op(|| "failed to list the local store".into())?;
+            entries.sort_by(|a, b| (&a.name, &a.tag).cmp(&(&b.name, &b.tag)));
+            (layout, entries)
+        }
+    };
+    let named = !matches!(
+        args.reference.as_ref().map(Reference::location),
+        Some(Location::Layout { .. })
+    );
+    let rows = entries
+        .into_iter()
+        .filter(|e| args.all || !is_attachment(e.tag.as_str()))
+        .map(|e| row(&layout, e))
+        .collect();
+    finish(&args, rows, named)
+}
+
+/// cosign-style signature, attestation and referrers-fallback tags.
+fn is_attachment(tag: &str) -> bool {
+    tag.starts_with("sha256-")
+}
+
+fn row(layout: &Layout, entry: Entry) -> Row {
+    // A manifest that cannot be read still lists; inspect says what is wrong with it.
+    let manifest = layout.read_manifest(&entry.descriptor).ok();
+    let version = manifest.as_ref().and_then(|m| {
+        m.annotations
+            .get(modelark::metadata::keys::VERSION)
+            .cloned()
+    });
+    Row {
+        name: entry.name.map(|n| n.to_string()),
+        tag: entry.tag.to_string(),
+        digest: entry.descriptor.digest.to_string(),
+        size: manifest
+            .as_ref()
+            .map(|m| m.layers.iter().map(|l| l.size).sum()),
+        version,
+        artifact_type: entry
+            .descriptor
+            .artifact_type
+            .or_else(|| manifest.and_then(|m| m.artifact_type)),
+    }
+}
+
+fn finish(args: &Args, rows: Vec<Row>, named: bool) -> anyhow::Result<()> {
+    if args.json {
+        return output::json(&rows);
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut cells = vec![
+                r.tag.clone(),
+                r.digest
+                    .parse::<modelark::Digest>()
+                    .map(|d| d.short())
+                    .unwrap_or_default(),
+                r.size.map(output::size).unwrap_or_else(|| "?".into()),
+                r.version.clone().unwrap_or_else(|| "-".into()),
+            ];
+            if named {
+                cells.insert(0, r.name.clone().unwrap_or_default());
+            }
+            cells
+        })
+        .collect();
+    let header: &[&str] = if named {
+        &["NAME", "TAG", "DIGEST", "SIZE", "VERSION"]
+    } else {
+        &["TAG", "DIGEST", "SIZE", "VERSION"]
+    };
+    output::table(header, &cells)
+}

@@ -1,0 +1,128 @@
+//! Rendering for people and programs: JSON on request, aligned tables, human sizes, and
+//! progress bars on a terminal (nothing when stderr is not one, or with --quiet/--json).
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use modelark::progress::{Reporter, Silent};
+use serde::Serialize;
+
+/// Writes a line to stdout.
+pub fn line(text: impl std::fmt::Display) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
+    Ok(())
+}
+
+/// Writes pretty JSON to stdout.
+pub fn json(value: &impl Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// `1.5 GiB` style sizes.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A left-aligned table: header row plus rows, columns padded to their widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let render = |cells: Vec<&str>| {
+        let last = cells.len() - 1;
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == last {
+                    c.to_string()
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    line(render(header.to_vec()))?;
+    for row in rows {
+        line(render(row.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+/// Progress bars per transfer on a terminal.
+pub struct Bars {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<usize, ProgressBar>>,
+}
+
+impl Reporter for Bars {
+    fn begin(&self, id: usize, label: &str, total: u64) {
+        let style = ProgressStyle::with_template(
+            "{msg:30!} {bar:30} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} eta {eta}",
+        )
+        .expect("the template is valid");
+        let bar = self.multi.add(
+            ProgressBar::new(total)
+                .with_style(style)
+                .with_message(label.to_owned()),
+        );
+        self.bars.lock().expect("not poisoned").insert(id, bar);
+    }
+
+    fn advance(&self, id: usize, bytes: u64) {
+        if let Some(bar) = self.bars.lock().expect("not poisoned").get(&id) {
+            bar.inc(bytes);
+        }
+    }
+
+    fn end(&self, id: usize) {
+        if let Some(bar) = self.bars.lock().expect("not poisoned").remove(&id) {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Bars when stderr is a terminal and output is for people; silence otherwise.
+pub fn reporter(quiet: bool, json: bool) -> Box<dyn Reporter> {
+    if quiet || json || !std::io::stderr().is_terminal() {
+        return Box::new(Silent);
+    }
+    Box::new(Bars {
+        multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+        bars: Mutex::new(HashMap::new()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_human() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+}
