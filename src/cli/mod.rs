@@ -36,7 +36,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  modelark pack ./bert -t bert:1.0.0\n  modelark pack ./bert -t oci:./bert-layout:1.0.0 -f bert.yaml --metric accuracy=0.91\n  SOURCE_DATE_EPOCH=1700000000 modelark pack ./bert -t bert:1.0.0   # records that build time"
     )]
-    Pack(pack::Args),
+    Pack(Box<pack::Args>),
     /// Show a model's metadata and files.
     #[command(
         after_help = "Examples:\n  modelark inspect bert:1.0.0\n  modelark inspect oci:./bert-layout:1.0.0 --json"
@@ -78,7 +78,7 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let quiet = cli.quiet;
     match cli.command {
-        Command::Pack(args) => pack::run(args, quiet),
+        Command::Pack(args) => pack::run(*args, quiet),
         Command::Inspect(args) => inspect::run(args),
         Command::List(args) => list::run(args),
         Command::Tag(args) => tags::tag(args),

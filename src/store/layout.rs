@@ -72,13 +72,27 @@ impl Layout {
         if root.join(LAYOUT_FILE).is_file() {
             return Ok(Layout { root });
         }
-        if root.is_dir() && fs_err::read_dir(&root)?.next().is_some() {
-            return Err(Error::NotALayout { path: root });
+        if root.is_dir() {
+            // Another process may be creating this layout right now: its files are fine.
+            for entry in fs_err::read_dir(&root)? {
+                let name = entry?.file_name();
+                let name = name.to_string_lossy();
+                let ours = matches!(name.as_ref(), "blobs" | INDEX_FILE | LAYOUT_FILE)
+                    || name.starts_with(".modelark-")
+                    || name.starts_with(TEMP_PREFIX);
+                if !ours {
+                    return Err(Error::NotALayout { path: root });
+                }
+            }
         }
         fs_err::create_dir_all(root.join("blobs").join(Algorithm::Sha256.as_str()))?;
         let layout = Layout { root };
+        // oci-layout first: from then on the directory opens as a layout, and a missing
+        // index.json reads as empty until update_index writes it.
+        if !layout.root.join(LAYOUT_FILE).is_file() {
+            write_atomic(&layout.root.join(LAYOUT_FILE), LAYOUT_CONTENT)?;
+        }
         layout.update_index(|_| Ok(()))?;
-        write_atomic(&layout.root.join(LAYOUT_FILE), LAYOUT_CONTENT)?;
         Ok(layout)
     }
 
@@ -250,7 +264,11 @@ impl Layout {
     /// I/O errors; [`Error::Index`] when it is malformed.
     pub fn index(&self) -> Result<Index, Error> {
         let path = self.root.join(INDEX_FILE);
-        let file = fs_err::File::open(&path)?;
+        let file = match fs_err::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Index::new()),
+            Err(e) => return Err(e.into()),
+        };
         let mut bytes = Vec::new();
         file.take(MAX_INDEX_SIZE + 1).read_to_end(&mut bytes)?;
         if bytes.len() as u64 > MAX_INDEX_SIZE {
@@ -269,11 +287,7 @@ impl Layout {
     ) -> Result<T, Error> {
         let _gc = self.lock(GC_LOCK, false)?;
         let _lock = self.lock(INDEX_LOCK, true)?;
-        let mut index = match self.index() {
-            Ok(index) => index,
-            Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => Index::new(),
-            Err(e) => return Err(e),
-        };
+        let mut index = self.index()?;
         let before = index.clone();
         let result = change(&mut index)?;
         if index != before || !self.root.join(INDEX_FILE).is_file() {

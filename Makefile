@@ -1,0 +1,33 @@
+# modelark: `make demo` runs the main job on the embedded store, `make test` runs every test.
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: build test deps lint doc demo ci clean
+
+build:
+	$(CARGO) build --release
+
+## Installs the registry, skopeo and validators the tests talk to (needs root for apt-get).
+deps:
+	scripts/install-deps.sh
+
+## Every test: unit, CLI, hostile inputs, schema validation, real-registry interop; then lint.
+test: deps
+	$(CARGO) test --all-targets
+	$(MAKE) lint
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+
+## Packs testdata/tiny-sentiment into a throwaway store, inspects, unpacks and compares it.
+demo: build
+	scripts/demo.sh
+
+ci: test
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the tests use: the CNCF distribution registry, skopeo, htpasswd and openssl
+# from Debian, and the PyPI jsonschema validator. Idempotent; needs root for apt-get.
+set -euo pipefail
+
+need_apt=()
+command -v docker-registry >/dev/null || need_apt+=(docker-registry)
+command -v skopeo >/dev/null || need_apt+=(skopeo)
+command -v htpasswd >/dev/null || need_apt+=(apache2-utils)
+command -v openssl >/dev/null || need_apt+=(openssl)
+if ((${#need_apt[@]})); then
+  echo "installing ${need_apt[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! python3 -c 'import jsonschema' 2>/dev/null; then
+  echo "installing jsonschema (PyPI)" >&2
+  python3 -m pip install --quiet --disable-pip-version-check 'jsonschema>=4.18' 'rfc3339-validator'
+fi

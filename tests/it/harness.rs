@@ -1,0 +1,223 @@
+//! Test helpers: the modelark binary with a private MODELARK_HOME, sample models, and a real
+//! CNCF distribution registry (Debian's `docker-registry`) on 127.0.0.1 with a free port.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use tempfile::TempDir;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `testdata/tiny-sentiment`.
+pub fn sample() -> PathBuf {
+    root().join("testdata/tiny-sentiment")
+}
+
+/// A scratch directory with its own MODELARK_HOME.
+pub struct Env {
+    pub dir: TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `modelark ARGS` with this environment's home and no SOURCE_DATE_EPOCH.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("modelark").expect("binary built");
+        cmd.args(args)
+            .env("MODELARK_HOME", self.home())
+            .env_remove("SOURCE_DATE_EPOCH")
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    /// Runs modelark and returns (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd(args).output().expect("modelark runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs modelark, asserts success, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (code, stdout, stderr) = self.run(args);
+        assert_eq!(code, 0, "modelark {args:?} failed:\n{stderr}");
+        stdout
+    }
+
+    /// Runs modelark, asserts it exits with `code`, returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let (actual, stdout, stderr) = self.run(args);
+        assert_eq!(
+            actual, code,
+            "modelark {args:?}: expected exit {code}\nstdout: {stdout}\nstderr: {stderr}"
+        );
+        stderr
+    }
+
+    /// `modelark ARGS --json` parsed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        serde_json::from_str(&self.ok(&args)).expect("valid JSON")
+    }
+}
+
+/// Copies a directory tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Asserts two directory trees hold the same files with the same bytes.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let status = Command::new("diff")
+        .arg("-r")
+        .arg(a)
+        .arg(b)
+        .status()
+        .expect("diff runs");
+    assert!(
+        status.success(),
+        "{} and {} differ",
+        a.display(),
+        b.display()
+    );
+}
+
+/// Names in `dir` (for "nothing left behind" checks).
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// A running `docker-registry serve` on 127.0.0.1, killed on drop.
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    /// Holds the registry's storage and config for its lifetime.
+    _dir: TempDir,
+}
+
+impl Registry {
+    /// Starts a plain-HTTP registry with deletes enabled.
+    pub fn start() -> Registry {
+        let binary = which("docker-registry");
+        for _attempt in 0..5 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let port = free_port();
+            let config = format!(
+                "version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            );
+            std::fs::write(dir.path().join("config.yml"), config).unwrap();
+            let child = Command::new(&binary)
+                .arg("serve")
+                .arg(dir.path().join("config.yml"))
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
+                .spawn()
+                .expect("docker-registry starts");
+            let mut registry = Registry {
+                child,
+                port,
+                _dir: dir,
+            };
+            if registry.wait_ready() {
+                return registry;
+            }
+            // Another process took the port between probing and binding: try another.
+        }
+        panic!("docker-registry did not become ready on 127.0.0.1");
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if http_status(self.port, "/v2/").is_some_and(|s| s == 200) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The status code of `GET path` on 127.0.0.1:port, if the server answers.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The path of a required tool; a missing one fails the test (make test installs them).
+pub fn which(tool: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| panic!("{tool} is not installed; `make deps` installs it"))
+}

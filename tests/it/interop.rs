@@ -1,0 +1,196 @@
+//! Interop with independent implementations: skopeo (containers/image) moves what modelark
+//! packs through a real CNCF distribution registry and back without changing a digest.
+
+use std::process::Command;
+
+use crate::harness::{Env, Registry, assert_same_tree, sample, which};
+
+/// skopeo with its own HOME, so no shared blob cache or auth file changes what it does.
+fn skopeo(env: &Env, args: &[&str]) -> String {
+    let home = env.path("skopeo-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = Command::new(which("skopeo"))
+        .args(args)
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &home)
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    modelark::Digest::sha256_of(bytes).to_string()
+}
+
+#[test]
+fn skopeo_copies_our_layout_through_a_real_registry_with_identical_digests() {
+    let registry = Registry::start();
+    let env = Env::new();
+    let layout = env.path("layout");
+    let sample = sample();
+    let packed = env.ok(&[
+        "pack",
+        sample.to_str().unwrap(),
+        "-t",
+        &format!("oci:{}:1.0.0", layout.display()),
+    ]);
+    let digest = packed.trim().rsplit_once('@').unwrap().1.to_owned();
+
+    let remote = format!("docker://{}/models/tiny:1.0.0", registry.host());
+    skopeo(
+        &env,
+        &[
+            "copy",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:1.0.0", layout.display()),
+            &remote,
+        ],
+    );
+    let raw = skopeo(&env, &["inspect", "--raw", "--tls-verify=false", &remote]);
+    assert_eq!(
+        sha256_hex(raw.as_bytes()),
+        digest,
+        "the registry serves our exact manifest bytes"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        manifest["artifactType"],
+        "application/vnd.cncf.model.manifest.v1+json"
+    );
+    let config = skopeo(
+        &env,
+        &[
+            "inspect",
+            "--config",
+            "--raw",
+            "--tls-verify=false",
+            &remote,
+        ],
+    );
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(config["descriptor"]["name"], "tiny-sentiment");
+
+    let back = env.path("back");
+    skopeo(
+        &env,
+        &[
+            "copy",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            &remote,
+            &format!("oci:{}:1.0.0", back.display()),
+        ],
+    );
+    let view = env.json(&["inspect", &format!("oci:{}:1.0.0", back.display())]);
+    assert_eq!(view["digest"], digest);
+    assert_eq!(view["metadata"]["metrics"]["f1"], 0.861);
+    let out = env.path("out");
+    env.ok(&[
+        "unpack",
+        &format!("oci:{}:1.0.0", back.display()),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_same_tree(&sample, &out);
+}
+
+#[test]
+fn skopeo_reads_our_export_archive() {
+    let env = Env::new();
+    let sample = sample();
+    let packed = env.ok(&["pack", sample.to_str().unwrap(), "-t", "tiny:2.0.0"]);
+    let digest = packed.trim().rsplit_once('@').unwrap().1.to_owned();
+    let archive = env.path("tiny.tar");
+    env.ok(&["export", "tiny:2.0.0", "-o", archive.to_str().unwrap()]);
+    let raw = skopeo(
+        &env,
+        &[
+            "inspect",
+            "--raw",
+            &format!("oci-archive:{}:2.0.0", archive.display()),
+        ],
+    );
+    assert_eq!(sha256_hex(raw.as_bytes()), digest);
+    let copied = env.path("copied");
+    skopeo(
+        &env,
+        &[
+            "copy",
+            "--preserve-digests",
+            &format!("oci-archive:{}:2.0.0", archive.display()),
+            &format!("oci:{}:2.0.0", copied.display()),
+        ],
+    );
+    let view = env.json(&["inspect", &format!("oci:{}:2.0.0", copied.display())]);
+    assert_eq!(view["digest"], digest);
+}
+
+#[test]
+fn foreign_artifacts_without_modelpack_metadata_unpack() {
+    // A plain ORAS-style artifact: files named by org.opencontainers.image.title, an empty
+    // config, no ModelPack annotations. skopeo moves it into a layout; modelark unpacks it.
+    let env = Env::new();
+    let layout = env.path("layout");
+    let layout_ref = modelark::store::Layout::create(&layout).unwrap();
+    let empty = layout_ref.write_blob(b"{}").unwrap();
+    let readme = b"hello from oras\n";
+    let readme_digest = layout_ref.write_blob(readme).unwrap();
+    let mut layer =
+        modelark::oci::Descriptor::new("text/markdown", readme_digest, readme.len() as u64);
+    layer.annotations.insert(
+        "org.opencontainers.image.title".into(),
+        "docs/README.md".into(),
+    );
+    let manifest = modelark::oci::Manifest {
+        schema_version: 2,
+        media_type: Some("application/vnd.oci.image.manifest.v1+json".into()),
+        artifact_type: Some("application/vnd.example.thing".into()),
+        config: modelark::oci::Descriptor::new("application/vnd.oci.empty.v1+json", empty, 2),
+        layers: vec![layer],
+        subject: None,
+        annotations: Default::default(),
+    };
+    let bytes = manifest.to_bytes();
+    let digest = layout_ref.write_blob(&bytes).unwrap();
+    layout_ref
+        .update_index(|index| {
+            let mut entry = modelark::oci::Descriptor::new(
+                "application/vnd.oci.image.manifest.v1+json",
+                digest,
+                bytes.len() as u64,
+            );
+            entry
+                .annotations
+                .insert("org.opencontainers.image.ref.name".into(), "v1".into());
+            index.manifests.push(entry);
+            Ok(())
+        })
+        .unwrap();
+    let copied = env.path("copied");
+    skopeo(
+        &env,
+        &[
+            "copy",
+            "--preserve-digests",
+            &format!("oci:{}:v1", layout.display()),
+            &format!("oci:{}:v1", copied.display()),
+        ],
+    );
+    let view = env.json(&["inspect", &format!("oci:{}:v1", copied.display())]);
+    assert_eq!(view["kind"], "other");
+    assert_eq!(view["files"][0]["path"], "docs/README.md");
+    let out = env.path("out");
+    env.ok(&[
+        "unpack",
+        &format!("oci:{}:v1", copied.display()),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(out.join("docs/README.md")).unwrap(), readme);
+}

@@ -1,0 +1,6 @@
+//! Integration tests through the modelark binary, against real tools where they exist.
+
+mod cli;
+mod harness;
+mod hostile;
+mod interop;
