@@ -1,4 +1,4 @@
-//! Model directories ↔ ModelPack artifacts: classify files, [`pack`] a directory, [`unpack`]
+//! Model directories ↔ ModelPack artifacts: classify files, [`pack()`] a directory, [`unpack()`]
 //! an artifact safely, and [`describe`] any OCI artifact (ModelPack, legacy `cnai`, KitOps,
 //! ORAS) for `inspect`.
 
