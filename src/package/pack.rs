@@ -3,7 +3,7 @@
 //! The same directory and metadata always give the same manifest digest.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +19,7 @@ use crate::metadata::{self, ModelMetadata};
 use crate::oci::{Descriptor, MAX_MANIFEST_SIZE, Manifest};
 use crate::progress::{ProgressWriter, Reporter};
 use crate::store::Layout;
-use crate::store::layout::WriteGuard;
+use crate::store::layout::{self, WriteGuard};
 
 /// The most bytes of manifest annotations pack writes (user and metadata together).
 pub const MAX_ANNOTATIONS_SIZE: usize = 256 * 1024;
@@ -292,7 +292,7 @@ fn copy_one(
         let file = fs_err::File::open(&source.path)?;
         let mut writer = ProgressWriter::new(layout.blob_writer()?, reporter, id);
         // Copy at most one byte more than stat said, to notice a file growing meanwhile.
-        io::copy(&mut file.take(source.size + 1), &mut writer)?;
+        layout::copy(&mut file.take(source.size + 1), &mut writer)?;
         let writer = writer.into_inner();
         if writer.size() != source.size {
             return Err(Error::ChangedWhilePacking {

@@ -16,6 +16,7 @@ use crate::media_types;
 use crate::oci::{Descriptor, Manifest};
 use crate::progress::{ProgressWriter, Reporter};
 use crate::store::Layout;
+use crate::store::layout;
 
 /// How to unpack.
 #[derive(Clone, Debug, Default)]
@@ -288,7 +289,7 @@ fn write_raw(
         .open(&target)?;
     reporter.begin(id, &relative.display().to_string(), plan.layer.size);
     let mut writer = ProgressWriter::new(io::BufWriter::with_capacity(1 << 20, file), reporter, id);
-    let copied = io::copy(&mut reader, &mut writer);
+    let copied = layout::copy(&mut reader, &mut writer);
     reporter.end(id);
     copied.map_err(|e| layout.read_error(&plan.layer.digest, e))?;
     writer
@@ -331,7 +332,7 @@ fn write_tar(
                     .write(true)
                     .create_new(true)
                     .open(&target)?;
-                bytes += io::copy(&mut entry, &mut file).map_err(corrupt)?;
+                bytes += layout::copy(&mut entry, &mut file).map_err(corrupt)?;
                 set_mode(&target, entry.header().mode().ok())?;
                 files += 1;
             }

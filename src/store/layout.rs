@@ -24,6 +24,8 @@ const INDEX_FILE: &str = "index.json";
 const INDEX_LOCK: &str = ".modelark-index.lock";
 const GC_LOCK: &str = ".modelark-gc.lock";
 const TEMP_PREFIX: &str = ".tmp-";
+/// The buffer of [`copy`]: large enough that a multi-GB blob takes few system calls.
+const COPY_BUFFER: usize = 1 << 20;
 /// `index.json` of a store with many thousands of models stays well under this.
 const MAX_INDEX_SIZE: u64 = 64 * 1024 * 1024;
 
@@ -253,7 +255,7 @@ impl Layout {
             return Ok(());
         }
         let mut writer = self.blob_writer()?;
-        io::copy(reader, &mut writer).map_err(|e| self.read_error(&expected.digest, e))?;
+        copy(reader, &mut writer).map_err(|e| self.read_error(&expected.digest, e))?;
         writer.commit(Some(expected))?;
         Ok(())
     }
@@ -444,6 +446,29 @@ impl Write for BlobWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
+    }
+}
+
+/// Copies `reader` to `writer` through one 1 MiB heap buffer (std's `io::copy` uses 8 KiB
+/// unless the writer is a `BufWriter`), so multi-GB blobs take few system calls.
+///
+/// # Errors
+/// The first read or write error.
+pub fn copy(
+    reader: &mut (impl Read + ?Sized),
+    writer: &mut (impl Write + ?Sized),
+) -> io::Result<u64> {
+    let mut buffer = vec![0u8; COPY_BUFFER];
+    let mut total = 0;
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        writer.write_all(&buffer[..n])?;
+        total += n as u64;
     }
 }
 
