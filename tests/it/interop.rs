@@ -135,50 +135,40 @@ fn skopeo_reads_our_export_archive() {
 fn foreign_artifacts_without_modelpack_metadata_unpack() {
     // A plain ORAS-style artifact: files named by org.opencontainers.image.title, an empty
     // config, no ModelPack annotations. skopeo moves it into a layout; modelark unpacks it.
+    use modelark::oci::{Descriptor, Manifest};
     let env = Env::new();
-    let layout = env.path("layout");
-    let layout_ref = modelark::store::Layout::create(&layout).unwrap();
-    let empty = layout_ref.write_blob(b"{}").unwrap();
+    let layout = modelark::store::Layout::create(env.path("layout")).unwrap();
     let readme = b"hello from oras\n";
-    let readme_digest = layout_ref.write_blob(readme).unwrap();
-    let mut layer =
-        modelark::oci::Descriptor::new("text/markdown", readme_digest, readme.len() as u64);
+    let mut layer = Descriptor::new(
+        "text/markdown",
+        layout.write_blob(readme).unwrap(),
+        readme.len() as u64,
+    );
     layer.annotations.insert(
         "org.opencontainers.image.title".into(),
         "docs/README.md".into(),
     );
-    let manifest = modelark::oci::Manifest {
+    let manifest = Manifest {
         schema_version: 2,
         media_type: Some("application/vnd.oci.image.manifest.v1+json".into()),
         artifact_type: Some("application/vnd.example.thing".into()),
-        config: modelark::oci::Descriptor::new("application/vnd.oci.empty.v1+json", empty, 2),
+        config: Descriptor::new(
+            "application/vnd.oci.empty.v1+json",
+            layout.write_blob(b"{}").unwrap(),
+            2,
+        ),
         layers: vec![layer],
         subject: None,
         annotations: Default::default(),
     };
-    let bytes = manifest.to_bytes();
-    let digest = layout_ref.write_blob(&bytes).unwrap();
-    layout_ref
-        .update_index(|index| {
-            let mut entry = modelark::oci::Descriptor::new(
-                "application/vnd.oci.image.manifest.v1+json",
-                digest,
-                bytes.len() as u64,
-            );
-            entry
-                .annotations
-                .insert("org.opencontainers.image.ref.name".into(), "v1".into());
-            index.manifests.push(entry);
-            Ok(())
-        })
-        .unwrap();
+    let source = crate::foreign::store_manifest(&layout, &manifest);
     let copied = env.path("copied");
     skopeo(
         &env,
         &[
             "copy",
             "--preserve-digests",
-            &format!("oci:{}:v1", layout.display()),
+            &source,
             &format!("oci:{}:v1", copied.display()),
         ],
     );
