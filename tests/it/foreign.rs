@@ -6,25 +6,9 @@ use modelark::store::Layout;
 
 use crate::harness::Env;
 
-/// Writes `manifest` into a fresh layout as tag `v1` and returns the `oci:` reference.
+/// Stores `manifest` in `layout` as tag `v1` and returns the `oci:` reference.
 pub fn store_manifest(layout: &Layout, manifest: &Manifest) -> String {
-    let bytes = manifest.to_bytes();
-    let digest = layout.write_blob(&bytes).unwrap();
-    layout
-        .update_index(|index| {
-            let mut entry = Descriptor::new(
-                "application/vnd.oci.image.manifest.v1+json",
-                digest,
-                bytes.len() as u64,
-            );
-            entry
-                .annotations
-                .insert("org.opencontainers.image.ref.name".into(), "v1".into());
-            index.manifests.push(entry);
-            Ok(())
-        })
-        .unwrap();
-    format!("oci:{}:v1", layout.root().display())
+    crate::harness::tag_manifest_bytes(layout, &manifest.to_bytes(), "v1")
 }
 
 fn blob(layout: &Layout, media_type: &str, bytes: &[u8]) -> Descriptor {

@@ -127,6 +127,49 @@ pub fn names(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Stores `bytes` as a manifest in `layout` tagged `tag` (replacing that tag) and returns
+/// the `oci:` reference. Tests use it to plant hand-made or hostile manifests.
+pub fn tag_manifest_bytes(layout: &modelark::store::Layout, bytes: &[u8], tag: &str) -> String {
+    use modelark::oci::Descriptor;
+    const REF_NAME: &str = "org.opencontainers.image.ref.name";
+    let digest = layout.write_blob(bytes).unwrap();
+    layout
+        .update_index(|index| {
+            let mut entry = Descriptor::new(
+                "application/vnd.oci.image.manifest.v1+json",
+                digest,
+                bytes.len() as u64,
+            );
+            entry.annotations.insert(REF_NAME.into(), tag.into());
+            index
+                .manifests
+                .retain(|d| d.annotations.get(REF_NAME).map(String::as_str) != Some(tag));
+            index.manifests.push(entry);
+            Ok(())
+        })
+        .unwrap();
+    format!("oci:{}:{tag}", layout.root().display())
+}
+
+/// Packs the sample model into `oci:<env>/layout:TAG`; returns the layout and the manifest.
+pub fn pack_sample_layout(
+    env: &Env,
+    tag: &str,
+) -> (modelark::store::Layout, modelark::oci::Manifest) {
+    let layout = env.path("layout");
+    let sample = sample();
+    env.ok(&[
+        "pack",
+        sample.to_str().unwrap(),
+        "-t",
+        &format!("oci:{}:{tag}", layout.display()),
+    ]);
+    let layout = modelark::store::Layout::open(&layout).unwrap();
+    let index = layout.index().unwrap();
+    let manifest = layout.read_manifest(&index.manifests[0]).unwrap();
+    (layout, manifest)
+}
+
 /// A running `docker-registry serve` on 127.0.0.1, killed on drop.
 pub struct Registry {
     child: Child,

@@ -5,48 +5,14 @@ use std::path::{Path, PathBuf};
 use modelark::oci::{Descriptor, Manifest};
 use modelark::store::Layout;
 
-use crate::harness::{Env, names, sample};
+use crate::harness::{Env, names, pack_sample_layout, sample, tag_manifest_bytes};
 
-/// Packs the sample into `oci:<env>/layout:good` and returns the layout and its manifest.
 fn packed(env: &Env) -> (Layout, Manifest) {
-    let layout = env.path("layout");
-    let sample = sample();
-    env.ok(&[
-        "pack",
-        sample.to_str().unwrap(),
-        "-t",
-        &format!("oci:{}:good", layout.display()),
-    ]);
-    let layout = Layout::open(&layout).unwrap();
-    let index = layout.index().unwrap();
-    let manifest = layout.read_manifest(&index.manifests[0]).unwrap();
-    (layout, manifest)
+    pack_sample_layout(env, "good")
 }
 
-/// Stores `bytes` as a manifest tagged `bad` and returns the `oci:` reference.
 fn tag_raw_manifest(layout: &Layout, bytes: &[u8]) -> String {
-    let digest = layout.write_blob(bytes).unwrap();
-    layout
-        .update_index(|index| {
-            let mut entry = Descriptor::new(
-                "application/vnd.oci.image.manifest.v1+json",
-                digest,
-                bytes.len() as u64,
-            );
-            entry
-                .annotations
-                .insert("org.opencontainers.image.ref.name".into(), "bad".into());
-            index.manifests.retain(|d| {
-                d.annotations
-                    .get("org.opencontainers.image.ref.name")
-                    .map(String::as_str)
-                    != Some("bad")
-            });
-            index.manifests.push(entry);
-            Ok(())
-        })
-        .unwrap();
-    format!("oci:{}:bad", layout.root().display())
+    tag_manifest_bytes(layout, bytes, "bad")
 }
 
 /// Unpacking `reference` fails with `code` and a message containing `needle`; the output
