@@ -1,6 +1,7 @@
 //! The crate-wide [`Error`]: every module error, plus what the CLI needs to act on one
 //! (exit code class and a hint for the user).
 
+use crate::store::registry;
 use crate::{digest, metadata, oci, package, reference, store};
 
 /// Any modelark library error.
@@ -25,6 +26,9 @@ pub enum Error {
     /// Packing or unpacking failed.
     #[error(transparent)]
     Package(#[from] package::Error),
+    /// A registry operation failed.
+    #[error(transparent)]
+    Registry(#[from] registry::Error),
 }
 
 /// A result with the crate [`Error`].
@@ -44,7 +48,9 @@ pub enum Class {
 impl Error {
     fn store(&self) -> Option<&store::Error> {
         match self {
-            Error::Store(e) | Error::Package(package::Error::Store(e)) => Some(e),
+            Error::Store(e)
+            | Error::Package(package::Error::Store(e))
+            | Error::Registry(registry::Error::Store(e)) => Some(e),
             _ => None,
         }
     }
@@ -59,7 +65,9 @@ impl Error {
             _ => match self {
                 Error::Digest(
                     digest::Error::Mismatch { .. } | digest::Error::SizeMismatch { .. },
-                ) => Class::Verification,
+                )
+                | Error::Registry(registry::Error::Verification { .. }) => Class::Verification,
+                Error::Registry(registry::Error::NotFound { .. }) => Class::NotFound,
                 _ => Class::Operational,
             },
         }
@@ -78,6 +86,9 @@ impl Error {
                 }
                 _ => None,
             };
+        }
+        if let Error::Registry(error) = self {
+            return registry_hint(error);
         }
         let Error::Package(package) = self else {
             return None;
@@ -100,4 +111,17 @@ impl Error {
             _ => return None,
         })
     }
+}
+
+fn registry_hint(error: &registry::Error) -> Option<String> {
+    use registry::Error as R;
+    Some(match error {
+        R::Unauthorized { registry, .. } => format!("log in with `modelark login {registry} -u USER --password-stdin` (docker, podman and oras logins are used too)"),
+        R::NotFound { .. } => "check the repository and tag; `modelark list HOST/REPO` shows the tags".into(),
+        R::DeleteDisabled { .. } => "the registry's operator must enable deletes (distribution: storage.delete.enabled)".into(),
+        R::Verification { .. } => "the registry served content that does not match its digest; nothing was written".into(),
+        R::Http { source, .. } if source.is_connect() => "check the host and port; for a registry without TLS pass --plain-http, for a private CA --ca-file".into(),
+        R::CaFile { .. } => "--ca-file takes a PEM certificate".into(),
+        _ => return None,
+    })
 }

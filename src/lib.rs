@@ -14,7 +14,7 @@
 //!     concurrency: 4,
 //!     ..Default::default()
 //! };
-//! let packed = package::pack("./bert-tiny".as_ref(), &layout, &options, &Silent)?;
+//! let packed = package::pack("./bert-tiny".as_ref(), package::Blobs::Store(&layout), &options, &Silent)?;
 //! println!("{}", packed.descriptor.digest);
 //! # Ok(())
 //! # }
@@ -29,6 +29,7 @@ pub mod package;
 pub mod progress;
 pub mod reference;
 pub mod store;
+pub mod transfer;
 
 pub use digest::Digest;
 pub use error::{Error, Result};

@@ -12,7 +12,16 @@ use modelark::error::Class;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose);
-    match cli::run(args) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return report(&anyhow::Error::new(error).context("failed to start the async runtime"));
+        }
+    };
+    match cli::run(args, &runtime) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => report(&error),
     }

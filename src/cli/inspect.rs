@@ -4,11 +4,11 @@ use modelark::package::{self, ModelView};
 use modelark::reference::Reference;
 use serde::Serialize;
 
-use super::{Op, open_repo, output};
+use super::{Op, RegistryArgs, endpoint, output};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The model: NAME[:TAG][@DIGEST] or oci:PATH[:TAG|@DIGEST].
+    /// The model: NAME[:TAG][@DIGEST], oci:PATH[:TAG|@DIGEST] or HOST/REPO[:TAG][@DIGEST].
     reference: Reference,
     /// Print JSON (metadata, files, annotations).
     #[arg(long)]
@@ -22,14 +22,9 @@ struct Json<'a> {
     view: &'a ModelView,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub async fn run(args: Args, registry: &RegistryArgs) -> anyhow::Result<()> {
     let reference = &args.reference;
-    let repo = open_repo(reference, false)?;
-    let (descriptor, manifest) = repo
-        .manifest(reference)
-        .op(|| format!("failed to read {reference}"))?;
-    let view = package::describe(repo.layout(), &descriptor, &manifest)
-        .op(|| format!("failed to read {reference}"))?;
+    let view = describe(reference, registry).await?;
     if args.json {
         return output::json(&Json {
             reference: reference.to_string(),
@@ -37,6 +32,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         });
     }
     render(reference, &view)
+}
+
+/// Reads a model's manifest and (ModelPack) config from wherever it lives.
+pub async fn describe(reference: &Reference, registry: &RegistryArgs) -> anyhow::Result<ModelView> {
+    let endpoint = endpoint(reference, registry, false)?;
+    let what = || format!("failed to read {reference}");
+    let resolved = endpoint.resolve(reference).await.op(what)?;
+    let config = if package::has_modelpack_config(&resolved.manifest) {
+        Some(
+            endpoint
+                .small_blob(&resolved.manifest.config)
+                .await
+                .op(what)?,
+        )
+    } else {
+        None
+    };
+    package::describe(&resolved.descriptor, &resolved.manifest, config.as_deref()).op(what)
 }
 
 fn render(reference: &Reference, view: &ModelView) -> anyhow::Result<()> {

@@ -4,11 +4,14 @@ use modelark::reference::{Location, Reference};
 use modelark::store::{self, Entry, Home, Layout};
 use serde::Serialize;
 
-use super::{Op, open_repo, output};
+use futures_util::StreamExt;
+use modelark::transfer::Endpoint;
+
+use super::{Op, RegistryArgs, endpoint, open_repo, output};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A repository in the local store (NAME) or a layout (oci:PATH); everything local if omitted.
+    /// A repository: NAME (local store), oci:PATH, or HOST/REPO; everything local if omitted.
     reference: Option<Reference>,
     /// Also list signature and attestation tags (sha256-<hex>.sig/.att).
     #[arg(long)]
@@ -28,7 +31,12 @@ struct Row {
     artifact_type: Option<String>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub async fn run(args: Args, registry: &RegistryArgs) -> anyhow::Result<()> {
+    if let Some(reference) = &args.reference
+        && let Location::Registry { .. } = reference.location()
+    {
+        return list_registry(&args, reference, registry).await;
+    }
     let (layout, entries) = match &args.reference {
         Some(reference) => {
             let repo = open_repo(&reference.without_selector(), false)?;
@@ -60,6 +68,56 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|e| row(&layout, e))
         .collect();
     finish(&args, rows, named)
+}
+
+/// Tags of a registry repository, with each manifest fetched (eight at a time) for its
+/// digest, size and version; no weights are fetched.
+async fn list_registry(
+    args: &Args,
+    reference: &Reference,
+    registry: &RegistryArgs,
+) -> anyhow::Result<()> {
+    let Endpoint::Registry(repo) = endpoint(reference, registry, false)? else {
+        unreachable!("a registry reference gives a registry endpoint")
+    };
+    let what = || format!("failed to list {reference}");
+    let tags = repo.tags().await.op(what)?;
+    let tags: Vec<String> = tags
+        .into_iter()
+        .filter(|t| args.all || !is_attachment(t))
+        .collect();
+    let rows: Vec<Row> = futures_util::stream::iter(tags)
+        .map(|tag| {
+            let repo = repo.clone();
+            async move {
+                let manifest = repo.manifest(&tag).await;
+                let (digest, parsed) = match &manifest {
+                    Ok((descriptor, bytes)) => (
+                        descriptor.digest.to_string(),
+                        modelark::oci::Manifest::from_slice(bytes, &descriptor.digest).ok(),
+                    ),
+                    Err(_) => (String::new(), None),
+                };
+                Row {
+                    name: None,
+                    tag,
+                    digest,
+                    size: parsed
+                        .as_ref()
+                        .map(|m| m.layers.iter().map(|l| l.size).sum()),
+                    version: parsed.as_ref().and_then(|m| {
+                        m.annotations
+                            .get(modelark::metadata::keys::VERSION)
+                            .cloned()
+                    }),
+                    artifact_type: parsed.and_then(|m| m.artifact_type),
+                }
+            }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    finish(args, rows, false)
 }
 
 /// cosign-style signature, attestation and referrers-fallback tags.

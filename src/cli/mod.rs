@@ -3,15 +3,22 @@
 mod archive;
 mod inspect;
 mod list;
+mod login;
 mod output;
 mod pack;
 mod tags;
+mod transfer;
 mod unpack;
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use modelark::reference::{Location, Reference};
+use modelark::store::registry::{self, Client, CredentialStore};
 use modelark::store::{Home, LayoutRepo};
+use modelark::transfer::Endpoint;
 
 /// modelark: a governed model registry on any OCI registry or directory.
 #[derive(Debug, Parser)]
@@ -26,6 +33,8 @@ pub struct Cli {
     /// Never draw progress bars.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,20 +81,99 @@ enum Command {
         after_help = "Examples:\n  modelark import bert.tar\n  modelark import bert.tar -t bert:restored"
     )]
     Import(archive::ImportArgs),
+    /// Push a model directory (packed on the fly, no local copy) or a stored model to a registry.
+    #[command(
+        after_help = "Examples:\n  modelark push ./bert registry.example.com/ml/bert:1.0.0\n  modelark push bert:1.0.0 localhost:5000/bert:1.0.0 --plain-http\n  modelark push oci:./layout:1.0.0 ghcr.io/acme/bert:1.0.0"
+    )]
+    Push(Box<transfer::PushArgs>),
+    /// Pull a model from a registry into the local store, and unpack it with -o.
+    #[command(
+        after_help = "Examples:\n  modelark pull registry.example.com/ml/bert:1.0.0\n  modelark pull registry.example.com/ml/bert:1.0.0 -o ./bert\n  modelark pull localhost:5000/bert:1.0.0 -o ./w --include '*.safetensors' --plain-http"
+    )]
+    Pull(transfer::PullArgs),
+    /// Copy a model between any two of: registry, local store, oci: layout.
+    #[command(
+        after_help = "Examples:\n  modelark copy registry-a.example.com/bert:1 registry-b.example.com/ml/bert:1\n  modelark copy bert:1.0.0 oci:./airgap:1.0.0\n  modelark copy oci:./airgap:1.0.0 registry.internal/bert:1.0.0"
+    )]
+    Copy(transfer::CopyArgs),
+    /// Store credentials for a registry (docker config.json format; docker, podman and oras share it).
+    #[command(
+        after_help = "Examples:\n  echo \"$TOKEN\" | modelark login ghcr.io -u USER --password-stdin"
+    )]
+    Login(login::LoginArgs),
+    /// Remove stored credentials for a registry.
+    #[command(after_help = "Examples:\n  modelark logout ghcr.io")]
+    Logout(login::LogoutArgs),
 }
 
-/// Runs the parsed command.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// How to reach registries; shared by every command that can talk to one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryArgs {
+    /// Talk plain HTTP to registries (e.g. a local test registry).
+    #[arg(long, global = true)]
+    plain_http: bool,
+    /// Trust this PEM CA certificate for registry TLS.
+    #[arg(long, global = true, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// Do not verify registry TLS certificates (never in production).
+    #[arg(long, global = true)]
+    insecure: bool,
+    /// Upload blobs in chunks of this many bytes (e.g. 4194304 for GHCR) instead of one PUT.
+    #[arg(long, global = true, value_name = "BYTES")]
+    chunk_size: Option<u64>,
+    /// Retries after a dropped connection, 429 or 5xx.
+    #[arg(long, global = true, default_value_t = 5, value_name = "N")]
+    retries: u32,
+}
+
+impl RegistryArgs {
+    fn client(&self) -> anyhow::Result<Arc<Client>> {
+        let options = registry::Options {
+            plain_http: self.plain_http,
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure,
+            retries: self.retries,
+            chunk_size: self.chunk_size,
+            ..registry::Options::default()
+        };
+        Client::new(options, CredentialStore::from_env())
+            .op(|| "failed to set up the registry client".into())
+    }
+}
+
+/// Runs the parsed command; `runtime` drives everything that talks to a registry.
+pub fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     let quiet = cli.quiet;
+    let registry = &cli.registry;
     match cli.command {
         Command::Pack(args) => pack::run(*args, quiet),
-        Command::Inspect(args) => inspect::run(args),
-        Command::List(args) => list::run(args),
-        Command::Tag(args) => tags::tag(args),
-        Command::Rm(args) => tags::rm(args),
+        Command::Inspect(args) => runtime.block_on(inspect::run(args, registry)),
+        Command::List(args) => runtime.block_on(list::run(args, registry)),
+        Command::Tag(args) => runtime.block_on(tags::tag(args, registry)),
+        Command::Rm(args) => runtime.block_on(tags::rm(args, registry)),
         Command::Unpack(args) => unpack::run(args, quiet),
         Command::Export(args) => archive::export(args),
         Command::Import(args) => archive::import(args),
+        Command::Push(args) => runtime.block_on(transfer::push(*args, registry, quiet)),
+        Command::Pull(args) => runtime.block_on(transfer::pull(args, registry, quiet)),
+        Command::Copy(args) => runtime.block_on(transfer::copy(args, registry, quiet)),
+        Command::Login(args) => runtime.block_on(login::login(args, registry)),
+        Command::Logout(args) => login::logout(args),
+    }
+}
+
+/// Where a reference lives: a registry repository, or the local store / an `oci:` layout
+/// (created when `create`).
+fn endpoint(
+    reference: &Reference,
+    registry: &RegistryArgs,
+    create: bool,
+) -> anyhow::Result<Endpoint> {
+    match reference.location() {
+        Location::Registry { host, repository } => Ok(Endpoint::Registry(
+            registry.client()?.repository(host, repository.as_str()),
+        )),
+        _ => Ok(Endpoint::Layout(open_repo(reference, create)?)),
     }
 }
 
@@ -108,7 +196,7 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
     error
         .chain()
         .find_map(|e| e.downcast_ref::<CliError>())
-        .map(|e| e.hint().to_owned())
+        .map(CliError::hint)
 }
 
 /// Usage errors the CLI detects.
@@ -123,18 +211,33 @@ pub enum CliError {
     /// A malformed `KEY=VALUE` argument.
     #[error("{0:?} is not KEY=VALUE")]
     KeyValue(String),
+    /// Deleting a registry tag would delete other tags with it.
+    #[error(
+        "refusing to remove {reference}: tags {others} point at the same manifest and would go with it"
+    )]
+    SharedManifest {
+        /// The tag asked for.
+        reference: String,
+        /// The other tags.
+        others: String,
+        /// The pinned reference that removes them all.
+        digest: String,
+    },
 }
 
 impl CliError {
-    fn hint(&self) -> &'static str {
+    fn hint(&self) -> String {
         match self {
+            CliError::SharedManifest { digest, .. } => format!(
+                "registries delete manifests, not tags; `modelark rm {digest}` removes all of them"
+            ),
             CliError::RegistryNotSupported(_) => {
-                "use a local NAME:TAG or an oci:PATH:TAG reference"
+                "use a local NAME:TAG or an oci:PATH:TAG reference".into()
             }
             CliError::DifferentStores(..) => {
-                "use `modelark export` and `modelark import` to move a model between stores"
+                "use `modelark copy` to move a model between stores and registries".into()
             }
-            CliError::KeyValue(_) => "write it as KEY=VALUE, e.g. accuracy=0.91",
+            CliError::KeyValue(_) => "write it as KEY=VALUE, e.g. accuracy=0.91".into(),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use modelark::progress::{Reporter, Silent};
@@ -104,11 +104,11 @@ impl Reporter for Bars {
 }
 
 /// Bars when stderr is a terminal and output is for people; silence otherwise.
-pub fn reporter(quiet: bool, json: bool) -> Box<dyn Reporter> {
+pub fn reporter(quiet: bool, json: bool) -> Arc<dyn Reporter> {
     if quiet || json || !std::io::stderr().is_terminal() {
-        return Box::new(Silent);
+        return Arc::new(Silent);
     }
-    Box::new(Bars {
+    Arc::new(Bars {
         multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
         bars: Mutex::new(HashMap::new()),
     })

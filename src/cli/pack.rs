@@ -17,6 +17,19 @@ pub struct Args {
     /// Where to store it: NAME[:TAG] (local store) or oci:PATH[:TAG]. The tag defaults to latest.
     #[arg(short = 't', long = "tag", value_name = "REF")]
     target: Reference,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Files copied at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    concurrency: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Metadata and packaging flags, shared by `pack` and `push DIR`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
     /// Model file with metadata and packaging rules [default: DIR/modelark.yaml if present].
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     model_file: Option<PathBuf>,
@@ -95,12 +108,6 @@ pub struct Args {
     /// Record a build time: RFC 3339 or `now` [default: $SOURCE_DATE_EPOCH if set, else none].
     #[arg(long, value_name = "TIME")]
     created: Option<String>,
-    /// Files copied at once.
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    concurrency: usize,
-    /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Serialize)]
@@ -113,43 +120,19 @@ struct Outcome {
 }
 
 pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
-    let model_file = match &args.model_file {
-        Some(path) => {
-            ModelFile::read(path).op(|| format!("failed to read model file {}", path.display()))?
-        }
-        None => {
-            let default = args.dir.join(modelfile::FILE_NAME);
-            if default.is_file() {
-                ModelFile::read(&default)
-                    .op(|| format!("failed to read model file {}", default.display()))?
-            } else {
-                ModelFile::default()
-            }
-        }
-    };
-    let (created, mtime) = build_time(args.created.as_deref())?;
-    let mut options = package::pack::Options {
-        kinds: kinds(&args.kinds)?,
-        exclude: [model_file.exclude.clone(), args.exclude.clone()].concat(),
-        annotations: args
-            .annotations
-            .iter()
-            .map(|a| key_value(a))
-            .collect::<Result<_, _>>()?,
-        dereference: args.dereference,
-        mtime,
-        concurrency: args.concurrency,
-        metadata: ModelMetadata::default(),
-    };
-    options.kinds.extend(model_file.files.clone());
-    options.metadata = merge(model_file.metadata, &args, created)?;
-
+    let mut options = options(&args.model, &args.dir, &args.target)?;
+    options.concurrency = args.concurrency;
     let repo = open_repo(&args.target, true)?;
     let target = args.target.clone();
     let tag = target.tag_or_latest();
     let reporter = output::reporter(quiet, args.json);
-    let packed = package::pack(&args.dir, repo.layout(), &options, reporter.as_ref())
-        .op(|| format!("failed to pack {} into {target}", args.dir.display()))?;
+    let packed = package::pack(
+        &args.dir,
+        package::Blobs::Store(repo.layout()),
+        &options,
+        reporter.as_ref(),
+    )
+    .op(|| format!("failed to pack {} into {target}", args.dir.display()))?;
     let previous = repo
         .set_tag(&tag, &packed.descriptor)
         .op(|| format!("failed to tag {target}"))?;
@@ -178,10 +161,51 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     output::line(reference)
 }
 
+/// Pack options from the model file (`-f`, else `DIR/modelark.yaml`) and flags.
+pub fn options(
+    args: &ModelArgs,
+    dir: &std::path::Path,
+    target: &Reference,
+) -> anyhow::Result<package::pack::Options> {
+    let model_file = match &args.model_file {
+        Some(path) => {
+            ModelFile::read(path).op(|| format!("failed to read model file {}", path.display()))?
+        }
+        None => {
+            let default = dir.join(modelfile::FILE_NAME);
+            if default.is_file() {
+                ModelFile::read(&default)
+                    .op(|| format!("failed to read model file {}", default.display()))?
+            } else {
+                ModelFile::default()
+            }
+        }
+    };
+    let (created, mtime) = build_time(args.created.as_deref())?;
+    let mut kinds = kinds(&args.kinds)?;
+    kinds.extend(model_file.files.clone());
+    Ok(package::pack::Options {
+        kinds,
+        exclude: [model_file.exclude.clone(), args.exclude.clone()].concat(),
+        annotations: args
+            .annotations
+            .iter()
+            .map(|a| key_value(a))
+            .collect::<Result<_, _>>()?,
+        dereference: args.dereference,
+        mtime,
+        concurrency: 4,
+        metadata: merge(model_file.metadata, args, dir, target, created)?,
+        cache: None,
+    })
+}
+
 /// Model file fields, overridden by flags; the name defaults to the target's last component.
 fn merge(
     mut m: ModelMetadata,
-    args: &Args,
+    args: &ModelArgs,
+    dir: &std::path::Path,
+    target: &Reference,
     created: Option<String>,
 ) -> anyhow::Result<ModelMetadata> {
     fn set<T: Clone>(field: &mut Option<T>, flag: &Option<T>) {
@@ -232,7 +256,7 @@ fn merge(
         m.metrics.insert(name, value);
     }
     if m.name.is_none() {
-        m.name = Some(default_name(&args.target, &args.dir));
+        m.name = Some(default_name(target, dir));
     }
     Ok(m)
 }

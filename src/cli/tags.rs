@@ -1,56 +1,71 @@
-//! `modelark tag SRC NEW` and `modelark rm REF`.
+//! `modelark tag SRC NEW` and `modelark rm REF`, on the local store, layouts and registries.
 
 use modelark::reference::{Location, Reference};
+use modelark::transfer::{self, Endpoint};
 use serde::Serialize;
 
-use super::{CliError, Op, open_repo, output};
+use super::{CliError, Op, RegistryArgs, endpoint, output};
 
 #[derive(Debug, clap::Args)]
 pub struct TagArgs {
     /// The existing model.
     source: Reference,
-    /// The new reference, in the same store (NAME:TAG) or the same layout (oci:PATH:TAG).
+    /// The new reference: in the same store, the same layout, or on the same registry.
     target: Reference,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct RmArgs {
-    /// NAME:TAG removes that tag; NAME@DIGEST removes every tag of NAME pointing at DIGEST.
+    /// NAME:TAG removes that tag; NAME@DIGEST removes every tag pointing at DIGEST. On a
+    /// registry the manifest is deleted by digest, which removes every tag pointing at it.
     reference: Reference,
     /// Print JSON.
     #[arg(long)]
     json: bool,
 }
 
-pub fn tag(args: TagArgs) -> anyhow::Result<()> {
-    let (source, target) = (&args.source, &args.target);
-    let same_store = match (source.location(), target.location()) {
+/// True when both references live in one store, layout or registry.
+fn same_place(a: &Reference, b: &Reference) -> bool {
+    match (a.location(), b.location()) {
         (Location::Local { .. }, Location::Local { .. }) => true,
         (Location::Layout { path: a }, Location::Layout { path: b }) => {
             std::path::absolute(a).ok() == std::path::absolute(b).ok()
         }
+        (Location::Registry { host: a, .. }, Location::Registry { host: b, .. }) => a == b,
         _ => false,
-    };
-    if !same_store {
+    }
+}
+
+pub async fn tag(args: TagArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
+    let (source, target) = (&args.source, &args.target);
+    if !same_place(source, target) {
         return Err(CliError::DifferentStores(source.to_string(), target.to_string()).into());
     }
-    let from = open_repo(source, false)?;
-    let descriptor = from
+    let from = endpoint(source, registry, false)?;
+    let resolved = from
         .resolve(source)
+        .await
         .op(|| format!("failed to read {source}"))?;
-    let to = open_repo(target, false)?;
+    let to = endpoint(target, registry, false)?;
     let tag = target.tag_or_latest();
-    let previous = to
-        .set_tag(&tag, &descriptor)
-        .op(|| format!("failed to tag {target}"))?;
-    if let Some(previous) = previous.filter(|p| p.digest != descriptor.digest) {
+    if let Endpoint::Layout(repo) = &to
+        && let Some(previous) = repo
+            .resolve(&target.with_tag(tag.clone()))
+            .ok()
+            .filter(|p| p.digest != resolved.descriptor.digest)
+    {
         tracing::warn!(
-            "moved tag {} from {}",
+            "moving tag {} from {}",
             target.with_tag(tag.clone()),
             previous.digest
         );
     }
-    output::line(target.with_tag(tag).with_digest(descriptor.digest))
+    // Within one registry the blobs are mounted (or already there); nothing is downloaded.
+    let reporter = output::reporter(true, false);
+    transfer::copy(&from, &resolved, &to, Some(&tag), 4, reporter)
+        .await
+        .op(|| format!("failed to tag {target}"))?;
+    output::line(target.with_tag(tag).with_digest(resolved.descriptor.digest))
 }
 
 #[derive(Serialize)]
@@ -58,16 +73,49 @@ struct Removed {
     removed: Vec<String>,
 }
 
-pub fn rm(args: RmArgs) -> anyhow::Result<()> {
+pub async fn rm(args: RmArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
     let reference = &args.reference;
-    let repo = open_repo(reference, false)?;
-    let tags = repo
-        .remove(reference)
-        .op(|| format!("failed to remove {reference}"))?;
-    let removed: Vec<String> = tags
-        .into_iter()
-        .map(|t| reference.with_tag(t).to_string())
-        .collect();
+    let what = || format!("failed to remove {reference}");
+    let removed: Vec<String> = match endpoint(reference, registry, false)? {
+        Endpoint::Layout(repo) => {
+            let tags = repo.remove(reference).op(what)?;
+            tags.into_iter()
+                .map(|t| reference.with_tag(t).to_string())
+                .collect()
+        }
+        Endpoint::Registry(repo) => {
+            let resolved = Endpoint::Registry(repo.clone())
+                .resolve(reference)
+                .await
+                .op(what)?;
+            let digest = resolved.descriptor.digest;
+            // Registries delete manifests, not tags: every tag on this digest goes. Only do
+            // that silently when the user named the digest.
+            if reference.digest().is_none() {
+                let mut others = Vec::new();
+                for tag in repo.tags().await.op(what)? {
+                    if Some(tag.as_str()) != reference.tag().map(|t| t.as_str())
+                        && repo
+                            .manifest(&tag)
+                            .await
+                            .is_ok_and(|(d, _)| d.digest == digest)
+                    {
+                        others.push(tag);
+                    }
+                }
+                if !others.is_empty() {
+                    return Err(CliError::SharedManifest {
+                        reference: reference.to_string(),
+                        others: others.join(", "),
+                        digest: reference.with_digest(digest).to_string(),
+                    }
+                    .into());
+                }
+            }
+            repo.delete_manifest(&digest).await.op(what)?;
+            vec![reference.with_digest(digest).to_string()]
+        }
+    };
     if args.json {
         return output::json(&Removed { removed });
     }

@@ -2,6 +2,7 @@
 //! an artifact safely, and [`describe`] any OCI artifact (ModelPack, legacy `cnai`, KitOps,
 //! ORAS) for `inspect`.
 
+pub mod cache;
 pub mod classify;
 pub mod modelfile;
 pub mod pack;
@@ -14,14 +15,14 @@ use serde::Serialize;
 
 pub use classify::{Classifier, Kind};
 pub use modelfile::ModelFile;
-pub use pack::{Packed, pack};
+pub use pack::{Blobs, Packed, pack};
 pub use unpack::unpack;
 
 use crate::digest::Digest;
 use crate::media_types;
 use crate::metadata::{self, ModelMetadata, ModelPackConfig};
-use crate::oci::{Descriptor, MAX_MANIFEST_SIZE, Manifest};
-use crate::store::{self, Layout};
+use crate::oci::{Descriptor, Manifest};
+use crate::store;
 
 /// Errors from packing, unpacking and describing models.
 #[derive(Debug, thiserror::Error)]
@@ -227,14 +228,24 @@ pub struct ModelView {
     pub annotations: std::collections::BTreeMap<String, String>,
 }
 
-/// Describes the artifact `manifest` (with digest `digest`) from `layout`.
+/// True when the manifest's config is a ModelPack config that [`describe`] reads.
+pub fn has_modelpack_config(manifest: &Manifest) -> bool {
+    matches!(
+        manifest.config.media_type.as_str(),
+        media_types::MODEL_CONFIG | media_types::LEGACY_MODEL_CONFIG
+    )
+}
+
+/// Describes an artifact from its manifest and, when [`has_modelpack_config`], its config
+/// bytes (already verified by whoever fetched them).
 ///
 /// # Errors
-/// [`Error::Config`] for a malformed ModelPack config; store errors.
+/// [`Error::Config`] for a malformed ModelPack config; [`Error::Metadata`] for unreadable
+/// modelark annotations.
 pub fn describe(
-    layout: &Layout,
     descriptor: &Descriptor,
     manifest: &Manifest,
+    config: Option<&[u8]>,
 ) -> Result<ModelView, Error> {
     let config_type = manifest.config.media_type.as_str();
     let artifact_type = manifest.artifact_type.as_deref();
@@ -251,16 +262,13 @@ pub fn describe(
     } else {
         ArtifactKind::Other
     };
-    let config = match kind {
-        ArtifactKind::Modelpack | ArtifactKind::ModelpackLegacy => {
-            let bytes = layout.read_blob(&manifest.config, MAX_MANIFEST_SIZE)?;
-            let config: ModelPackConfig =
-                serde_json::from_slice(&bytes).map_err(|source| Error::Config {
-                    digest: manifest.config.digest.clone(),
-                    source,
-                })?;
-            Some(config)
-        }
+    let config: Option<ModelPackConfig> = match config {
+        Some(bytes) if has_modelpack_config(manifest) => Some(
+            serde_json::from_slice(bytes).map_err(|source| Error::Config {
+                digest: manifest.config.digest.clone(),
+                source,
+            })?,
+        ),
         _ => None,
     };
     let metadata = ModelMetadata::from_parts(config.as_ref(), &manifest.annotations)?;

@@ -5,15 +5,16 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
 use super::Error;
+use super::cache::DigestCache;
 use super::classify::{Classification, Classifier, Kind};
-use crate::digest::Digest;
+use crate::digest::{Algorithm, Digest, Hasher};
 use crate::media_types;
 use crate::metadata::{self, ModelMetadata};
 use crate::oci::{Descriptor, MAX_MANIFEST_SIZE, Manifest};
@@ -42,17 +43,35 @@ pub struct Options {
     pub mtime: i64,
     /// How many files to copy at once.
     pub concurrency: usize,
+    /// Remembered file digests, so unchanged files are not hashed again.
+    pub cache: Option<Arc<DigestCache>>,
 }
 
-/// A packed model: its manifest is in the layout but not yet tagged.
+/// Where packed blobs go.
+#[derive(Clone, Copy, Debug)]
+pub enum Blobs<'a> {
+    /// Copied into a layout (hashed while copied).
+    Store(&'a Layout),
+    /// Only hashed; the files stay where they are (for pushing straight from the directory).
+    HashOnly,
+}
+
+/// A packed model. With [`Blobs::Store`] every blob is in the layout and the manifest is
+/// ready to tag; with [`Blobs::HashOnly`] the layer bytes are still only in `files`.
 #[derive(Debug)]
 pub struct Packed {
-    /// The manifest descriptor, ready to tag.
+    /// The manifest descriptor.
     pub descriptor: Descriptor,
     /// The manifest.
     pub manifest: Manifest,
-    /// Keeps garbage collection away until the manifest is tagged.
-    pub guard: WriteGuard,
+    /// The manifest's bytes.
+    pub manifest_bytes: Vec<u8>,
+    /// The config's bytes.
+    pub config_bytes: Vec<u8>,
+    /// The file each layer was read from, in layer order.
+    pub files: Vec<PathBuf>,
+    /// With [`Blobs::Store`], keeps garbage collection away until the manifest is tagged.
+    pub guard: Option<WriteGuard>,
 }
 
 /// One file found in the model directory.
@@ -83,7 +102,7 @@ struct FileMetadata<'a> {
 /// [`Error`] naming the file or field at fault; nothing is tagged on error.
 pub fn pack(
     dir: &Path,
-    layout: &Layout,
+    blobs: Blobs<'_>,
     options: &Options,
     reporter: &dyn Reporter,
 ) -> Result<Packed, Error> {
@@ -116,8 +135,11 @@ pub fn pack(
     }
     sources.sort_by(|a, b| a.relative.cmp(&b.relative));
 
-    let guard = layout.write_guard()?;
-    let digests = copy_all(&sources, layout, options.concurrency.max(1), reporter)?;
+    let guard = match blobs {
+        Blobs::Store(layout) => Some(layout.write_guard()?),
+        Blobs::HashOnly => None,
+    };
+    let digests = copy_all(&sources, blobs, options, reporter)?;
     let mtime =
         metadata::format_unix_time(options.mtime).map_err(|reason| Error::Time { reason })?;
     let layers: Vec<Descriptor> = sources
@@ -128,7 +150,10 @@ pub fn pack(
 
     let config = options.metadata.to_config(digests);
     let config_bytes = serde_json::to_vec(&config).expect("a config always serializes");
-    let config_digest = layout.write_blob(&config_bytes)?;
+    let config_digest = match blobs {
+        Blobs::Store(layout) => layout.write_blob(&config_bytes)?,
+        Blobs::HashOnly => Digest::sha256_of(&config_bytes),
+    };
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(media_types::OCI_MANIFEST.into()),
@@ -149,12 +174,24 @@ pub fn pack(
             files: sources.len(),
         });
     }
-    let digest = layout.write_blob(&bytes)?;
+    let digest = match blobs {
+        Blobs::Store(layout) => layout.write_blob(&bytes)?,
+        Blobs::HashOnly => Digest::sha256_of(&bytes),
+    };
     let mut descriptor = Descriptor::new(media_types::OCI_MANIFEST, digest, bytes.len() as u64);
     descriptor.artifact_type = manifest.artifact_type.clone();
+    if let Some(cache) = &options.cache {
+        // A cache that cannot be saved only costs re-hashing next time.
+        if let Err(e) = cache.save() {
+            tracing::warn!("could not save the digest cache: {e}");
+        }
+    }
     Ok(Packed {
         descriptor,
         manifest,
+        manifest_bytes: bytes,
+        config_bytes,
+        files: sources.into_iter().map(|s| s.path).collect(),
         guard,
     })
 }
@@ -241,13 +278,14 @@ fn is_executable(_: &std::fs::Metadata) -> bool {
     false
 }
 
-/// Copies every source into a blob, `concurrency` files at a time, keeping input order.
+/// Copies (or hashes) every source, `options.concurrency` files at a time, keeping input order.
 fn copy_all(
     sources: &[Source],
-    layout: &Layout,
-    concurrency: usize,
+    blobs: Blobs<'_>,
+    options: &Options,
     reporter: &dyn Reporter,
 ) -> Result<Vec<Digest>, Error> {
+    let concurrency = options.concurrency.max(1);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<Digest, Error>>>> =
         Mutex::new((0..sources.len()).map(|_| None).collect());
@@ -257,7 +295,7 @@ fn copy_all(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(source) = sources.get(i) else { break };
-                    let result = copy_one(source, i, layout, reporter);
+                    let result = copy_one(source, i, blobs, options.cache.as_deref(), reporter);
                     let failed = result.is_err();
                     results
                         .lock()
@@ -284,25 +322,78 @@ fn copy_all(
 fn copy_one(
     source: &Source,
     id: usize,
-    layout: &Layout,
+    blobs: Blobs<'_>,
+    cache: Option<&DigestCache>,
     reporter: &dyn Reporter,
 ) -> Result<Digest, Error> {
+    let file = fs_err::File::open(&source.path)?;
+    let metadata = file.metadata()?;
+    if let Some(digest) = cache.and_then(|c| c.get(&source.path, &metadata)) {
+        let present = match blobs {
+            Blobs::Store(layout) => {
+                layout.has_blob(&Descriptor::new("", digest.clone(), source.size))
+            }
+            Blobs::HashOnly => true,
+        };
+        if present && metadata.len() == source.size {
+            return Ok(digest);
+        }
+    }
     reporter.begin(id, &source.relative, source.size);
     let result = (|| {
-        let file = fs_err::File::open(&source.path)?;
-        let mut writer = ProgressWriter::new(layout.blob_writer()?, reporter, id);
-        // Copy at most one byte more than stat said, to notice a file growing meanwhile.
-        layout::copy(&mut file.take(source.size + 1), &mut writer)?;
-        let writer = writer.into_inner();
-        if writer.size() != source.size {
+        // Read at most one byte more than stat said, to notice a file growing meanwhile.
+        let mut limited = file.take(source.size + 1);
+        let (digest, size) = match blobs {
+            Blobs::Store(layout) => {
+                let mut writer = ProgressWriter::new(layout.blob_writer()?, reporter, id);
+                layout::copy(&mut limited, &mut writer)?;
+                let writer = writer.into_inner();
+                let size = writer.size();
+                if size != source.size {
+                    return Err(Error::ChangedWhilePacking {
+                        path: source.path.clone(),
+                    });
+                }
+                (writer.commit(None)?, size)
+            }
+            Blobs::HashOnly => {
+                let mut hasher = ProgressWriter::new(HashSink::default(), reporter, id);
+                let size = layout::copy(&mut limited, &mut hasher)?;
+                (hasher.into_inner().0.finish(), size)
+            }
+        };
+        if size != source.size {
             return Err(Error::ChangedWhilePacking {
                 path: source.path.clone(),
             });
         }
-        Ok(writer.commit(None)?)
+        if let Some(cache) = cache {
+            cache.insert(&source.path, &metadata, digest.clone());
+        }
+        Ok(digest)
     })();
     reporter.end(id);
     result
+}
+
+/// A writer that only hashes.
+struct HashSink(Hasher);
+
+impl Default for HashSink {
+    fn default() -> Self {
+        HashSink(Hasher::new(Algorithm::Sha256))
+    }
+}
+
+impl std::io::Write for HashSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn layer(source: &Source, digest: &Digest, mtime: &str) -> Descriptor {

@@ -198,6 +198,24 @@ impl Layout {
         }
     }
 
+    /// Where an interrupted download of `digest` keeps its bytes, so the next attempt (in
+    /// this process or a later one) resumes instead of starting over.
+    pub fn partial_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(format!(".partial-{}", digest.hex()))
+    }
+
+    /// Publishes a verified partial download as the blob `digest`.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn commit_partial(&self, partial: &Path, digest: &Digest) -> Result<(), Error> {
+        fs_err::rename(partial, self.blob_path(digest))?;
+        Ok(())
+    }
+
     /// Keeps garbage collection away until the guard is dropped.
     ///
     /// # Errors

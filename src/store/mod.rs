@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod layout;
+pub mod registry;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ pub use layout::{GcReport, Layout};
 use crate::digest::{self, Digest};
 use crate::media_types;
 use crate::oci::{self, Descriptor, Manifest};
-use crate::reference::{Location, Reference, RepoName, Tag};
+use crate::reference::{Location, Reference, Tag};
 
 /// Errors from the on-disk stores.
 #[derive(Debug, thiserror::Error)]
@@ -125,14 +126,15 @@ impl Home {
 #[derive(Clone, Debug)]
 pub struct LayoutRepo {
     layout: Layout,
-    name: Option<RepoName>,
+    name: Option<String>,
 }
 
 /// One tagged entry of a layout.
 #[derive(Clone, Debug)]
 pub struct Entry {
-    /// The repository (local store only).
-    pub name: Option<RepoName>,
+    /// The repository (local store only): `NAME`, or `HOST/REPO` for models pulled from a
+    /// registry.
+    pub name: Option<String>,
     /// The tag.
     pub tag: Tag,
     /// The manifest descriptor.
@@ -140,17 +142,19 @@ pub struct Entry {
 }
 
 impl LayoutRepo {
-    /// The repository a local or layout reference names. With `create`, a missing layout
-    /// (or local store) is created.
+    /// The repository a reference names on disk: a local name or an `oci:` layout, or, for
+    /// a registry reference, the local store's copy of that repository (what `pull` keeps).
+    /// With `create`, a missing layout (or local store) is created.
     ///
     /// # Errors
-    /// [`Error::NotALayout`]; I/O errors. Registry references panic: callers route them
-    /// to the registry client.
+    /// [`Error::NotALayout`]; I/O errors.
     pub fn open(reference: &Reference, home: &Home, create: bool) -> Result<LayoutRepo, Error> {
         let (root, name) = match reference.location() {
-            Location::Local { name } => (home.store_path(), Some(name.clone())),
+            Location::Local { name } => (home.store_path(), Some(name.to_string())),
             Location::Layout { path } => (path.clone(), None),
-            Location::Registry { .. } => unreachable!("registry references have no layout"),
+            Location::Registry { host, repository } => {
+                (home.store_path(), Some(format!("{host}/{repository}")))
+            }
         };
         let layout = if create || (name.is_some() && !root.exists()) {
             Layout::create(root)?
@@ -294,18 +298,22 @@ pub fn entries(layout: &Layout, named: bool) -> Result<Vec<Entry>, Error> {
             continue;
         };
         let (name, tag) = if named {
-            let Some((name, tag)) = ref_name.rsplit_once(':') else {
+            // NAME:TAG or HOST[:PORT]/REPO:TAG; anything else is not ours to list.
+            let Ok(reference) = ref_name.parse::<Reference>() else {
                 continue;
             };
-            let Ok(name) = name.parse::<RepoName>() else {
+            let (Some(tag), None) = (reference.tag(), reference.digest()) else {
                 continue;
             };
-            (Some(name), tag)
+            if matches!(reference.location(), Location::Layout { .. }) {
+                continue;
+            }
+            (Some(reference.without_selector().to_string()), tag.clone())
         } else {
-            (None, ref_name.as_str())
-        };
-        let Ok(tag) = tag.parse::<Tag>() else {
-            continue;
+            let Ok(tag) = ref_name.parse::<Tag>() else {
+                continue;
+            };
+            (None, tag)
         };
         out.push(Entry {
             name,

@@ -1,0 +1,308 @@
+//! Blob downloads into an OCI layout: streamed to a `.partial-<hex>` file beside the blobs,
+//! hashed as written, resumed with `Range` after a dropped connection (in this run, or the
+//! next one after a crash or Ctrl-C), verified, then renamed into place.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use reqwest::header::RANGE;
+use tokio::sync::mpsc;
+
+use super::urls::redact;
+use super::{Access, Error, Repository};
+use crate::digest::{self, Hasher};
+use crate::oci::Descriptor;
+use crate::progress::Reporter;
+use crate::store::Layout;
+
+/// How a download attempt ended.
+enum Attempt {
+    /// Every byte arrived.
+    Complete(Hasher, u64),
+    /// The connection broke after some bytes; resume.
+    Broken(Error),
+}
+
+impl Repository {
+    /// Downloads a blob into `layout` unless it is there already.
+    ///
+    /// # Errors
+    /// [`Error::Verification`] when the content does not match (the partial file is
+    /// deleted); transport errors after retries (the partial file is kept for resuming).
+    pub async fn pull_blob(
+        &self,
+        descriptor: &Descriptor,
+        layout: &Layout,
+        reporter: Arc<dyn Reporter>,
+        id: usize,
+    ) -> Result<(), Error> {
+        if layout.has_blob(descriptor) {
+            return Ok(());
+        }
+        let partial = layout.partial_path(&descriptor.digest);
+        reporter.begin(id, &descriptor.digest.short(), descriptor.size);
+        let result = self
+            .download(descriptor, layout, &partial, reporter.as_ref(), id)
+            .await;
+        reporter.end(id);
+        result
+    }
+
+    /// Starts a blob download (following redirects to storage), failing on any status but 200.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], transport and status errors.
+    pub async fn blob_response(&self, descriptor: &Descriptor) -> Result<reqwest::Response, Error> {
+        let url = self.urls.blob(&self.name, &descriptor.digest);
+        let response = self
+            .send("download blob", &Access::Pull, |http| http.get(url.clone()))
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Err(Error::NotFound {
+                reference: format!("{}/{}@{}", self.host, self.name, descriptor.digest),
+            });
+        }
+        self.expect(response, &[StatusCode::OK], "download blob", &url)
+            .await
+    }
+
+    /// Downloads a small blob (a config) into memory, refusing more than `max` bytes and
+    /// verifying digest and size.
+    ///
+    /// # Errors
+    /// [`Error::Verification`], [`Error::Protocol`] when too large, transport errors.
+    pub async fn fetch_small_blob(
+        &self,
+        descriptor: &Descriptor,
+        max: u64,
+    ) -> Result<Vec<u8>, Error> {
+        let url = self.urls.blob(&self.name, &descriptor.digest);
+        if descriptor.size > max {
+            return Err(Error::Protocol {
+                url: redact(&url),
+                reason: format!(
+                    "blob {} is {} bytes, over the {max}-byte limit",
+                    descriptor.digest, descriptor.size
+                ),
+            });
+        }
+        let mut response = self.blob_response(descriptor).await?;
+        let mut bytes = Vec::with_capacity(descriptor.size as usize);
+        while let Some(chunk) = response.chunk().await.map_err(|source| Error::Http {
+            operation: "download blob",
+            url: redact(&url),
+            source,
+        })? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > descriptor.size {
+                break;
+            }
+        }
+        let actual = crate::digest::Digest::sha256_of(&bytes);
+        let mismatch = if bytes.len() as u64 != descriptor.size {
+            Some(digest::Error::SizeMismatch {
+                digest: descriptor.digest.clone(),
+                expected: descriptor.size,
+                actual: bytes.len() as u64,
+            })
+        } else if actual != descriptor.digest {
+            Some(digest::Error::Mismatch {
+                expected: descriptor.digest.clone(),
+                actual,
+            })
+        } else {
+            None
+        };
+        match mismatch {
+            Some(source) => Err(Error::Verification {
+                what: format!("blob {}", descriptor.digest),
+                url: redact(&url),
+                source,
+            }),
+            None => Ok(bytes),
+        }
+    }
+
+    async fn download(
+        &self,
+        descriptor: &Descriptor,
+        layout: &Layout,
+        partial: &PathBuf,
+        reporter: &dyn Reporter,
+        id: usize,
+    ) -> Result<(), Error> {
+        let url = self.urls.blob(&self.name, &descriptor.digest);
+        let mut failures = 0;
+        loop {
+            let have = fs_err::metadata(partial).map(|m| m.len()).unwrap_or(0);
+            let have = if have > descriptor.size { 0 } else { have };
+            let response = self
+                .send("download blob", &Access::Pull, |http| {
+                    let request = http.get(url.clone());
+                    if have > 0 {
+                        request.header(RANGE, format!("bytes={have}-"))
+                    } else {
+                        request
+                    }
+                })
+                .await?;
+            let offset = match response.status() {
+                StatusCode::PARTIAL_CONTENT => have,
+                StatusCode::OK => 0,
+                StatusCode::RANGE_NOT_SATISFIABLE => {
+                    fs_err::remove_file(partial)?;
+                    continue;
+                }
+                StatusCode::NOT_FOUND => {
+                    return Err(Error::NotFound {
+                        reference: format!("{}/{}@{}", self.host, self.name, descriptor.digest),
+                    });
+                }
+                _ => {
+                    self.expect(response, &[], "download blob", &url).await?;
+                    unreachable!("expect fails for an empty list")
+                }
+            };
+            if have > 0 {
+                reporter.advance(id, offset);
+            }
+            match stream_to_partial(
+                response,
+                partial.clone(),
+                offset,
+                descriptor.size,
+                reporter,
+                id,
+            )
+            .await?
+            {
+                Attempt::Complete(hasher, size) => {
+                    let actual = hasher.finish();
+                    let mismatch = if size != descriptor.size {
+                        Some(digest::Error::SizeMismatch {
+                            digest: descriptor.digest.clone(),
+                            expected: descriptor.size,
+                            actual: size,
+                        })
+                    } else if actual != descriptor.digest {
+                        Some(digest::Error::Mismatch {
+                            expected: descriptor.digest.clone(),
+                            actual,
+                        })
+                    } else {
+                        None
+                    };
+                    if let Some(source) = mismatch {
+                        fs_err::remove_file(partial)?;
+                        return Err(Error::Verification {
+                            what: format!("blob {}", descriptor.digest),
+                            url: redact(&url),
+                            source,
+                        });
+                    }
+                    layout.commit_partial(partial, &descriptor.digest)?;
+                    return Ok(());
+                }
+                Attempt::Broken(error) if failures < self.client.options.retries => {
+                    failures += 1;
+                    tracing::info!(
+                        "download of {} broke ({error}); resuming",
+                        descriptor.digest
+                    );
+                    tokio::time::sleep(super::backoff(&self.client.options, failures)).await;
+                }
+                Attempt::Broken(error) => return Err(error),
+            }
+        }
+    }
+}
+
+/// Writes the response body after `offset` bytes of `partial`, on a blocking thread that
+/// hashes as it writes. Memory stays at a few network chunks.
+async fn stream_to_partial(
+    response: reqwest::Response,
+    partial: PathBuf,
+    offset: u64,
+    expected_size: u64,
+    reporter: &dyn Reporter,
+    id: usize,
+) -> Result<Attempt, Error> {
+    let url = redact(response.url());
+    let (sender, receiver) = mpsc::channel::<Bytes>(32);
+    let writer = tokio::task::spawn_blocking(move || write_partial(&partial, offset, receiver));
+    let mut body = response.bytes_stream();
+    let mut received = offset;
+    let mut broken = None;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(chunk) => {
+                received += chunk.len() as u64;
+                reporter.advance(id, chunk.len() as u64);
+                if sender.send(chunk).await.is_err() || received > expected_size {
+                    break;
+                }
+            }
+            Err(source) => {
+                broken = Some(Error::Http {
+                    operation: "download blob",
+                    url: url.clone(),
+                    source,
+                });
+                break;
+            }
+        }
+    }
+    drop(sender);
+    let (hasher, written) = writer
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
+    Ok(match broken {
+        Some(error) if written < expected_size => Attempt::Broken(error),
+        _ => Attempt::Complete(hasher, written),
+    })
+}
+
+/// Keeps the first `offset` bytes of `path` (hashing them), then appends what arrives.
+fn write_partial(
+    path: &PathBuf,
+    offset: u64,
+    mut receiver: mpsc::Receiver<Bytes>,
+) -> std::io::Result<(Hasher, u64)> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)?;
+    file.set_len(offset)?;
+    let mut hasher = Hasher::new(digest::Algorithm::Sha256);
+    file.seek(SeekFrom::Start(0))?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut hashed = 0;
+    while hashed < offset {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        hashed += n as u64;
+    }
+    file.seek(SeekFrom::Start(offset))?;
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut written = offset;
+    while let Some(chunk) = receiver.blocking_recv() {
+        writer.write_all(&chunk)?;
+        hasher.update(&chunk);
+        written += chunk.len() as u64;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()?;
+    Ok((hasher, written))
+}

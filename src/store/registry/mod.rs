@@ -1,0 +1,800 @@
+//! An OCI distribution API client on `reqwest`
+//! (<https://github.com/opencontainers/distribution-spec/blob/main/spec.md>).
+//!
+//! Written here rather than on `oci-client` because modelark needs what that crate does not
+//! expose: uploads streamed from any file (a model directory, not only a blob store),
+//! resumable ranged downloads into its own store, chunk sizing, `Retry-After`, and the
+//! quirks of real registries (see `shared/INTEROP.md`). Every request goes through
+//! [`Repository::send`]: auth challenges, token refresh, retries with backoff.
+
+pub mod auth;
+pub mod download;
+pub mod upload;
+pub mod urls;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::Deserialize;
+
+use auth::{Challenge, Token, TokenAnswer};
+pub use auth::{CredentialStore, Credentials};
+pub use upload::BlobSource;
+use urls::{Urls, redact};
+
+use crate::digest::Digest;
+use crate::media_types;
+use crate::oci::{Descriptor, MAX_MANIFEST_SIZE};
+
+/// Errors from talking to a registry.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection failed or timed out (after retries).
+    #[error("failed to {operation} {url}")]
+    Http {
+        /// What was being done.
+        operation: &'static str,
+        /// The URL, redacted.
+        url: String,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The registry answered with an error status.
+    #[error("failed to {operation} {url}: {status}{}", detail(code, message))]
+    Registry {
+        /// What was being done.
+        operation: &'static str,
+        /// The URL, redacted.
+        url: String,
+        /// The HTTP status.
+        status: StatusCode,
+        /// The distribution error code (`MANIFEST_UNKNOWN`, `DENIED`, ...).
+        code: Option<String>,
+        /// The registry's message.
+        message: Option<String>,
+    },
+    /// Credentials are missing or were refused.
+    #[error("{registry} refused the credentials{}", if *anonymous { " (none were sent)" } else { "" })]
+    Unauthorized {
+        /// The registry host.
+        registry: String,
+        /// True when no credentials were found for the host.
+        anonymous: bool,
+    },
+    /// The manifest or tag does not exist.
+    #[error("{reference} was not found")]
+    NotFound {
+        /// The reference.
+        reference: String,
+    },
+    /// The registry refuses deletes.
+    #[error("{registry} does not allow deletes")]
+    DeleteDisabled {
+        /// The registry host.
+        registry: String,
+    },
+    /// The registry answered with something that is not what the spec says.
+    #[error("unexpected answer from {url}: {reason}")]
+    Protocol {
+        /// The URL, redacted.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Content from the registry failed verification.
+    #[error("{what} from {url} failed verification")]
+    Verification {
+        /// What was fetched.
+        what: String,
+        /// The URL, redacted.
+        url: String,
+        /// Expected and actual digest or size.
+        #[source]
+        source: crate::digest::Error,
+    },
+    /// The credential file is malformed.
+    #[error("malformed credential file {}", path.display())]
+    CredentialFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A credential helper failed.
+    #[error("credential helper {helper} {message}")]
+    CredentialHelper {
+        /// The helper program.
+        helper: String,
+        /// What happened.
+        message: String,
+    },
+    /// The CA file could not be used.
+    #[error("cannot use CA file {}", path.display())]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A local file operation failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A local store operation failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+}
+
+fn detail(code: &Option<String>, message: &Option<String>) -> String {
+    match (code, message) {
+        (Some(code), Some(message)) => format!(" {code}: {message}"),
+        (Some(code), None) => format!(" {code}"),
+        (None, Some(message)) => format!(": {message}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// How to reach registries.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Use HTTP instead of HTTPS.
+    pub plain_http: bool,
+    /// An extra PEM CA certificate to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Skip TLS certificate verification.
+    pub insecure: bool,
+    /// Retries after a connection failure, 429 or 5xx (with exponential backoff).
+    pub retries: u32,
+    /// The first backoff delay; it doubles each retry, capped at 30 s.
+    pub backoff: Duration,
+    /// Connection timeout.
+    pub connect_timeout: Duration,
+    /// Upload in chunks of this many bytes (PATCH); monolithic PUT when `None`.
+    pub chunk_size: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            plain_http: false,
+            ca_file: None,
+            insecure: false,
+            retries: 5,
+            backoff: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(30),
+            chunk_size: None,
+        }
+    }
+}
+
+/// What a request needs access to: the token scope.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Read the repository.
+    Pull,
+    /// Read and write the repository.
+    Push,
+    /// Write the repository and read `from` (cross-repository mount).
+    Mount(String),
+}
+
+/// A shared HTTP client with credentials and cached tokens.
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    options: Options,
+    credentials: CredentialStore,
+    state: Mutex<AuthState>,
+}
+
+#[derive(Debug, Default)]
+struct AuthState {
+    challenges: HashMap<String, Challenge>,
+    tokens: HashMap<String, Token>,
+    credentials: HashMap<String, Option<Credentials>>,
+}
+
+impl Client {
+    /// A client with `options`, reading credentials from `credentials`.
+    ///
+    /// # Errors
+    /// [`Error::CaFile`] when the CA file cannot be read or parsed.
+    pub fn new(options: Options, credentials: CredentialStore) -> Result<Arc<Client>, Error> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("modelark/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(options.connect_timeout)
+            .danger_accept_invalid_certs(options.insecure);
+        if let Some(path) = &options.ca_file {
+            let pem = fs_err::read(path)?;
+            let certificate =
+                reqwest::Certificate::from_pem(&pem).map_err(|source| Error::CaFile {
+                    path: path.clone(),
+                    source,
+                })?;
+            builder = builder.add_root_certificate(certificate);
+        }
+        let http = builder.build().map_err(|source| Error::CaFile {
+            path: options.ca_file.clone().unwrap_or_default(),
+            source,
+        })?;
+        Ok(Arc::new(Client {
+            http,
+            options,
+            credentials,
+            state: Mutex::new(AuthState::default()),
+        }))
+    }
+
+    /// The options.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// A handle on one repository.
+    pub fn repository(self: &Arc<Client>, host: &str, name: &str) -> Repository {
+        Repository {
+            client: Arc::clone(self),
+            host: host.to_owned(),
+            name: name.to_owned(),
+            urls: Urls::new(host, self.options.plain_http),
+        }
+    }
+
+    fn credentials_for(&self, host: &str) -> Result<Option<Credentials>, Error> {
+        if let Some(cached) = self
+            .state
+            .lock()
+            .expect("not poisoned")
+            .credentials
+            .get(host)
+        {
+            return Ok(cached.clone());
+        }
+        let found = self.credentials.get(host)?;
+        self.state
+            .lock()
+            .expect("not poisoned")
+            .credentials
+            .insert(host.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    /// Checks that `credentials` (or anonymous access) work on `host`: `GET /v2/`.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] when refused.
+    pub async fn ping(
+        self: &Arc<Client>,
+        host: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<(), Error> {
+        self.state
+            .lock()
+            .expect("not poisoned")
+            .credentials
+            .insert(host.to_owned(), credentials);
+        let repository = self.repository(host, "");
+        let url = repository.urls.ping();
+        let response = repository
+            .send("reach", &Access::Pull, |http| http.get(url.clone()))
+            .await?;
+        repository
+            .expect(response, &[StatusCode::OK], "reach", &url)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// One repository on one registry.
+#[derive(Clone, Debug)]
+pub struct Repository {
+    client: Arc<Client>,
+    host: String,
+    name: String,
+    urls: Urls,
+}
+
+/// The distribution spec's error body.
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<ErrorEntry>,
+}
+
+#[derive(Deserialize)]
+struct ErrorEntry {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+/// Every manifest type modelark reads; without these a registry may answer 404 for an
+/// OCI manifest (CNCF distribution does).
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+impl Repository {
+    /// The registry host.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The repository name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    fn scope_key(&self, access: &Access) -> String {
+        let own = match access {
+            Access::Pull => format!("repository:{}:pull", self.name),
+            Access::Push | Access::Mount(_) => format!("repository:{}:pull,push", self.name),
+        };
+        match access {
+            Access::Mount(from) => format!("{own} repository:{from}:pull"),
+            _ => own,
+        }
+    }
+
+    fn authorization(&self, access: &Access) -> Result<Option<String>, Error> {
+        let challenge = self
+            .client
+            .state
+            .lock()
+            .expect("not poisoned")
+            .challenges
+            .get(&self.host)
+            .cloned();
+        match challenge {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(self
+                .client
+                .credentials_for(&self.host)?
+                .map(|c| c.basic_header())),
+            Some(Challenge::Bearer { .. }) => {
+                let key = format!("{} {}", self.host, self.scope_key(access));
+                let state = self.client.state.lock().expect("not poisoned");
+                Ok(state
+                    .tokens
+                    .get(&key)
+                    .filter(|t| t.fresh())
+                    .map(Token::header))
+            }
+        }
+    }
+
+    /// Answers a 401: learns the challenge and, for bearer auth, fetches a token.
+    async fn authenticate(&self, headers: &HeaderMap, access: &Access) -> Result<(), Error> {
+        let challenge = headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(Challenge::parse);
+        let credentials = self.client.credentials_for(&self.host)?;
+        let unauthorized = || Error::Unauthorized {
+            registry: self.host.clone(),
+            anonymous: credentials.is_none(),
+        };
+        let Some(challenge) = challenge else {
+            return Err(unauthorized());
+        };
+        self.client
+            .state
+            .lock()
+            .expect("not poisoned")
+            .challenges
+            .insert(self.host.clone(), challenge.clone());
+        let Challenge::Bearer { realm, service, .. } = challenge else {
+            return if credentials.is_some() {
+                Ok(())
+            } else {
+                Err(unauthorized())
+            };
+        };
+        let mut url = reqwest::Url::parse(&realm).map_err(|e| Error::Protocol {
+            url: realm.clone(),
+            reason: format!("the token realm is not a URL: {e}"),
+        })?;
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(service) = &service {
+                query.append_pair("service", service);
+            }
+            for scope in self.scope_key(access).split(' ') {
+                query.append_pair("scope", scope);
+            }
+        }
+        let mut request = self.client.http.get(url.clone());
+        if let Some(credentials) = &credentials {
+            request = request.header(AUTHORIZATION, credentials.basic_header());
+        }
+        let response = request.send().await.map_err(|source| Error::Http {
+            operation: "get a token from",
+            url: redact(&url),
+            source,
+        })?;
+        if matches!(
+            response.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
+            return Err(unauthorized());
+        }
+        let response = self
+            .expect(response, &[StatusCode::OK], "get a token from", &url)
+            .await?;
+        let body = response.bytes().await.map_err(|source| Error::Http {
+            operation: "get a token from",
+            url: redact(&url),
+            source,
+        })?;
+        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+            url: redact(&url),
+            reason: format!("the token answer is not JSON: {e}"),
+        })?;
+        let token = answer.into_token().ok_or_else(|| Error::Protocol {
+            url: redact(&url),
+            reason: "the token answer has no token".into(),
+        })?;
+        let key = format!("{} {}", self.host, self.scope_key(access));
+        self.client
+            .state
+            .lock()
+            .expect("not poisoned")
+            .tokens
+            .insert(key, token);
+        Ok(())
+    }
+
+    /// Sends the request `build` makes, authenticating on 401 and retrying connection
+    /// failures, 429 and 5xx with exponential backoff (honouring `Retry-After`). `build` is
+    /// called again for every attempt, so streamed bodies are re-opened.
+    ///
+    /// # Errors
+    /// [`Error::Http`] after the last retry; [`Error::Unauthorized`].
+    pub async fn send(
+        &self,
+        operation: &'static str,
+        access: &Access,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response, Error> {
+        let options = &self.client.options;
+        let mut attempt = 0;
+        let mut authenticated = false;
+        loop {
+            let mut request = build(&self.client.http);
+            if let Some(header) = self.authorization(access)? {
+                request = request.header(AUTHORIZATION, header);
+            }
+            let request = request.build().map_err(|source| Error::Http {
+                operation,
+                url: String::new(),
+                source,
+            })?;
+            let url = request.url().clone();
+            let delay = match self.client.http.execute(request).await {
+                Ok(response) if response.status() == StatusCode::UNAUTHORIZED && !authenticated => {
+                    authenticated = true;
+                    self.authenticate(response.headers(), access).await?;
+                    continue;
+                }
+                Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
+                    return Err(Error::Unauthorized {
+                        registry: self.host.clone(),
+                        anonymous: self.client.credentials_for(&self.host)?.is_none(),
+                    });
+                }
+                Ok(response) if retryable(response.status()) && attempt < options.retries => {
+                    let retry_after = response
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    tracing::info!(
+                        "{} {}: {}; retrying",
+                        operation,
+                        redact(&url),
+                        response.status()
+                    );
+                    retry_after
+                        .unwrap_or_else(|| backoff(options, attempt))
+                        .min(Duration::from_secs(60))
+                }
+                Ok(response) => return Ok(response),
+                Err(source) if attempt < options.retries && transient(&source) => {
+                    tracing::info!("{} {}: {source}; retrying", operation, redact(&url));
+                    backoff(options, attempt)
+                }
+                Err(source) => {
+                    return Err(Error::Http {
+                        operation,
+                        url: redact(&url),
+                        source,
+                    });
+                }
+            };
+            attempt += 1;
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Turns any status not in `ok` into [`Error::Registry`] with the registry's message.
+    ///
+    /// # Errors
+    /// [`Error::Registry`].
+    pub async fn expect(
+        &self,
+        response: Response,
+        ok: &[StatusCode],
+        operation: &'static str,
+        url: &reqwest::Url,
+    ) -> Result<Response, Error> {
+        if ok.contains(&response.status()) {
+            return Ok(response);
+        }
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        let first = serde_json::from_str::<ErrorBody>(&body)
+            .ok()
+            .and_then(|b| b.errors.into_iter().next());
+        let (code, message) = match first {
+            Some(entry) => (entry.code, entry.message),
+            None => (
+                None,
+                Some(body.chars().take(200).collect::<String>()).filter(|m| !m.trim().is_empty()),
+            ),
+        };
+        Err(Error::Registry {
+            operation,
+            url: redact(url),
+            status,
+            code,
+            message,
+        })
+    }
+
+    /// Fetches a manifest by tag or digest, verifying it when fetched by digest.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Verification`], [`Error::Protocol`] for manifests over
+    /// 4 MiB.
+    pub async fn manifest(&self, reference: &str) -> Result<(Descriptor, Vec<u8>), Error> {
+        let url = self.urls.manifest(&self.name, reference);
+        let response = self
+            .send("fetch manifest", &Access::Pull, |http| {
+                http.get(url.clone()).header(ACCEPT, MANIFEST_ACCEPT)
+            })
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Err(Error::NotFound {
+                reference: format!("{}/{}{}", self.host, self.name, separator(reference)),
+            });
+        }
+        let mut response = self
+            .expect(response, &[StatusCode::OK], "fetch manifest", &url)
+            .await?;
+        let header_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|source| Error::Http {
+            operation: "fetch manifest",
+            url: redact(&url),
+            source,
+        })? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > MAX_MANIFEST_SIZE {
+                return Err(Error::Protocol {
+                    url: redact(&url),
+                    reason: "the manifest is larger than 4 MiB".into(),
+                });
+            }
+        }
+        let digest = Digest::sha256_of(&bytes);
+        if let Ok(expected) = reference.parse::<Digest>()
+            && expected != digest
+        {
+            return Err(Error::Verification {
+                what: format!("manifest {expected}"),
+                url: redact(&url),
+                source: crate::digest::Error::Mismatch {
+                    expected,
+                    actual: digest,
+                },
+            });
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Probe {
+            media_type: Option<String>,
+            artifact_type: Option<String>,
+        }
+        let probe: Option<Probe> = serde_json::from_slice(&bytes).ok();
+        let media_type = probe
+            .as_ref()
+            .and_then(|p| p.media_type.clone())
+            .or(header_type)
+            .unwrap_or_else(|| media_types::OCI_MANIFEST.to_owned());
+        let mut descriptor = Descriptor::new(media_type, digest, bytes.len() as u64);
+        descriptor.artifact_type = probe.and_then(|p| p.artifact_type);
+        Ok((descriptor, bytes))
+    }
+
+    /// Uploads a manifest under a tag or its digest.
+    ///
+    /// # Errors
+    /// [`Error::Registry`] when refused.
+    pub async fn put_manifest(
+        &self,
+        reference: &str,
+        descriptor: &Descriptor,
+        bytes: &[u8],
+    ) -> Result<(), Error> {
+        let url = self.urls.manifest(&self.name, reference);
+        let body = bytes::Bytes::copy_from_slice(bytes);
+        let response = self
+            .send("push manifest", &Access::Push, |http| {
+                http.put(url.clone())
+                    .header(CONTENT_TYPE, descriptor.media_type.clone())
+                    .body(body.clone())
+            })
+            .await?;
+        self.expect(
+            response,
+            &[StatusCode::CREATED, StatusCode::OK],
+            "push manifest",
+            &url,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// True when the repository has the blob (with the right size, when the registry says).
+    ///
+    /// # Errors
+    /// Transport and status errors other than 404.
+    pub async fn has_blob(&self, descriptor: &Descriptor) -> Result<bool, Error> {
+        let url = self.urls.blob(&self.name, &descriptor.digest);
+        let response = self
+            .send("check blob", &Access::Pull, |http| http.head(url.clone()))
+            .await?;
+        match response.status() {
+            StatusCode::OK => Ok(response
+                .content_length()
+                .is_none_or(|length| length == descriptor.size)),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => self
+                .expect(response, &[], "check blob", &url)
+                .await
+                .map(|_| false),
+        }
+    }
+
+    /// Asks the registry to link a blob from repository `from`; false when it cannot
+    /// (then the blob must be uploaded).
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub async fn mount(&self, descriptor: &Descriptor, from: &str) -> Result<bool, Error> {
+        let url = self.urls.mount(&self.name, &descriptor.digest, from);
+        let access = Access::Mount(from.to_owned());
+        let response = self
+            .send("mount blob", &access, |http| http.post(url.clone()))
+            .await?;
+        Ok(response.status() == StatusCode::CREATED)
+    }
+
+    /// Every tag, across pages, sorted (registries answer unsorted, or `null` when empty).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the repository does not exist.
+    pub async fn tags(&self) -> Result<Vec<String>, Error> {
+        #[derive(Deserialize)]
+        struct Page {
+            tags: Option<Vec<String>>,
+        }
+        let mut url = self.urls.tags(&self.name);
+        let mut tags = Vec::new();
+        loop {
+            let current = url.clone();
+            let response = self
+                .send("list tags", &Access::Pull, |http| http.get(current.clone()))
+                .await?;
+            if response.status() == StatusCode::NOT_FOUND {
+                return Err(Error::NotFound {
+                    reference: format!("{}/{}", self.host, self.name),
+                });
+            }
+            let response = self
+                .expect(response, &[StatusCode::OK], "list tags", &current)
+                .await?;
+            let next = response
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(urls::next_link)
+                .map(str::to_owned);
+            let body = response.bytes().await.map_err(|source| Error::Http {
+                operation: "list tags",
+                url: redact(&current),
+                source,
+            })?;
+            let page: Page = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+                url: redact(&current),
+                reason: format!("the tag list is not JSON: {e}"),
+            })?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(next) => {
+                    url = self.urls.resolve(&next).map_err(|reason| Error::Protocol {
+                        url: redact(&current),
+                        reason,
+                    })?
+                }
+                None => break,
+            }
+        }
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+
+    /// Deletes a manifest by digest (every tag pointing at it goes with it).
+    ///
+    /// # Errors
+    /// [`Error::DeleteDisabled`], [`Error::NotFound`].
+    pub async fn delete_manifest(&self, digest: &Digest) -> Result<(), Error> {
+        let url = self.urls.manifest(&self.name, &digest.to_string());
+        let response = self
+            .send("delete manifest", &Access::Push, |http| {
+                http.request(Method::DELETE, url.clone())
+            })
+            .await?;
+        match response.status() {
+            StatusCode::ACCEPTED | StatusCode::OK => Ok(()),
+            StatusCode::METHOD_NOT_ALLOWED => Err(Error::DeleteDisabled {
+                registry: self.host.clone(),
+            }),
+            StatusCode::NOT_FOUND => Err(Error::NotFound {
+                reference: format!("{}/{}@{digest}", self.host, self.name),
+            }),
+            _ => self
+                .expect(response, &[], "delete manifest", &url)
+                .await
+                .map(|_| ()),
+        }
+    }
+}
+
+fn separator(reference: &str) -> String {
+    if reference.contains(':') {
+        format!("@{reference}")
+    } else {
+        format!(":{reference}")
+    }
+}
+
+fn retryable(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+fn transient(error: &reqwest::Error) -> bool {
+    error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()
+}
+
+fn backoff(options: &Options, attempt: u32) -> Duration {
+    (options.backoff * 2u32.saturating_pow(attempt)).min(Duration::from_secs(30))
+}

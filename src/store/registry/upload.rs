@@ -1,0 +1,333 @@
+//! Blob uploads streamed from a file: `POST` then a monolithic `PUT`, or `POST`, `PATCH`
+//! chunks (following the new `Location` each time) and a closing `PUT` when a chunk size is
+//! set. A failed chunk resumes from the offset the registry reports; anything else restarts
+//! only this blob.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RANGE};
+use reqwest::{Body, StatusCode, Url};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::urls::{redact, with_digest};
+use super::{Access, Error, Repository};
+use crate::oci::Descriptor;
+use crate::progress::Reporter;
+
+const READ_CHUNK: usize = 1 << 20;
+
+/// Where the bytes of a blob to upload come from.
+#[derive(Clone, Debug)]
+pub enum BlobSource {
+    /// A file: a model file or a blob in a layout.
+    File(PathBuf),
+    /// Bytes in memory (configs and other small blobs).
+    Bytes(Bytes),
+}
+
+impl Repository {
+    /// Uploads the file at `path` as the blob `descriptor` names, unless the repository
+    /// already has it.
+    ///
+    /// # Errors
+    /// Transport, status and I/O errors after retries.
+    pub async fn push_blob(
+        &self,
+        descriptor: &Descriptor,
+        source: BlobSource,
+        reporter: Arc<dyn Reporter>,
+        id: usize,
+    ) -> Result<(), Error> {
+        if self.has_blob(descriptor).await? {
+            return Ok(());
+        }
+        reporter.begin(id, &descriptor.digest.short(), descriptor.size);
+        let mut attempt = 0;
+        let result = loop {
+            let outcome = match (&source, self.client.options.chunk_size) {
+                (BlobSource::File(path), Some(chunk)) => {
+                    self.upload_chunked(descriptor, path, chunk.max(1), reporter.as_ref(), id)
+                        .await
+                }
+                _ => {
+                    self.upload_monolithic(descriptor, &source, &reporter, id)
+                        .await
+                }
+            };
+            match outcome {
+                Err(e) if attempt < self.client.options.retries && restartable(&e) => {
+                    attempt += 1;
+                    tracing::info!("restarting upload of {}: {e}", descriptor.digest);
+                    tokio::time::sleep(super::backoff(&self.client.options, attempt)).await;
+                }
+                other => break other,
+            }
+        };
+        reporter.end(id);
+        result
+    }
+
+    async fn start_upload(&self) -> Result<Url, Error> {
+        let url = self.urls.start_upload(&self.name);
+        let response = self
+            .send("start upload to", &Access::Push, |http| {
+                http.post(url.clone()).header(CONTENT_LENGTH, 0)
+            })
+            .await?;
+        let response = self
+            .expect(response, &[StatusCode::ACCEPTED], "start upload to", &url)
+            .await?;
+        self.location(&response, &url)
+    }
+
+    fn location(&self, response: &reqwest::Response, url: &Url) -> Result<Url, Error> {
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Error::Protocol {
+                url: redact(url),
+                reason: "the upload answer has no Location".into(),
+            })?;
+        self.urls
+            .resolve(location)
+            .map_err(|reason| Error::Protocol {
+                url: redact(url),
+                reason,
+            })
+    }
+
+    async fn upload_monolithic(
+        &self,
+        descriptor: &Descriptor,
+        source: &BlobSource,
+        reporter: &Arc<dyn Reporter>,
+        id: usize,
+    ) -> Result<(), Error> {
+        let location = with_digest(self.start_upload().await?, &descriptor.digest);
+        let response = self
+            .send("upload blob to", &Access::Push, |http| {
+                http.put(location.clone())
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_LENGTH, descriptor.size)
+                    .body(match source {
+                        BlobSource::File(path) => file_body(path, Arc::clone(reporter), id),
+                        BlobSource::Bytes(bytes) => Body::from(bytes.clone()),
+                    })
+            })
+            .await?;
+        self.expect(
+            response,
+            &[StatusCode::CREATED],
+            "upload blob to",
+            &location,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn upload_chunked(
+        &self,
+        descriptor: &Descriptor,
+        path: &Path,
+        chunk: u64,
+        reporter: &dyn Reporter,
+        id: usize,
+    ) -> Result<(), Error> {
+        let mut location = self.start_upload().await?;
+        let mut file = tokio::fs::File::open(path).await?;
+        let mut offset = 0u64;
+        while offset < descriptor.size {
+            let length = chunk.min(descriptor.size - offset);
+            file.seek(std::io::SeekFrom::Start(offset)).await?;
+            let mut buffer = vec![0u8; length as usize];
+            file.read_exact(&mut buffer).await?;
+            let body = Bytes::from(buffer);
+            let range = format!("{}-{}", offset, offset + length - 1);
+            let current = location.clone();
+            let sent = self
+                .send("upload chunk to", &Access::Push, |http| {
+                    http.patch(current.clone())
+                        .header(CONTENT_TYPE, "application/octet-stream")
+                        .header(CONTENT_LENGTH, length)
+                        .header("Content-Range", range.clone())
+                        .body(body.clone())
+                })
+                .await;
+            let response = match sent {
+                Ok(response) => response,
+                Err(e) => {
+                    // Ask where the session stands and continue from there.
+                    let (resumed, next) = self.upload_status(&current).await.map_err(|_| e)?;
+                    tracing::info!("resuming upload of {} at byte {next}", descriptor.digest);
+                    location = resumed;
+                    offset = next;
+                    continue;
+                }
+            };
+            // ECR answers 201 to the first chunk; treat it like 202.
+            let response = self
+                .expect(
+                    response,
+                    &[
+                        StatusCode::ACCEPTED,
+                        StatusCode::CREATED,
+                        StatusCode::NO_CONTENT,
+                    ],
+                    "upload chunk to",
+                    &current,
+                )
+                .await?;
+            location = self.location(&response, &current).unwrap_or(current);
+            offset += length;
+            reporter.advance(id, length);
+        }
+        let finish = with_digest(location, &descriptor.digest);
+        let response = self
+            .send("finish upload to", &Access::Push, |http| {
+                http.put(finish.clone()).header(CONTENT_LENGTH, 0)
+            })
+            .await?;
+        self.expect(
+            response,
+            &[StatusCode::CREATED],
+            "finish upload to",
+            &finish,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Streams a blob from another registry's repository into this one, through memory.
+    /// Both registries verify: the target checks the digest before it accepts the upload.
+    ///
+    /// # Errors
+    /// Transport and status errors after retries.
+    pub async fn relay_blob(
+        &self,
+        descriptor: &Descriptor,
+        from: &Repository,
+        reporter: Arc<dyn Reporter>,
+        id: usize,
+    ) -> Result<(), Error> {
+        reporter.begin(id, &descriptor.digest.short(), descriptor.size);
+        let mut attempt = 0;
+        let result = loop {
+            let outcome = async {
+                let download = from.blob_response(descriptor).await?;
+                let location = with_digest(self.start_upload().await?, &descriptor.digest);
+                let reporter = Arc::clone(&reporter);
+                let body = download.bytes_stream().inspect(move |chunk| {
+                    if let Ok(chunk) = chunk {
+                        reporter.advance(id, chunk.len() as u64);
+                    }
+                });
+                // A streamed body cannot be sent twice: a failure restarts this whole relay.
+                let body = std::sync::Mutex::new(Some(Body::wrap_stream(body)));
+                let response = self
+                    .send("upload blob to", &Access::Push, |http| {
+                        let request = http
+                            .put(location.clone())
+                            .header(CONTENT_TYPE, "application/octet-stream")
+                            .header(CONTENT_LENGTH, descriptor.size);
+                        match body.lock().expect("not poisoned").take() {
+                            Some(body) => request.body(body),
+                            None => request.body(Body::from(Bytes::new())),
+                        }
+                    })
+                    .await?;
+                self.expect(
+                    response,
+                    &[StatusCode::CREATED],
+                    "upload blob to",
+                    &location,
+                )
+                .await?;
+                Ok(())
+            }
+            .await;
+            match outcome {
+                Err(e) if attempt < self.client.options.retries && restartable(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(super::backoff(&self.client.options, attempt)).await;
+                }
+                other => break other,
+            }
+        };
+        reporter.end(id);
+        result
+    }
+
+    /// `GET` on an upload session: its location and the next byte it expects.
+    async fn upload_status(&self, location: &Url) -> Result<(Url, u64), Error> {
+        let response = self
+            .send("check upload", &Access::Push, |http| {
+                http.get(location.clone())
+            })
+            .await?;
+        let response = self
+            .expect(
+                response,
+                &[StatusCode::NO_CONTENT],
+                "check upload",
+                location,
+            )
+            .await?;
+        let next = response
+            .headers()
+            .get(RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|r| r.rsplit('-').next())
+            .and_then(|end| end.parse::<u64>().ok())
+            .map_or(0, |end| end + 1);
+        let location = self
+            .location(&response, location)
+            .unwrap_or_else(|_| location.clone());
+        Ok((location, next))
+    }
+}
+
+/// Errors after which uploading the blob again from the start can succeed.
+fn restartable(error: &Error) -> bool {
+    match error {
+        Error::Http { .. } => true,
+        Error::Registry { status, code, .. } => {
+            status.is_server_error()
+                || *status == StatusCode::NOT_FOUND
+                || code.as_deref() == Some("BLOB_UPLOAD_UNKNOWN")
+        }
+        _ => false,
+    }
+}
+
+/// A request body that streams the file in 1 MiB reads, reporting progress.
+fn file_body(path: &Path, reporter: Arc<dyn Reporter>, id: usize) -> Body {
+    let path = path.to_owned();
+    let stream = futures_util::stream::unfold(None::<tokio::fs::File>, move |file| {
+        let path = path.clone();
+        let reporter = Arc::clone(&reporter);
+        async move {
+            let mut file = match file {
+                Some(file) => file,
+                None => match tokio::fs::File::open(&path).await {
+                    Ok(file) => file,
+                    Err(e) => return Some((Err(e), None)),
+                },
+            };
+            let mut buffer = vec![0u8; READ_CHUNK];
+            match file.read(&mut buffer).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buffer.truncate(n);
+                    reporter.advance(id, n as u64);
+                    Some((Ok(Bytes::from(buffer)), Some(file)))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        }
+    });
+    Body::wrap_stream(stream)
+}

@@ -1,0 +1,246 @@
+//! Moving models between places: the local store, `oci:` layouts and registries, in any
+//! direction, several blobs at a time, skipping blobs the target has. Registry to registry
+//! uses a cross-repository mount on one host and streams blobs through memory otherwise;
+//! nothing touches the disk that need not.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+use crate::error::Result;
+use crate::oci::{Descriptor, MAX_MANIFEST_SIZE, Manifest};
+use crate::package::{self, Blobs, Packed};
+use crate::progress::Reporter;
+use crate::reference::{Reference, Tag};
+use crate::store::LayoutRepo;
+use crate::store::registry::{BlobSource, Repository};
+
+/// Where a model is read from or written to.
+#[derive(Clone, Debug)]
+pub enum Endpoint {
+    /// The local store or an `oci:` layout.
+    Layout(LayoutRepo),
+    /// A registry repository.
+    Registry(Repository),
+}
+
+/// A manifest found by reference.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// Its descriptor (digest, size, media type).
+    pub descriptor: Descriptor,
+    /// Its exact bytes.
+    pub bytes: Vec<u8>,
+    /// Decoded.
+    pub manifest: Manifest,
+}
+
+impl Resolved {
+    /// The config and layers, each once.
+    pub fn blobs(&self) -> Vec<Descriptor> {
+        let mut blobs = vec![self.manifest.config.clone()];
+        for layer in &self.manifest.layers {
+            if !blobs.iter().any(|b| b.digest == layer.digest) {
+                blobs.push(layer.clone());
+            }
+        }
+        blobs
+    }
+}
+
+impl Endpoint {
+    /// Finds and reads the manifest `reference` names (its digest when it has one, else its
+    /// tag or `latest`).
+    ///
+    /// # Errors
+    /// Not found, transport, verification, or a manifest that is an index.
+    pub async fn resolve(&self, reference: &Reference) -> Result<Resolved> {
+        let (descriptor, bytes) = match self {
+            Endpoint::Layout(repo) => {
+                let descriptor = repo.resolve(reference)?;
+                let bytes = repo.layout().read_blob(&descriptor, MAX_MANIFEST_SIZE)?;
+                (descriptor, bytes)
+            }
+            Endpoint::Registry(repo) => {
+                let selector = match reference.digest() {
+                    Some(digest) => digest.to_string(),
+                    None => reference.tag_or_latest().to_string(),
+                };
+                repo.manifest(&selector).await?
+            }
+        };
+        let manifest = Manifest::from_slice(&bytes, &descriptor.digest)?;
+        Ok(Resolved {
+            descriptor,
+            bytes,
+            manifest,
+        })
+    }
+
+    /// Reads a small blob (a config) of at most 4 MiB, verified.
+    ///
+    /// # Errors
+    /// Missing, corrupt or oversized blobs.
+    pub async fn small_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
+        Ok(match self {
+            Endpoint::Layout(repo) => repo.layout().read_blob(descriptor, MAX_MANIFEST_SIZE)?,
+            Endpoint::Registry(repo) => {
+                repo.fetch_small_blob(descriptor, MAX_MANIFEST_SIZE).await?
+            }
+        })
+    }
+
+    /// Points `tag` (or only the digest, when `None`) at a manifest whose blobs are all here.
+    async fn put_manifest(&self, tag: Option<&Tag>, resolved: &Resolved) -> Result<()> {
+        match self {
+            Endpoint::Layout(repo) => {
+                let digest = repo.layout().write_blob(&resolved.bytes)?;
+                debug_assert_eq!(digest, resolved.descriptor.digest);
+                if let Some(tag) = tag {
+                    repo.set_tag(tag, &resolved.descriptor)?;
+                }
+            }
+            Endpoint::Registry(repo) => {
+                let reference =
+                    tag.map_or_else(|| resolved.descriptor.digest.to_string(), Tag::to_string);
+                repo.put_manifest(&reference, &resolved.descriptor, &resolved.bytes)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Copies `blobs` from `source` to `target`, `concurrency` at a time.
+///
+/// # Errors
+/// The first blob that fails (others in flight finish or stop).
+pub async fn copy_blobs(
+    source: &Endpoint,
+    target: &Endpoint,
+    blobs: &[Descriptor],
+    concurrency: usize,
+    reporter: Arc<dyn Reporter>,
+) -> Result<()> {
+    stream::iter(blobs.iter().enumerate())
+        .map(|(id, blob)| copy_blob(source, target, blob, Arc::clone(&reporter), id))
+        .buffer_unordered(concurrency.max(1))
+        .try_collect::<()>()
+        .await
+}
+
+async fn copy_blob(
+    source: &Endpoint,
+    target: &Endpoint,
+    blob: &Descriptor,
+    reporter: Arc<dyn Reporter>,
+    id: usize,
+) -> Result<()> {
+    match (source, target) {
+        (Endpoint::Layout(from), Endpoint::Layout(to)) => {
+            let (from, to, blob) = (from.layout().clone(), to.layout().clone(), blob.clone());
+            tokio::task::spawn_blocking(move || -> Result<()> {
+                if !to.has_blob(&blob) {
+                    let mut reader = from.open_blob(&blob)?;
+                    to.copy_blob(&mut reader, &blob)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .map_err(crate::store::Error::from)??;
+        }
+        (Endpoint::Layout(from), Endpoint::Registry(to)) => {
+            let path = from.layout().blob_path(&blob.digest);
+            if !from.layout().has_blob(blob) {
+                return Err(crate::store::Error::BlobMissing {
+                    digest: blob.digest.clone(),
+                    layout: from.layout().root().to_owned(),
+                }
+                .into());
+            }
+            to.push_blob(blob, BlobSource::File(path), reporter, id)
+                .await?;
+        }
+        (Endpoint::Registry(from), Endpoint::Layout(to)) => {
+            from.pull_blob(blob, to.layout(), reporter, id).await?;
+        }
+        (Endpoint::Registry(from), Endpoint::Registry(to)) => {
+            if to.has_blob(blob).await? {
+                return Ok(());
+            }
+            if from.host() == to.host() && to.mount(blob, from.name()).await? {
+                return Ok(());
+            }
+            to.relay_blob(blob, from, reporter, id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies a resolved model to `target`: its blobs, then its manifest under `tag`.
+///
+/// # Errors
+/// As [`copy_blobs`]; the manifest is written only after every blob arrived.
+pub async fn copy(
+    source: &Endpoint,
+    resolved: &Resolved,
+    target: &Endpoint,
+    tag: Option<&Tag>,
+    concurrency: usize,
+    reporter: Arc<dyn Reporter>,
+) -> Result<()> {
+    // Blobs written to a layout are unreferenced until the tag: keep GC away meanwhile.
+    let _guard = match target {
+        Endpoint::Layout(repo) => Some(repo.layout().write_guard()?),
+        Endpoint::Registry(_) => None,
+    };
+    copy_blobs(source, target, &resolved.blobs(), concurrency, reporter).await?;
+    target.put_manifest(tag, resolved).await
+}
+
+/// Packs `dir` by hashing its files in place and uploads them straight from the directory:
+/// no local copy of the model is made.
+///
+/// # Errors
+/// Packing, transport and registry errors; the manifest is pushed only after every blob.
+pub async fn push_directory(
+    dir: &Path,
+    options: &package::pack::Options,
+    target: &Repository,
+    tag: &Tag,
+    concurrency: usize,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Packed> {
+    let packed = {
+        let (dir, options, reporter) = (dir.to_owned(), options.clone(), Arc::clone(&reporter));
+        tokio::task::spawn_blocking(move || {
+            package::pack(&dir, Blobs::HashOnly, &options, reporter.as_ref())
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .map_err(crate::store::Error::from)??
+    };
+    let mut uploads: Vec<(Descriptor, BlobSource)> = vec![(
+        packed.manifest.config.clone(),
+        BlobSource::Bytes(packed.config_bytes.clone().into()),
+    )];
+    for (layer, path) in packed.manifest.layers.iter().zip(&packed.files) {
+        if !uploads.iter().any(|(d, _)| d.digest == layer.digest) {
+            uploads.push((layer.clone(), BlobSource::File(path.clone())));
+        }
+    }
+    stream::iter(uploads.into_iter().enumerate())
+        .map(|(id, (blob, source))| {
+            let reporter = Arc::clone(&reporter);
+            async move { target.push_blob(&blob, source, reporter, id).await }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .try_collect::<()>()
+        .await?;
+    target
+        .put_manifest(tag.as_str(), &packed.descriptor, &packed.manifest_bytes)
+        .await?;
+    Ok(packed)
+}
