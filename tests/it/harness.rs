@@ -1,7 +1,6 @@
 //! Test helpers: the modelark binary with a private MODELARK_HOME, sample models, and a real
 //! CNCF distribution registry (Debian's `docker-registry`) on 127.0.0.1 with a free port.
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -45,6 +44,9 @@ impl Env {
         let mut cmd = Command::cargo_bin("modelark").expect("binary built");
         cmd.args(args)
             .env("MODELARK_HOME", self.home())
+            .env("DOCKER_CONFIG", self.path("docker"))
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("XDG_RUNTIME_DIR")
             .env_remove("SOURCE_DATE_EPOCH")
             .current_dir(self.dir.path());
         cmd
@@ -170,26 +172,73 @@ pub fn pack_sample_layout(
     (layout, manifest)
 }
 
+/// How to configure a test registry.
+#[derive(Clone, Debug)]
+pub struct RegistryConfig {
+    /// Require this user and password (bcrypt htpasswd).
+    pub basic_auth: Option<(&'static str, &'static str)>,
+    /// Serve TLS with a fresh self-signed certificate for 127.0.0.1.
+    pub tls: bool,
+    /// Allow DELETE.
+    pub delete: bool,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            basic_auth: None,
+            tls: false,
+            delete: true,
+        }
+    }
+}
+
 /// A running `docker-registry serve` on 127.0.0.1, killed on drop.
 pub struct Registry {
     child: Child,
     pub port: u16,
-    /// Holds the registry's storage and config for its lifetime.
-    _dir: TempDir,
+    /// Holds the registry's storage, config and certificate for its lifetime.
+    dir: TempDir,
 }
 
 impl Registry {
     /// Starts a plain-HTTP registry with deletes enabled.
     pub fn start() -> Registry {
+        Registry::start_with(RegistryConfig::default())
+    }
+
+    /// Starts a registry configured as asked.
+    pub fn start_with(config: RegistryConfig) -> Registry {
         let binary = which("docker-registry");
         for _attempt in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir");
             let port = free_port();
-            let config = format!(
-                "version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
+            let mut yaml = format!(
+                "version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display(),
+                config.delete
             );
-            std::fs::write(dir.path().join("config.yml"), config).unwrap();
+            if config.tls {
+                make_certificate(dir.path());
+                yaml += &format!(
+                    "  tls: {{certificate: {}, key: {}}}\n",
+                    dir.path().join("cert.pem").display(),
+                    dir.path().join("key.pem").display()
+                );
+            }
+            if let Some((user, password)) = config.basic_auth {
+                let out = Command::new(which("htpasswd"))
+                    .args(["-Bbn", user, password])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "htpasswd failed");
+                std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
+                yaml += &format!(
+                    "auth:\n  htpasswd: {{realm: test-realm, path: {}}}\n",
+                    dir.path().join("htpasswd").display()
+                );
+            }
+            std::fs::write(dir.path().join("config.yml"), yaml).unwrap();
             let child = Command::new(&binary)
                 .arg("serve")
                 .arg(dir.path().join("config.yml"))
@@ -197,11 +246,7 @@ impl Registry {
                 .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
                 .spawn()
                 .expect("docker-registry starts");
-            let mut registry = Registry {
-                child,
-                port,
-                _dir: dir,
-            };
+            let mut registry = Registry { child, port, dir };
             if registry.wait_ready() {
                 return registry;
             }
@@ -215,13 +260,27 @@ impl Registry {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The PEM certificate of the CA that issued a TLS registry's certificate.
+    pub fn ca_certificate(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// Where the registry keeps the bytes of a blob (for corrupting it).
+    pub fn blob_data(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.dir.path().join(format!(
+            "data/docker/registry/v2/blobs/sha256/{}/{hex}/data",
+            &hex[..2]
+        ))
+    }
+
     fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if http_status(self.port, "/v2/").is_some_and(|s| s == 200) {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -237,14 +296,71 @@ impl Drop for Registry {
     }
 }
 
-/// The status code of `GET path` on 127.0.0.1:port, if the server answers.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.split_whitespace().nth(1)?.parse().ok()
+/// A private CA (`ca.pem`) and a server certificate it issued for 127.0.0.1 and localhost
+/// (`cert.pem`, `key.pem`), made by openssl: the set-up of a registry behind a company CA.
+fn make_certificate(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let status = Command::new(which("openssl"))
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success(), "openssl {args:?} failed");
+    };
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-sha256",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=modelark test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-sha256",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-sha256",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "cert.pem",
+    ]);
 }
 
 fn free_port() -> u16 {

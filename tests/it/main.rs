@@ -5,3 +5,5 @@ mod foreign;
 mod harness;
 mod hostile;
 mod interop;
+mod proxy;
+mod registry;

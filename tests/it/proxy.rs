@@ -1,0 +1,180 @@
+//! A fault-injecting TCP proxy in front of the real registry, for what a real registry never
+//! does by itself: storms of 5xx answers and connections cut in the middle of a blob. Every
+//! forwarded request gets `Connection: close`, so each connection carries one request and
+//! faults land on exactly the request they are meant for.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// What to break.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Answer this many requests whose request line contains `error_filter` with 503.
+    pub server_errors: usize,
+    /// Which requests the 503s hit (e.g. "/blobs/", or "" for all).
+    pub error_filter: String,
+    /// Cut the first download of the blob with this digest after this many response bytes.
+    pub cut_download: Option<(String, usize)>,
+}
+
+#[derive(Default)]
+struct State {
+    faults: Faults,
+    cut_done: bool,
+    /// Every request head seen, for assertions.
+    requests: Vec<String>,
+}
+
+/// A running proxy; stops on drop.
+pub struct FaultProxy {
+    pub port: u16,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FaultProxy {
+    /// Proxies 127.0.0.1:<new port> to 127.0.0.1:`upstream`.
+    pub fn start(upstream: u16, faults: Faults) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(State {
+            faults,
+            ..State::default()
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (state, stop) = (Arc::clone(&state), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((client, _)) => {
+                            let state = Arc::clone(&state);
+                            std::thread::spawn(move || handle(client, upstream, &state));
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            })
+        };
+        FaultProxy {
+            port,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The request heads seen so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// Replaces the faults (counters restart).
+    pub fn set_faults(&self, faults: Faults) {
+        let mut state = self.state.lock().unwrap();
+        state.faults = faults;
+        state.cut_done = false;
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+enum Action {
+    Fail,
+    Cut(usize),
+    Forward,
+}
+
+fn handle(mut client: TcpStream, upstream: u16, state: &Mutex<State>) {
+    client.set_nonblocking(false).unwrap();
+    let Some((head, extra)) = read_head(&mut client) else {
+        return;
+    };
+    let line = head.lines().next().unwrap_or_default().to_owned();
+    let action = {
+        let mut state = state.lock().unwrap();
+        state.requests.push(head.clone());
+        if state.faults.server_errors > 0 && line.contains(&state.faults.error_filter) {
+            state.faults.server_errors -= 1;
+            Action::Fail
+        } else if let Some((digest, after)) = state
+            .faults
+            .cut_download
+            .clone()
+            .filter(|_| !state.cut_done)
+            && line.starts_with("GET ")
+            && line.contains(&format!("/blobs/{digest}"))
+        {
+            state.cut_done = true;
+            Action::Cut(after)
+        } else {
+            Action::Forward
+        }
+    };
+    if let Action::Fail = action {
+        let _ = client.write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        return;
+    }
+    let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+        return;
+    };
+    let head = head.replacen("\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1);
+    if server
+        .write_all(head.as_bytes())
+        .and_then(|_| server.write_all(&extra))
+        .is_err()
+    {
+        return;
+    }
+    let (mut from_client, mut to_server) =
+        (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let upload = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from_client, &mut to_server);
+        let _ = to_server.shutdown(Shutdown::Write);
+    });
+    let limit = match action {
+        Action::Cut(after) => after as u64,
+        _ => u64::MAX,
+    };
+    let _ = std::io::copy(&mut (&mut server).take(limit), &mut client);
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = server.shutdown(Shutdown::Both);
+    let _ = upload.join();
+}
+
+/// Reads up to the end of the request head; returns it and any body bytes read past it.
+fn read_head(client: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = client.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end + 4]).into_owned();
+            return Some((head, buffer[end + 4..].to_vec()));
+        }
+    }
+}
