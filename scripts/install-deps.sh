@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests use: the CNCF distribution registry, skopeo, htpasswd and openssl
-# from Debian, and the PyPI jsonschema validator. Idempotent; needs root for apt-get.
+# from Debian, and the PyPI jsonschema validator and oras client. Idempotent; needs root for apt-get.
 set -euo pipefail
 
 need_apt=()
@@ -15,7 +15,10 @@ if ((${#need_apt[@]})); then
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if ! python3 -c 'import jsonschema' 2>/dev/null; then
-  echo "installing jsonschema (PyPI)" >&2
-  python3 -m pip install --quiet --disable-pip-version-check 'jsonschema>=4.18' 'rfc3339-validator'
+need_pip=()
+python3 -c 'import jsonschema' 2>/dev/null || need_pip+=('jsonschema>=4.18' 'rfc3339-validator')
+python3 -c 'import oras.client' 2>/dev/null || need_pip+=('oras>=0.2,<0.3')
+if ((${#need_pip[@]})); then
+  echo "installing ${need_pip[*]} (PyPI)" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${need_pip[@]}"
 fi

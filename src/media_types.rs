@@ -41,3 +41,5 @@ pub const OCI_TITLE: &str = "org.opencontainers.image.title";
 pub const OCI_REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// containerd's annotation for the full `name:tag` of an index entry; used by export/import.
 pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
+/// ORAS's mark on a layer that is a tarball of a directory to extract.
+pub const ORAS_UNPACK: &str = "io.deis.oras.content.unpack";

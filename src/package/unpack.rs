@@ -69,6 +69,24 @@ impl Format {
     }
 }
 
+/// How a layer is laid out, by the conventions of the tool that wrote it: ModelPack layers
+/// by media type; ORAS layers named by a title are the file itself unless ORAS marked them
+/// as a directory tarball (`io.deis.oras.content.unpack`) — oras-py labels plain files
+/// `...layer.v1.tar`; anything else by media type.
+pub fn layer_format(layer: &Descriptor) -> Format {
+    let has = |key: &str| layer.annotations.contains_key(key);
+    let modelpack =
+        has(media_types::ANNOTATION_FILEPATH) || has(media_types::LEGACY_ANNOTATION_FILEPATH);
+    let oras_directory = layer
+        .annotations
+        .get(media_types::ORAS_UNPACK)
+        .is_some_and(|v| v == "true");
+    if !modelpack && has(media_types::OCI_TITLE) && !oras_directory {
+        return Format::Raw;
+    }
+    Format::of(&layer.media_type)
+}
+
 /// The file path a layer declares: ModelPack `filepath` (or its legacy name), else ORAS's title.
 pub fn layer_path(layer: &Descriptor) -> Option<&str> {
     [
@@ -213,7 +231,7 @@ fn plan<'a>(
     let mut report = Report::default();
     let mut seen = BTreeSet::new();
     for layer in &manifest.layers {
-        let format = Format::of(&layer.media_type);
+        let format = layer_format(layer);
         if format == Format::Unsupported {
             return Err(Error::UnsupportedLayer {
                 digest: layer.digest.clone(),
@@ -429,6 +447,42 @@ mod tests {
             let error = safe_relative_path(path).unwrap_err().to_string();
             assert!(error.contains(reason), "{path:?}: {error}");
         }
+    }
+
+    #[test]
+    fn layer_formats_follow_each_tools_conventions() {
+        let layer = |media_type: &str, annotations: &[(&str, &str)]| {
+            let mut d = Descriptor::new(media_type, crate::Digest::sha256_of(b""), 0);
+            for (k, v) in annotations {
+                d.annotations.insert((*k).into(), (*v).into());
+            }
+            d
+        };
+        let tar = "application/vnd.oci.image.layer.v1.tar";
+        // oras-py labels plain files as tar: the title makes them a file.
+        assert_eq!(
+            layer_format(&layer(tar, &[(media_types::OCI_TITLE, "w.bin")])),
+            Format::Raw
+        );
+        // ...unless ORAS marked a directory tarball.
+        let dir = layer(
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            &[
+                (media_types::OCI_TITLE, "d"),
+                (media_types::ORAS_UNPACK, "true"),
+            ],
+        );
+        assert_eq!(layer_format(&dir), Format::TarGzip);
+        // ModelPack layers (which also carry a title) follow their media type.
+        let modelpack = layer(
+            "application/vnd.cncf.model.weight.v1.tar",
+            &[
+                (media_types::ANNOTATION_FILEPATH, "w"),
+                (media_types::OCI_TITLE, "w"),
+            ],
+        );
+        assert_eq!(layer_format(&modelpack), Format::Tar);
+        assert_eq!(layer_format(&layer(tar, &[])), Format::Tar);
     }
 
     #[test]

@@ -101,6 +101,99 @@ fn skopeo_copies_our_layout_through_a_real_registry_with_identical_digests() {
 }
 
 #[test]
+fn skopeo_reads_what_modelark_pushes_and_modelark_pulls_what_skopeo_pushes() {
+    let registry = Registry::start();
+    let env = Env::new();
+    let sample = sample();
+    let host = registry.host();
+
+    let pushed = env.ok(&[
+        "push",
+        sample.to_str().unwrap(),
+        &format!("{host}/ours/tiny:1"),
+        "--plain-http",
+    ]);
+    let digest = pushed.trim().rsplit_once('@').unwrap().1.to_owned();
+    let remote = format!("docker://{host}/ours/tiny:1");
+    let raw = skopeo(&env, &["inspect", "--raw", "--tls-verify=false", &remote]);
+    assert_eq!(sha256_hex(raw.as_bytes()), digest);
+    let copied = env.path("copied");
+    // skopeo verifies every blob digest while copying.
+    skopeo(
+        &env,
+        &[
+            "copy",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            &remote,
+            &format!("oci:{}:1", copied.display()),
+        ],
+    );
+    assert_eq!(
+        env.json(&["inspect", &format!("oci:{}:1", copied.display())])["digest"],
+        digest
+    );
+
+    let layout = env.path("layout");
+    let packed = env.ok(&[
+        "pack",
+        sample.to_str().unwrap(),
+        "-t",
+        &format!("oci:{}:2", layout.display()),
+    ]);
+    skopeo(
+        &env,
+        &[
+            "copy",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:2", layout.display()),
+            &format!("docker://{host}/theirs/tiny:2"),
+        ],
+    );
+    let out = env.path("out");
+    let pulled = env.json(&[
+        "pull",
+        &format!("{host}/theirs/tiny:2"),
+        "-o",
+        out.to_str().unwrap(),
+        "--plain-http",
+    ]);
+    assert_eq!(pulled["digest"], packed.trim().rsplit_once('@').unwrap().1);
+    assert_same_tree(&sample, &out);
+}
+
+#[test]
+fn modelark_pulls_what_the_oras_python_client_pushes() {
+    let registry = Registry::start();
+    let env = Env::new();
+    let files = env.path("files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("weights.bin"), vec![7u8; 100_000]).unwrap();
+    std::fs::write(files.join("config.json"), b"{\"layers\": 2}").unwrap();
+    let target = format!("{}/oras/model:v1", registry.host());
+    let script = format!(
+        "import oras.client\n\
+         c = oras.client.OrasClient(hostname='{host}', insecure=True)\n\
+         r = c.push(target='{target}', files=['weights.bin', 'config.json'], manifest_annotations={{'org.example.team': 'nlp'}})\n\
+         assert r.status_code == 201, r.status_code\n",
+        host = registry.host()
+    );
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&files)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "oras push failed");
+    let view = env.json(&["inspect", &target, "--plain-http"]);
+    assert_eq!(view["annotations"]["org.example.team"], "nlp");
+    let out = env.path("out");
+    env.ok(&["pull", &target, "-o", out.to_str().unwrap(), "--plain-http"]);
+    assert_same_tree(&files, &out);
+}
+
+#[test]
 fn skopeo_reads_our_export_archive() {
     let env = Env::new();
     let sample = sample();
