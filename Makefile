@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: build test deps lint doc demo ci clean
+.PHONY: build test deps lint doc demo bench ci clean
 
 build:
 	$(CARGO) build --release
@@ -31,3 +31,7 @@ ci: test
 
 clean:
 	$(CARGO) clean
+
+## Compares modelark with skopeo, oras-py and curl on one local registry (2 GiB model; BENCH_SCALE=16 for a quick run).
+bench:
+	scripts/bench.sh

@@ -493,3 +493,36 @@ fn chunked_uploads_work_and_match_monolithic_ones() {
     ]);
     assert_same_tree(&model, &out);
 }
+
+#[test]
+fn re_pushing_an_unchanged_model_uploads_nothing() {
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    let env = Env::new();
+    let model = random_model(&env, "model", 1_000_000);
+    let remote = format!("{}/m/again:1", proxy.host());
+    let first = env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    let before = proxy.requests().len();
+    let second = env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    assert_eq!(digest_of(&first), digest_of(&second));
+    let uploads: Vec<String> = proxy.requests()[before..]
+        .iter()
+        .filter_map(|r| r.lines().next().map(str::to_owned))
+        .filter(|line| line.starts_with("POST") || line.contains("/blobs/uploads/"))
+        .collect();
+    assert!(uploads.is_empty(), "re-push uploaded: {uploads:?}");
+    // A changed file is always re-hashed and uploaded, even at the same size and mtime.
+    let weights = model.join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    bytes[0] ^= 1;
+    let mtime = std::fs::metadata(&weights).unwrap().modified().unwrap();
+    std::fs::write(&weights, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&weights)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let third = env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    assert_ne!(digest_of(&third), digest_of(&first));
+}

@@ -672,8 +672,12 @@ impl Repository {
             .send("check blob", &Access::Pull, |http| http.head(url.clone()))
             .await?;
         match response.status() {
+            // The header, not `content_length()`: for HEAD that is the empty body's length.
             StatusCode::OK => Ok(response
-                .content_length()
+                .headers()
+                .get(reqwest::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
                 .is_none_or(|length| length == descriptor.size)),
             StatusCode::NOT_FOUND => Ok(false),
             _ => self

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Compares modelark with skopeo, oras-py (chunked) and plain curl on one local CNCF
+# distribution registry, in one run: a 2 GiB single-file model, a 64 x 32 MiB model, a
+# re-push of the unchanged 2 GiB model, and pulls. Prints wall time, ratios and peak RSS.
+#
+#   scripts/bench.sh            # full size (needs ~12 GiB free under $BENCH_DIR or /tmp)
+#   BENCH_SCALE=16 scripts/bench.sh   # 1/16 of the sizes, for a quick look
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cargo build --release --quiet
+modelark=$PWD/target/release/modelark
+
+scale=${BENCH_SCALE:-1}
+big_mib=$((2048 / scale))
+small_count=64
+small_mib=$((32 / scale))
+work=$(mktemp -d "${BENCH_DIR:-/tmp}/modelark-bench.XXXXXX")
+trap 'kill "$registry_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+export MODELARK_HOME=$work/home HOME=$work/userhome DOCKER_CONFIG=$work/docker
+mkdir -p "$HOME"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+host=127.0.0.1:$port
+cat > "$work/registry.yml" <<EOF
+version: 0.1
+log: {level: error}
+storage:
+  filesystem: {rootdirectory: $work/registry}
+  delete: {enabled: true}
+http:
+  addr: $host
+EOF
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 100); do curl -fs "http://$host/v2/" >/dev/null && break; sleep 0.1; done
+
+echo "generating models ($big_mib MiB single file; $small_count x $small_mib MiB)" >&2
+mkdir -p "$work/big" "$work/many"
+head -c "$((big_mib * 1024 * 1024))" /dev/urandom > "$work/big/model.safetensors"
+echo '{"architecture": "bench"}' > "$work/big/config.json"
+for i in $(seq -w 1 "$small_count"); do
+  head -c "$((small_mib * 1024 * 1024))" /dev/urandom > "$work/many/shard-$i.safetensors"
+done
+for model in big many; do
+  "$modelark" pack -q "$work/$model" -t "oci:$work/layout-$model:1" >/dev/null
+done
+
+declare -A seconds rss
+# measure NAME COMMAND...: wall seconds and peak RSS (KiB) of one run.
+measure() {
+  local name=$1; shift
+  /usr/bin/time -f '%e %M' -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || {
+    echo "FAILED: $name" >&2; cat "$work/stderr" >&2; exit 1; }
+  local wall peak
+  read -r wall peak < "$work/time"
+  seconds[$name]=$wall
+  rss[$name]=$peak
+  printf '  %-28s %8.2f s %8d KiB\n' "$name" "${seconds[$name]}" "${rss[$name]}" >&2
+}
+forget_skopeo_cache() {
+  # skopeo's blob-info cache would turn uploads into cross-repo mounts: start it empty.
+  rm -f /var/lib/containers/cache/blob-info-cache-v1.* "$HOME"/.local/share/containers/cache/blob-info-cache-v1.* 2>/dev/null || true
+}
+curl_put() { # FILE REPO: the registry's own ingest ceiling for the same bytes
+  local digest location
+  digest=sha256:$(python3 -c 'import hashlib,sys; h=hashlib.sha256(); f=open(sys.argv[1],"rb"); [h.update(b) for b in iter(lambda: f.read(1<<20), b"")]; print(h.hexdigest())' "$1")
+  echo "$digest" > "$work/curl-digest"
+  location=$(curl -fsS -X POST -D - -o /dev/null "http://$host/v2/$2/blobs/uploads/" | tr -d '\r' | awk -F': ' 'tolower($1)=="location"{print $2}')
+  measure "curl PUT $3" curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$1" -o /dev/null "$location&digest=$digest"
+}
+cat > "$work/oras_py.py" <<'EOF'
+import sys, oras.client
+action, host, target, path = sys.argv[1:5]
+client = oras.client.OrasClient(hostname=host, insecure=True)
+if action == "push":
+    import os
+    os.chdir(path)
+    files = sorted(os.listdir("."))
+    response = client.push(target=target, files=files, do_chunked=True, chunk_size=16 << 20, quiet=True)
+    assert response.status_code == 201, response.status_code
+else:
+    client.pull(target=target, outdir=path)
+EOF
+oras_py="python3 $work/oras_py.py"
+
+echo "push, $big_mib MiB single file:" >&2
+curl_put "$work/big/model.safetensors" bench/curl big
+measure "modelark push big" "$modelark" push -q --plain-http "$work/big" "$host/bench/modelark:big"
+forget_skopeo_cache
+measure "skopeo push big" skopeo copy --dest-tls-verify=false "oci:$work/layout-big:1" "docker://$host/bench/skopeo:big"
+measure "oras-py push big" $oras_py push "$host" "$host/bench/oras:big" "$work/big"
+
+echo "push, $small_count x $small_mib MiB:" >&2
+measure "modelark push many" "$modelark" push -q --plain-http "$work/many" "$host/bench/modelark:many"
+forget_skopeo_cache
+measure "skopeo push many" skopeo copy --dest-tls-verify=false "oci:$work/layout-many:1" "docker://$host/bench/skopeo:many"
+measure "oras-py push many" $oras_py push "$host" "$host/bench/oras:many" "$work/many"
+
+echo "re-push of the unchanged $big_mib MiB model:" >&2
+measure "modelark re-push big" "$modelark" push -q --plain-http "$work/big" "$host/bench/modelark:big"
+measure "skopeo re-push big" skopeo copy --dest-tls-verify=false "oci:$work/layout-big:1" "docker://$host/bench/skopeo:big"
+
+echo "pull, $big_mib MiB single file (verified except oras-py):" >&2
+measure "curl GET big" curl -fsS -o /dev/null "http://$host/v2/bench/curl/blobs/$(cat "$work/curl-digest")"
+measure "modelark pull big" "$modelark" pull -q --plain-http "$host/bench/modelark:big" -o "$work/out-modelark"
+forget_skopeo_cache
+measure "skopeo pull big" skopeo copy --src-tls-verify=false "docker://$host/bench/skopeo:big" "oci:$work/out-skopeo:1"
+measure "oras-py pull big" $oras_py pull "$host" "$host/bench/oras:big" "$work/out-oras"
+rm -rf "$work/out-modelark" "$work/out-skopeo" "$work/out-oras" "$MODELARK_HOME/store"
+
+echo "pull, $small_count x $small_mib MiB:" >&2
+measure "modelark pull many" "$modelark" pull -q --plain-http "$host/bench/modelark:many" -o "$work/out-modelark"
+forget_skopeo_cache
+measure "skopeo pull many" skopeo copy --src-tls-verify=false "docker://$host/bench/skopeo:many" "oci:$work/out-skopeo:1"
+
+ratio() { python3 -c "import sys; a,b=map(float,sys.argv[1:]); print(f'{a/b:.2f}x' if b>0 else 'n/a')" "$1" "$2"; }
+echo
+echo "modelark vs the others (lower is better for time ratios):"
+printf '%-44s %s\n' \
+  "push big / curl PUT (target <= 1.1x)" "$(ratio "${seconds[modelark push big]}" "${seconds[curl PUT big]}")" \
+  "push big / skopeo push" "$(ratio "${seconds[modelark push big]}" "${seconds[skopeo push big]}")" \
+  "push big / oras-py chunked push" "$(ratio "${seconds[modelark push big]}" "${seconds[oras-py push big]}")" \
+  "push many / skopeo push" "$(ratio "${seconds[modelark push many]}" "${seconds[skopeo push many]}")" \
+  "re-push big (target < 0.2 s)" "${seconds[modelark re-push big]} s (skopeo ${seconds[skopeo re-push big]} s)" \
+  "skopeo pull big / modelark pull (target >= 3x)" "$(ratio "${seconds[skopeo pull big]}" "${seconds[modelark pull big]}")" \
+  "pull big / curl GET" "$(ratio "${seconds[modelark pull big]}" "${seconds[curl GET big]}")" \
+  "skopeo pull many / modelark pull" "$(ratio "${seconds[skopeo pull many]}" "${seconds[modelark pull many]}")"
+max_rss=0
+for k in "${!rss[@]}"; do [[ $k == modelark* ]] && ((rss[$k] > max_rss)) && max_rss=${rss[$k]}; done
+echo "modelark peak RSS over all runs: $((max_rss / 1024)) MiB (target < 64 MiB)"
