@@ -67,7 +67,7 @@ curl_put() { # FILE REPO: the registry's own ingest ceiling for the same bytes
   digest=sha256:$(python3 -c 'import hashlib,sys; h=hashlib.sha256(); f=open(sys.argv[1],"rb"); [h.update(b) for b in iter(lambda: f.read(1<<20), b"")]; print(h.hexdigest())' "$1")
   echo "$digest" > "$work/curl-digest"
   location=$(curl -fsS -X POST -D - -o /dev/null "http://$host/v2/$2/blobs/uploads/" | tr -d '\r' | awk -F': ' 'tolower($1)=="location"{print $2}')
-  measure "curl PUT $3" curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$1" -o /dev/null "$location&digest=$digest"
+  measure "curl PUT $3" curl -fsS -X PUT -H "Content-Type: application/octet-stream" -T "$1" -o /dev/null "$location&digest=$digest"
 }
 cat > "$work/oras_py.py" <<'EOF'
 import sys, oras.client
@@ -101,16 +101,19 @@ echo "re-push of the unchanged $big_mib MiB model:" >&2
 measure "modelark re-push big" "$modelark" push -q --plain-http "$work/big" "$host/bench/modelark:big"
 measure "skopeo re-push big" skopeo copy --dest-tls-verify=false "oci:$work/layout-big:1" "docker://$host/bench/skopeo:big"
 
-echo "pull, $big_mib MiB single file (verified except oras-py):" >&2
+echo "pull, $big_mib MiB single file (verified except oras-py; -o also unpacks):" >&2
 measure "curl GET big" curl -fsS -o /dev/null "http://$host/v2/bench/curl/blobs/$(cat "$work/curl-digest")"
-measure "modelark pull big" "$modelark" pull -q --plain-http "$host/bench/modelark:big" -o "$work/out-modelark"
+# Like skopeo's copy to an oci: layout, `pull` writes the model once (into the local store).
+measure "modelark pull big" "$modelark" pull -q --plain-http "$host/bench/modelark:big"
+rm -rf "$MODELARK_HOME/store"
+measure "modelark pull -o big" "$modelark" pull -q --plain-http "$host/bench/modelark:big" -o "$work/out-modelark"
 forget_skopeo_cache
 measure "skopeo pull big" skopeo copy --src-tls-verify=false "docker://$host/bench/skopeo:big" "oci:$work/out-skopeo:1"
 measure "oras-py pull big" $oras_py pull "$host" "$host/bench/oras:big" "$work/out-oras"
 rm -rf "$work/out-modelark" "$work/out-skopeo" "$work/out-oras" "$MODELARK_HOME/store"
 
 echo "pull, $small_count x $small_mib MiB:" >&2
-measure "modelark pull many" "$modelark" pull -q --plain-http "$host/bench/modelark:many" -o "$work/out-modelark"
+measure "modelark pull many" "$modelark" pull -q --plain-http "$host/bench/modelark:many"
 forget_skopeo_cache
 measure "skopeo pull many" skopeo copy --src-tls-verify=false "docker://$host/bench/skopeo:many" "oci:$work/out-skopeo:1"
 
@@ -125,6 +128,7 @@ printf '%-44s %s\n' \
   "re-push big (target < 0.2 s)" "${seconds[modelark re-push big]} s (skopeo ${seconds[skopeo re-push big]} s)" \
   "skopeo pull big / modelark pull (target >= 3x)" "$(ratio "${seconds[skopeo pull big]}" "${seconds[modelark pull big]}")" \
   "pull big / curl GET" "$(ratio "${seconds[modelark pull big]}" "${seconds[curl GET big]}")" \
+  "skopeo pull big / modelark pull -o (2 writes)" "$(ratio "${seconds[skopeo pull big]}" "${seconds[modelark pull -o big]}")" \
   "skopeo pull many / modelark pull" "$(ratio "${seconds[skopeo pull many]}" "${seconds[modelark pull many]}")"
 max_rss=0
 for k in "${!rss[@]}"; do [[ $k == modelark* ]] && ((rss[$k] > max_rss)) && max_rss=${rss[$k]}; done

@@ -10,7 +10,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use crate::error::Result;
 use crate::oci::{Descriptor, MAX_MANIFEST_SIZE, Manifest};
-use crate::package::{self, Blobs, Packed};
+use crate::package::{self, Packed};
 use crate::progress::Reporter;
 use crate::reference::{Reference, Tag};
 use crate::store::LayoutRepo;
@@ -200,11 +200,12 @@ pub async fn copy(
     target.put_manifest(tag, resolved).await
 }
 
-/// Packs `dir` by hashing its files in place and uploads them straight from the directory:
-/// no local copy of the model is made.
+/// Pushes a model directory straight from disk: no local copy is made. A file whose digest
+/// the cache remembers is skipped when the registry has it; any other file is hashed while
+/// it uploads (see [`Repository::push_file`]). The manifest goes last, once every blob is in.
 ///
 /// # Errors
-/// Packing, transport and registry errors; the manifest is pushed only after every blob.
+/// Packing, transport and registry errors.
 pub async fn push_directory(
     dir: &Path,
     options: &package::pack::Options,
@@ -213,34 +214,62 @@ pub async fn push_directory(
     concurrency: usize,
     reporter: Arc<dyn Reporter>,
 ) -> Result<Packed> {
-    let packed = {
-        let (dir, options, reporter) = (dir.to_owned(), options.clone(), Arc::clone(&reporter));
-        tokio::task::spawn_blocking(move || {
-            package::pack(&dir, Blobs::HashOnly, &options, reporter.as_ref())
-        })
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))
-        .map_err(crate::store::Error::from)??
+    let scan = {
+        let (dir, options) = (dir.to_owned(), options.clone());
+        tokio::task::spawn_blocking(move || package::pack::scan(&dir, &options))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .map_err(crate::store::Error::from)??
     };
-    let mut uploads: Vec<(Descriptor, BlobSource)> = vec![(
-        packed.manifest.config.clone(),
-        BlobSource::Bytes(packed.config_bytes.clone().into()),
-    )];
-    for (layer, path) in packed.manifest.layers.iter().zip(&packed.files) {
-        if !uploads.iter().any(|(d, _)| d.digest == layer.digest) {
-            uploads.push((layer.clone(), BlobSource::File(path.clone())));
-        }
-    }
-    stream::iter(uploads.into_iter().enumerate())
-        .map(|(id, (blob, source))| {
-            let reporter = Arc::clone(&reporter);
-            async move { target.push_blob(&blob, source, reporter, id).await }
+    let cache = options.cache.clone();
+    let digests: Vec<crate::Digest> = stream::iter(scan.files().iter().enumerate())
+        .map(|(id, file)| {
+            let (reporter, cache) = (Arc::clone(&reporter), cache.clone());
+            async move {
+                let metadata = fs_err::metadata(&file.path).map_err(crate::store::Error::from)?;
+                let media_type = "application/octet-stream";
+                if let Some(digest) = cache.as_ref().and_then(|c| c.get(&file.path, &metadata)) {
+                    let descriptor = Descriptor::new(media_type, digest.clone(), file.size);
+                    target
+                        .push_blob(
+                            &descriptor,
+                            BlobSource::File(file.path.clone()),
+                            reporter,
+                            id,
+                        )
+                        .await?;
+                    return Ok::<_, crate::Error>(digest);
+                }
+                let digest = target
+                    .push_file(&file.path, file.size, media_type, reporter, id)
+                    .await?;
+                if let Some(cache) = &cache {
+                    cache.insert(&file.path, &metadata, digest.clone());
+                }
+                Ok(digest)
+            }
         })
-        .buffer_unordered(concurrency.max(1))
-        .try_collect::<()>()
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    let packed = package::pack::assemble(&scan, digests, options)?;
+    let config = packed.manifest.config.clone();
+    let id = scan.files().len();
+    target
+        .push_blob(
+            &config,
+            BlobSource::Bytes(packed.config_bytes.clone().into()),
+            reporter,
+            id,
+        )
         .await?;
     target
         .put_manifest(tag.as_str(), &packed.descriptor, &packed.manifest_bytes)
         .await?;
+    if let Some(cache) = &cache
+        && let Err(e) = cache.save()
+    {
+        tracing::warn!("could not save the digest cache: {e}");
+    }
     Ok(packed)
 }

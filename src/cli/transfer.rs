@@ -211,6 +211,14 @@ pub async fn pull(args: PullArgs, registry: &RegistryArgs, quiet: bool) -> anyho
     let reporter = output::reporter(quiet, args.json);
     let to = Endpoint::Layout(cache.clone());
     let guard = cache.layout().write_guard().op(what)?;
+    // Blobs downloaded now are verified while they stream; unpacking need not hash them again.
+    let verified = resolved
+        .manifest
+        .layers
+        .iter()
+        .filter(|l| !cache.layout().has_blob(l))
+        .map(|l| l.digest.clone())
+        .collect();
     if args.include.is_empty() {
         let tag = reference.tag().cloned();
         transfer::copy(
@@ -247,6 +255,7 @@ pub async fn pull(args: PullArgs, registry: &RegistryArgs, quiet: bool) -> anyho
         let options = unpack::Options {
             include: args.include.clone(),
             force: args.force,
+            verified,
         };
         let layout = cache.layout().clone();
         let (manifest, out_dir, reporter) =

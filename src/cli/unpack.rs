@@ -45,6 +45,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let options = Options {
         include: args.include.clone(),
         force: args.force,
+        verified: Default::default(),
     };
     let reporter = output::reporter(quiet, args.json);
     let report = package::unpack(

@@ -76,10 +76,13 @@ pub struct Packed {
 
 /// One file found in the model directory.
 #[derive(Debug)]
-struct Source {
-    relative: String,
-    path: PathBuf,
-    size: u64,
+pub struct Source {
+    /// Its path relative to the model root, `/`-separated.
+    pub relative: String,
+    /// Its path on disk.
+    pub path: PathBuf,
+    /// Its size when scanned.
+    pub size: u64,
     executable: bool,
     class: Classification,
 }
@@ -96,16 +99,24 @@ struct FileMetadata<'a> {
     typeflag: u8,
 }
 
-/// Packs `dir` into `layout`.
+/// A model directory's files, found, checked and classified, in layer order; nothing read yet.
+#[derive(Debug)]
+pub struct Scan {
+    sources: Vec<Source>,
+}
+
+impl Scan {
+    /// The files in layer order.
+    pub fn files(&self) -> &[Source] {
+        &self.sources
+    }
+}
+
+/// Finds and classifies the files of `dir` (sorted by path), checking every symlink.
 ///
 /// # Errors
-/// [`Error`] naming the file or field at fault; nothing is tagged on error.
-pub fn pack(
-    dir: &Path,
-    blobs: Blobs<'_>,
-    options: &Options,
-    reporter: &dyn Reporter,
-) -> Result<Packed, Error> {
+/// [`Error`] naming the file or field at fault.
+pub fn scan(dir: &Path, options: &Options) -> Result<Scan, Error> {
     options.metadata.validate()?;
     if options.metadata.name.is_none() {
         return Err(Error::NoName);
@@ -134,33 +145,31 @@ pub fn pack(
         });
     }
     sources.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok(Scan { sources })
+}
 
-    let guard = match blobs {
-        Blobs::Store(layout) => Some(layout.write_guard()?),
-        Blobs::HashOnly => None,
-    };
-    let digests = copy_all(&sources, blobs, options, reporter)?;
+/// Builds layers, config and manifest from a scan and each file's digest (in scan order).
+///
+/// # Errors
+/// Size bounds of annotations and manifest.
+pub fn assemble(scan: &Scan, digests: Vec<Digest>, options: &Options) -> Result<Packed, Error> {
     let mtime =
         metadata::format_unix_time(options.mtime).map_err(|reason| Error::Time { reason })?;
-    let layers: Vec<Descriptor> = sources
+    let layers: Vec<Descriptor> = scan
+        .sources
         .iter()
         .zip(&digests)
         .map(|(source, digest)| layer(source, digest, &mtime))
         .collect();
-
     let config = options.metadata.to_config(digests);
     let config_bytes = serde_json::to_vec(&config).expect("a config always serializes");
-    let config_digest = match blobs {
-        Blobs::Store(layout) => layout.write_blob(&config_bytes)?,
-        Blobs::HashOnly => Digest::sha256_of(&config_bytes),
-    };
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(media_types::OCI_MANIFEST.into()),
         artifact_type: Some(media_types::MODEL_ARTIFACT.into()),
         config: Descriptor::new(
             media_types::MODEL_CONFIG,
-            config_digest,
+            Digest::sha256_of(&config_bytes),
             config_bytes.len() as u64,
         ),
         layers,
@@ -171,29 +180,55 @@ pub fn pack(
     if bytes.len() as u64 > MAX_MANIFEST_SIZE {
         return Err(Error::ManifestTooLarge {
             size: bytes.len() as u64,
-            files: sources.len(),
+            files: scan.sources.len(),
         });
     }
-    let digest = match blobs {
-        Blobs::Store(layout) => layout.write_blob(&bytes)?,
-        Blobs::HashOnly => Digest::sha256_of(&bytes),
-    };
-    let mut descriptor = Descriptor::new(media_types::OCI_MANIFEST, digest, bytes.len() as u64);
+    let mut descriptor = Descriptor::new(
+        media_types::OCI_MANIFEST,
+        Digest::sha256_of(&bytes),
+        bytes.len() as u64,
+    );
     descriptor.artifact_type = manifest.artifact_type.clone();
+    Ok(Packed {
+        descriptor,
+        manifest,
+        manifest_bytes: bytes,
+        config_bytes,
+        files: scan.sources.iter().map(|s| s.path.clone()).collect(),
+        guard: None,
+    })
+}
+
+/// Packs `dir`: copies every file into `layout` ([`Blobs::Store`]) or only hashes it
+/// ([`Blobs::HashOnly`]), then assembles the artifact.
+///
+/// # Errors
+/// [`Error`] naming the file or field at fault; nothing is tagged on error.
+pub fn pack(
+    dir: &Path,
+    blobs: Blobs<'_>,
+    options: &Options,
+    reporter: &dyn Reporter,
+) -> Result<Packed, Error> {
+    let scan = scan(dir, options)?;
+    let guard = match blobs {
+        Blobs::Store(layout) => Some(layout.write_guard()?),
+        Blobs::HashOnly => None,
+    };
+    let digests = copy_all(&scan.sources, blobs, options, reporter)?;
+    let mut packed = assemble(&scan, digests, options)?;
+    if let Blobs::Store(layout) = blobs {
+        layout.write_blob(&packed.config_bytes)?;
+        layout.write_blob(&packed.manifest_bytes)?;
+    }
     if let Some(cache) = &options.cache {
         // A cache that cannot be saved only costs re-hashing next time.
         if let Err(e) = cache.save() {
             tracing::warn!("could not save the digest cache: {e}");
         }
     }
-    Ok(Packed {
-        descriptor,
-        manifest,
-        manifest_bytes: bytes,
-        config_bytes,
-        files: sources.into_iter().map(|s| s.path).collect(),
-        guard,
-    })
+    packed.guard = guard;
+    Ok(packed)
 }
 
 fn glob_set(globs: &[String]) -> Result<GlobSet, Error> {

@@ -25,6 +25,9 @@ pub struct Options {
     pub include: Vec<String>,
     /// Replace an existing non-empty output directory.
     pub force: bool,
+    /// Blobs this process verified moments ago (e.g. just downloaded): copied by the kernel
+    /// without hashing them again. Every other blob is verified while it is copied.
+    pub verified: std::collections::HashSet<crate::Digest>,
 }
 
 /// What [`unpack`] wrote.
@@ -196,6 +199,9 @@ pub fn unpack(
         })?;
     for (id, plan) in plans.iter().enumerate() {
         let written = match plan.format {
+            Format::Raw if options.verified.contains(&plan.layer.digest) => {
+                copy_verified(layout, plan, staging.path())?
+            }
             Format::Raw => write_raw(layout, plan, staging.path(), id, reporter)?,
             Format::Tar | Format::TarGzip => write_tar(layout, plan, staging.path(), &include)?,
             Format::Unsupported => unreachable!("refused while planning"),
@@ -316,6 +322,36 @@ fn write_raw(
         .map_err(|e| e.into_error())?;
     set_mode(&target, layer_mode(plan.layer))?;
     Ok((1, plan.layer.size))
+}
+
+/// Copies an already verified blob with the kernel (`copy_file_range`, a reflink where the
+/// file system has them).
+fn copy_verified(layout: &Layout, plan: &Plan<'_>, staging: &Path) -> Result<(usize, u64), Error> {
+    let relative = plan
+        .path
+        .as_ref()
+        .expect("raw layers are planned with a path");
+    let target = staging.join(relative);
+    if let Some(parent) = target.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    if !layout.has_blob(plan.layer) {
+        return Err(crate::store::Error::BlobMissing {
+            digest: plan.layer.digest.clone(),
+            layout: layout.root().to_owned(),
+        }
+        .into());
+    }
+    // create_new first, so a duplicate path can never overwrite a file already written.
+    drop(
+        fs_err::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)?,
+    );
+    let copied = fs_err::copy(layout.blob_path(&plan.layer.digest), &target)?;
+    set_mode(&target, layer_mode(plan.layer))?;
+    Ok((1, copied))
 }
 
 fn write_tar(

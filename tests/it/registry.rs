@@ -526,3 +526,27 @@ fn re_pushing_an_unchanged_model_uploads_nothing() {
     let third = env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
     assert_ne!(digest_of(&third), digest_of(&first));
 }
+
+#[test]
+fn a_fresh_machine_does_not_finish_uploads_the_registry_already_has() {
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    let first = Env::new();
+    let model = random_model(&first, "model", 2_000_000);
+    let remote = format!("{}/m/dedupe:1", proxy.host());
+    first.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    // Another machine: no digest cache, so the files are hashed while uploading; once the
+    // digest is known the registry says it has the blob, and the upload is never completed.
+    let fresh = Env::new();
+    let before = proxy.requests().len();
+    fresh.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    let completed: Vec<String> = proxy.requests()[before..]
+        .iter()
+        .filter_map(|r| r.lines().next().map(str::to_owned))
+        .filter(|line| line.starts_with("PUT") && line.contains("/blobs/uploads/"))
+        .collect();
+    assert!(
+        completed.is_empty(),
+        "uploads were completed: {completed:?}"
+    );
+}

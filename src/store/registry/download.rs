@@ -222,8 +222,10 @@ impl Repository {
     }
 }
 
-/// Writes the response body after `offset` bytes of `partial`, on a blocking thread that
-/// hashes as it writes. Memory stays at a few network chunks.
+/// Writes the response body after `offset` bytes of `partial`. Two blocking threads take
+/// the same chunks: one appends them to the file, one hashes them (after the kept prefix),
+/// so hashing and writing overlap with each other and with the network. Memory stays at a
+/// few network chunks per channel.
 async fn stream_to_partial(
     response: reqwest::Response,
     partial: PathBuf,
@@ -233,8 +235,13 @@ async fn stream_to_partial(
     id: usize,
 ) -> Result<Attempt, Error> {
     let url = redact(response.url());
-    let (sender, receiver) = mpsc::channel::<Bytes>(32);
-    let writer = tokio::task::spawn_blocking(move || write_partial(&partial, offset, receiver));
+    let (to_writer, from_network) = mpsc::channel::<Bytes>(16);
+    let (to_hasher, for_hasher) = mpsc::channel::<Bytes>(16);
+    let writer = {
+        let partial = partial.clone();
+        tokio::task::spawn_blocking(move || append_partial(&partial, offset, from_network))
+    };
+    let hasher = tokio::task::spawn_blocking(move || hash_partial(&partial, offset, for_hasher));
     let mut body = response.bytes_stream();
     let mut received = offset;
     let mut broken = None;
@@ -243,7 +250,9 @@ async fn stream_to_partial(
             Ok(chunk) => {
                 received += chunk.len() as u64;
                 reporter.advance(id, chunk.len() as u64);
-                if sender.send(chunk).await.is_err() || received > expected_size {
+                let sent = to_hasher.send(chunk.clone()).await.is_ok()
+                    && to_writer.send(chunk).await.is_ok();
+                if !sent || received > expected_size {
                     break;
                 }
             }
@@ -257,52 +266,62 @@ async fn stream_to_partial(
             }
         }
     }
-    drop(sender);
-    let (hasher, written) = writer
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))??;
+    drop((to_writer, to_hasher));
+    let joined = |e: tokio::task::JoinError| std::io::Error::other(e.to_string());
+    let written = writer.await.map_err(joined)??;
+    let hasher = hasher.await.map_err(joined)??;
     Ok(match broken {
         Some(error) if written < expected_size => Attempt::Broken(error),
         _ => Attempt::Complete(hasher, written),
     })
 }
 
-/// Keeps the first `offset` bytes of `path` (hashing them), then appends what arrives.
-fn write_partial(
+/// Keeps the first `offset` bytes of `path` and appends what arrives; returns the new length.
+fn append_partial(
     path: &PathBuf,
     offset: u64,
-    mut receiver: mpsc::Receiver<Bytes>,
-) -> std::io::Result<(Hasher, u64)> {
-    let mut file = OpenOptions::new()
+    mut chunks: mpsc::Receiver<Bytes>,
+) -> std::io::Result<u64> {
+    let file = OpenOptions::new()
         .create(true)
         .truncate(false)
-        .read(true)
         .write(true)
         .open(path)?;
     file.set_len(offset)?;
-    let mut hasher = Hasher::new(digest::Algorithm::Sha256);
-    file.seek(SeekFrom::Start(0))?;
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut hashed = 0;
-    while hashed < offset {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        hashed += n as u64;
-    }
-    file.seek(SeekFrom::Start(offset))?;
-    let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut writer = std::io::BufWriter::with_capacity(256 * 1024, file);
+    writer.seek(SeekFrom::Start(offset))?;
     let mut written = offset;
-    while let Some(chunk) = receiver.blocking_recv() {
+    while let Some(chunk) = chunks.blocking_recv() {
         writer.write_all(&chunk)?;
-        hasher.update(&chunk);
         written += chunk.len() as u64;
     }
     writer
         .into_inner()
         .map_err(|e| e.into_error())?
         .sync_all()?;
-    Ok((hasher, written))
+    Ok(written)
+}
+
+/// Hashes the first `offset` bytes already in `path`, then every chunk that arrives.
+fn hash_partial(
+    path: &PathBuf,
+    offset: u64,
+    mut chunks: mpsc::Receiver<Bytes>,
+) -> std::io::Result<Hasher> {
+    let mut hasher = Hasher::new(digest::Algorithm::Sha256);
+    if offset > 0 {
+        let mut prefix = std::fs::File::open(path)?.take(offset);
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = prefix.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+        }
+    }
+    while let Some(chunk) = chunks.blocking_recv() {
+        hasher.update(&chunk);
+    }
+    Ok(hasher)
 }

@@ -49,8 +49,13 @@ impl Repository {
         let result = loop {
             let outcome = match (&source, self.client.options.chunk_size) {
                 (BlobSource::File(path), Some(chunk)) => {
-                    self.upload_chunked(descriptor, path, chunk.max(1), reporter.as_ref(), id)
+                    match self
+                        .send_chunks(path, descriptor.size, chunk.max(1), reporter.as_ref(), id)
                         .await
+                    {
+                        Ok(location) => self.finish_upload(location, &descriptor.digest).await,
+                        Err(e) => Err(e),
+                    }
                 }
                 _ => {
                     self.upload_monolithic(descriptor, &source, &reporter, id)
@@ -129,19 +134,21 @@ impl Repository {
         Ok(())
     }
 
-    async fn upload_chunked(
+    /// `POST` then `PATCH` chunks of `chunk` bytes read from `path`; returns the location
+    /// to finish at. A failed chunk resumes from the offset the registry reports.
+    async fn send_chunks(
         &self,
-        descriptor: &Descriptor,
         path: &Path,
+        size: u64,
         chunk: u64,
         reporter: &dyn Reporter,
         id: usize,
-    ) -> Result<(), Error> {
+    ) -> Result<Url, Error> {
         let mut location = self.start_upload().await?;
         let mut file = tokio::fs::File::open(path).await?;
         let mut offset = 0u64;
-        while offset < descriptor.size {
-            let length = chunk.min(descriptor.size - offset);
+        while offset < size {
+            let length = chunk.min(size - offset);
             file.seek(std::io::SeekFrom::Start(offset)).await?;
             let mut buffer = vec![0u8; length as usize];
             file.read_exact(&mut buffer).await?;
@@ -162,30 +169,59 @@ impl Repository {
                 Err(e) => {
                     // Ask where the session stands and continue from there.
                     let (resumed, next) = self.upload_status(&current).await.map_err(|_| e)?;
-                    tracing::info!("resuming upload of {} at byte {next}", descriptor.digest);
+                    tracing::info!("resuming upload of {} at byte {next}", path.display());
                     location = resumed;
                     offset = next;
                     continue;
                 }
             };
             // ECR answers 201 to the first chunk; treat it like 202.
+            let ok = [
+                StatusCode::ACCEPTED,
+                StatusCode::CREATED,
+                StatusCode::NO_CONTENT,
+            ];
             let response = self
-                .expect(
-                    response,
-                    &[
-                        StatusCode::ACCEPTED,
-                        StatusCode::CREATED,
-                        StatusCode::NO_CONTENT,
-                    ],
-                    "upload chunk to",
-                    &current,
-                )
+                .expect(response, &ok, "upload chunk to", &current)
                 .await?;
             location = self.location(&response, &current).unwrap_or(current);
             offset += length;
             reporter.advance(id, length);
         }
-        let finish = with_digest(location, &descriptor.digest);
+        Ok(location)
+    }
+
+    /// `POST` then one `PATCH` streaming the whole file; returns the location to finish at.
+    async fn send_stream(
+        &self,
+        path: &Path,
+        size: u64,
+        reporter: &Arc<dyn Reporter>,
+        id: usize,
+    ) -> Result<Url, Error> {
+        let location = self.start_upload().await?;
+        let response = self
+            .send("upload blob to", &Access::Push, |http| {
+                http.patch(location.clone())
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_LENGTH, size)
+                    .body(file_body(path, Arc::clone(reporter), id))
+            })
+            .await?;
+        let ok = [
+            StatusCode::ACCEPTED,
+            StatusCode::CREATED,
+            StatusCode::NO_CONTENT,
+        ];
+        let response = self
+            .expect(response, &ok, "upload blob to", &location)
+            .await?;
+        Ok(self.location(&response, &location).unwrap_or(location))
+    }
+
+    /// The closing `PUT ?digest=` of an upload session; the registry checks the digest.
+    async fn finish_upload(&self, location: Url, digest: &crate::Digest) -> Result<(), Error> {
+        let finish = with_digest(location, digest);
         let response = self
             .send("finish upload to", &Access::Push, |http| {
                 http.put(finish.clone()).header(CONTENT_LENGTH, 0)
@@ -199,6 +235,87 @@ impl Repository {
         )
         .await?;
         Ok(())
+    }
+
+    /// Uploads a file whose digest is not known yet and returns it. The file is hashed on
+    /// a blocking thread while it uploads; once the digest is known the registry is asked
+    /// whether it has the blob already, and if so the upload is abandoned. So nothing waits
+    /// for a separate hashing pass, and content the registry has is not sent in full.
+    ///
+    /// # Errors
+    /// Transport and status errors after retries; a file that changed size while read.
+    pub async fn push_file(
+        &self,
+        path: &Path,
+        size: u64,
+        media_type: &str,
+        reporter: Arc<dyn Reporter>,
+        id: usize,
+    ) -> Result<crate::Digest, Error> {
+        let label = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        reporter.begin(id, &label, size);
+        let mut attempt = 0;
+        let result = loop {
+            match self
+                .push_file_once(path, size, media_type, &reporter, id)
+                .await
+            {
+                Err(e) if attempt < self.client.options.retries && restartable(&e) => {
+                    attempt += 1;
+                    tracing::info!("restarting upload of {}: {e}", path.display());
+                    tokio::time::sleep(super::backoff(&self.client.options, attempt)).await;
+                }
+                other => break other,
+            }
+        };
+        reporter.end(id);
+        result
+    }
+
+    async fn push_file_once(
+        &self,
+        path: &Path,
+        size: u64,
+        media_type: &str,
+        reporter: &Arc<dyn Reporter>,
+        id: usize,
+    ) -> Result<crate::Digest, Error> {
+        let hashing = {
+            let path = path.to_owned();
+            tokio::task::spawn_blocking(move || hash_file(&path))
+        };
+        let upload = {
+            let (repo, path, reporter) = (self.clone(), path.to_owned(), Arc::clone(reporter));
+            tokio::spawn(async move {
+                match repo.client.options.chunk_size {
+                    Some(chunk) => {
+                        repo.send_chunks(&path, size, chunk.max(1), reporter.as_ref(), id)
+                            .await
+                    }
+                    None => repo.send_stream(&path, size, &reporter, id).await,
+                }
+            })
+        };
+        let joined = |e: tokio::task::JoinError| Error::Io(std::io::Error::other(e.to_string()));
+        let (digest, hashed) = hashing.await.map_err(joined)??;
+        if hashed != size {
+            upload.abort();
+            return Err(Error::Io(std::io::Error::other(format!(
+                "{} changed while it was being pushed",
+                path.display()
+            ))));
+        }
+        let descriptor = Descriptor::new(media_type, digest.clone(), size);
+        if self.has_blob(&descriptor).await? {
+            upload.abort();
+            return Ok(digest);
+        }
+        let location = upload.await.map_err(joined)??;
+        self.finish_upload(location, &digest).await?;
+        Ok(digest)
     }
 
     /// Streams a blob from another registry's repository into this one, through memory.
@@ -290,6 +407,23 @@ impl Repository {
     }
 }
 
+/// SHA-256 and length of a file, read in 1 MiB blocks.
+fn hash_file(path: &Path) -> std::io::Result<(crate::Digest, u64)> {
+    use std::io::Read;
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = crate::digest::Hasher::new(crate::digest::Algorithm::Sha256);
+    let mut buffer = vec![0u8; READ_CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok((hasher.finish(), total));
+        }
+        hasher.update(&buffer[..n]);
+        total += n as u64;
+    }
+}
+
 /// Errors after which uploading the blob again from the start can succeed.
 fn restartable(error: &Error) -> bool {
     match error {
@@ -297,6 +431,7 @@ fn restartable(error: &Error) -> bool {
         Error::Registry { status, code, .. } => {
             status.is_server_error()
                 || *status == StatusCode::NOT_FOUND
+                || *status == StatusCode::RANGE_NOT_SATISFIABLE
                 || code.as_deref() == Some("BLOB_UPLOAD_UNKNOWN")
         }
         _ => false,
