@@ -19,6 +19,9 @@ pub struct Faults {
     pub error_filter: String,
     /// Cut the first download of the blob with this digest after this many response bytes.
     pub cut_download: Option<(String, usize)>,
+    /// Answer 416 to any PATCH whose body is larger than this, after reading it (GHCR does
+    /// this above 4 MiB).
+    pub max_patch_body: Option<u64>,
 }
 
 #[derive(Default)]
@@ -99,6 +102,7 @@ impl Drop for FaultProxy {
 
 enum Action {
     Fail,
+    RefusePatch(u64),
     Cut(usize),
     Forward,
 }
@@ -115,6 +119,11 @@ fn handle(mut client: TcpStream, upstream: u16, state: &Mutex<State>) {
         if state.faults.server_errors > 0 && line.contains(&state.faults.error_filter) {
             state.faults.server_errors -= 1;
             Action::Fail
+        } else if let Some(limit) = state.faults.max_patch_body
+            && line.starts_with("PATCH ")
+            && content_length(&head).is_none_or(|length| length > limit)
+        {
+            Action::RefusePatch(content_length(&head).unwrap_or(u64::MAX))
         } else if let Some((digest, after)) = state
             .faults
             .cut_download
@@ -160,6 +169,16 @@ fn handle(mut client: TcpStream, upstream: u16, state: &Mutex<State>) {
     let _ = client.shutdown(Shutdown::Both);
     let _ = server.shutdown(Shutdown::Both);
     let _ = upload.join();
+}
+
+/// The Content-Length of a request head, if it has one.
+fn content_length(head: &str) -> Option<u64> {
+    head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())?
+    })
 }
 
 /// Reads up to the end of the request head; returns it and any body bytes read past it.

@@ -550,3 +550,129 @@ fn a_fresh_machine_does_not_finish_uploads_the_registry_already_has() {
         "uploads were completed: {completed:?}"
     );
 }
+
+#[test]
+fn a_registry_that_limits_patch_bodies_still_gets_the_model() {
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        registry.port,
+        Faults {
+            max_patch_body: Some(4 * 1024 * 1024),
+            ..Faults::default()
+        },
+    );
+    let env = Env::new();
+    let model = random_model(&env, "model", 6 * 1024 * 1024);
+    // Streamed PATCH is refused (like GHCR): modelark falls back to one PUT per blob.
+    let remote = format!("{}/m/ghcr-like:1", proxy.host());
+    env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    assert!(
+        proxy.requests().iter().any(|r| r.starts_with("PATCH")),
+        "the streamed upload was tried first"
+    );
+    let out = env.path("out");
+    env.ok(&["pull", &remote, "-o", out.to_str().unwrap(), "--plain-http"]);
+    assert_same_tree(&model, &out);
+    // With --chunk-size under the limit, chunks go through.
+    let fresh = Env::new();
+    let chunked = format!("{}/m/ghcr-chunked:1", proxy.host());
+    fresh.ok(&[
+        "push",
+        model.to_str().unwrap(),
+        &chunked,
+        "--plain-http",
+        "--chunk-size",
+        "4194304",
+    ]);
+    let out = fresh.path("out");
+    fresh.ok(&[
+        "pull",
+        &chunked,
+        "-o",
+        out.to_str().unwrap(),
+        "--plain-http",
+    ]);
+    assert_same_tree(&model, &out);
+}
+
+#[test]
+fn credential_helpers_are_used_for_reading_and_login() {
+    let registry = Registry::start_with(RegistryConfig {
+        basic_auth: Some(("alice", "s3cret")),
+        ..RegistryConfig::default()
+    });
+    let env = Env::new();
+    let host = registry.host();
+    let helpers = env.path("helpers");
+    std::fs::create_dir_all(&helpers).unwrap();
+    let state = env.path("helper-state");
+    std::fs::create_dir_all(&state).unwrap();
+    // A docker credential helper: get answers for our host only; store and erase record.
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in\n  get) read server; if [ \"$server\" = \"{host}\" ]; then printf '{{\"ServerURL\":\"%s\",\"Username\":\"alice\",\"Secret\":\"s3cret\"}}' \"$server\"; else echo 'credentials not found in native keychain'; exit 1; fi ;;\n  store) cat > {state}/stored.json ;;\n  erase) cat > {state}/erased ;;\nesac\n",
+        state = state.display()
+    );
+    let helper = helpers.join("docker-credential-fake");
+    std::fs::write(&helper, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(env.path("docker")).unwrap();
+    std::fs::write(
+        env.path("docker/config.json"),
+        format!("{{\"credHelpers\": {{\"{host}\": \"fake\"}}}}"),
+    )
+    .unwrap();
+    let path = format!("{}:{}", helpers.display(), std::env::var("PATH").unwrap());
+
+    let sample = sample();
+    let remote = format!("{host}/helped/tiny:1");
+    let push = env
+        .cmd(&["push", sample.to_str().unwrap(), &remote, "--plain-http"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(
+        push.status.success(),
+        "{}",
+        String::from_utf8_lossy(&push.stderr)
+    );
+
+    let mut login = env
+        .cmd(&[
+            "login",
+            &host,
+            "-u",
+            "alice",
+            "--password-stdin",
+            "--plain-http",
+        ])
+        .env("PATH", &path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    login.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    assert!(login.wait().unwrap().success());
+    let stored = std::fs::read_to_string(state.join("stored.json")).unwrap();
+    assert!(
+        stored.contains("\"Username\":\"alice\"") && stored.contains(&host),
+        "{stored}"
+    );
+    let config = std::fs::read_to_string(env.path("docker/config.json")).unwrap();
+    assert!(
+        !config.contains("s3cret") && !config.contains("auths"),
+        "the helper keeps the secret: {config}"
+    );
+
+    let logout = env
+        .cmd(&["logout", &host])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(logout.status.success());
+    assert_eq!(
+        std::fs::read_to_string(state.join("erased"))
+            .unwrap()
+            .trim(),
+        host
+    );
+}

@@ -194,6 +194,8 @@ pub struct Client {
     options: Options,
     credentials: CredentialStore,
     state: Mutex<AuthState>,
+    /// Set once a registry refused a streamed `PATCH`; later uploads use one `PUT` each.
+    streaming_refused: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -231,6 +233,7 @@ impl Client {
             options,
             credentials,
             state: Mutex::new(AuthState::default()),
+            streaming_refused: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 

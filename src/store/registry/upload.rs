@@ -313,8 +313,28 @@ impl Repository {
             upload.abort();
             return Ok(digest);
         }
-        let location = upload.await.map_err(joined)??;
-        self.finish_upload(location, &digest).await?;
+        match upload.await.map_err(joined)? {
+            Ok(location) => self.finish_upload(location, &digest).await?,
+            // GHCR refuses PATCH bodies over 4 MiB, GAR has no chunked upload: send this blob
+            // (and, from now on, every blob) in one PUT now that its digest is known.
+            Err(Error::Registry { status, .. }) if refuses_streaming(status) => {
+                tracing::info!(
+                    "{} refused a streamed upload ({status}); using single PUTs",
+                    self.host
+                );
+                self.client
+                    .streaming_refused
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                self.upload_monolithic(
+                    &descriptor,
+                    &BlobSource::File(path.to_owned()),
+                    reporter,
+                    id,
+                )
+                .await?;
+            }
+            Err(e) => return Err(e),
+        }
         Ok(digest)
     }
 
@@ -405,6 +425,11 @@ impl Repository {
             .unwrap_or_else(|_| location.clone());
         Ok((location, next))
     }
+}
+
+/// Statuses with which a registry says it does not take uploads as one streamed `PATCH`.
+fn refuses_streaming(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 400 | 405 | 413 | 416 | 501)
 }
 
 /// SHA-256 and length of a file, read in 1 MiB blocks.
