@@ -144,6 +144,15 @@ fn handle(mut client: TcpStream, upstream: u16, state: &Mutex<State>) {
         );
         return;
     }
+    if let Action::RefusePatch(length) = action {
+        // Read the body first, as a real server would, then refuse it.
+        let rest = length.saturating_sub(extra.len() as u64);
+        let _ = std::io::copy(&mut (&mut client).take(rest), &mut std::io::sink());
+        let _ = client.write_all(
+            b"HTTP/1.1 416 Requested Range Not Satisfiable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        return;
+    }
     let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
         return;
     };
