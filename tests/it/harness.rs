@@ -181,6 +181,8 @@ pub struct RegistryConfig {
     pub tls: bool,
     /// Allow DELETE.
     pub delete: bool,
+    /// Delegate auth to a token server: its realm and the certificate that signs tokens.
+    pub token: Option<(String, PathBuf)>,
 }
 
 impl Default for RegistryConfig {
@@ -189,6 +191,7 @@ impl Default for RegistryConfig {
             basic_auth: None,
             tls: false,
             delete: true,
+            token: None,
         }
     }
 }
@@ -236,6 +239,14 @@ impl Registry {
                 yaml += &format!(
                     "auth:\n  htpasswd: {{realm: test-realm, path: {}}}\n",
                     dir.path().join("htpasswd").display()
+                );
+            }
+            if let Some((realm, certificate)) = &config.token {
+                yaml += &format!(
+                    "auth:\n  token: {{realm: \"{realm}\", service: {}, issuer: {}, rootcertbundle: {}}}\n",
+                    crate::token::SERVICE,
+                    crate::token::ISSUER,
+                    certificate.display()
                 );
             }
             std::fs::write(dir.path().join("config.yml"), yaml).unwrap();

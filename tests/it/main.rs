@@ -7,3 +7,4 @@ mod hostile;
 mod interop;
 mod proxy;
 mod registry;
+mod token;

@@ -676,3 +676,92 @@ fn credential_helpers_are_used_for_reading_and_login() {
         host
     );
 }
+
+#[test]
+fn bearer_tokens_from_a_token_server() {
+    let tokens = crate::token::TokenServer::start("bob", "t0ken-pass");
+    let registry = Registry::start_with(RegistryConfig {
+        token: Some((tokens.realm(), tokens.certificate())),
+        ..RegistryConfig::default()
+    });
+    let env = Env::new();
+    let host = registry.host();
+    let sample = sample();
+    let remote = format!("{host}/team/tiny:1");
+
+    // Anonymous: the token server refuses, and modelark says how to log in.
+    let stderr = env.fails(
+        &["push", sample.to_str().unwrap(), &remote, "--plain-http"],
+        2,
+    );
+    assert!(
+        stderr.contains("refused the credentials (none were sent)")
+            && stderr.contains("modelark login"),
+        "{stderr}"
+    );
+
+    let mut login = env
+        .cmd(&[
+            "login",
+            &host,
+            "-u",
+            "bob",
+            "--password-stdin",
+            "--plain-http",
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"t0ken-pass")
+        .unwrap();
+    assert!(login.wait().unwrap().success());
+
+    let before = tokens.issued.load(std::sync::atomic::Ordering::SeqCst);
+    let pushed = env.ok(&["push", sample.to_str().unwrap(), &remote, "--plain-http"]);
+    let issued = tokens.issued.load(std::sync::atomic::Ordering::SeqCst) - before;
+    // One token per scope set, reused for every blob of the push.
+    assert!((1..=3).contains(&issued), "{issued} tokens for one push");
+
+    // A mount across repositories asks for pull on the source and push on the target.
+    env.ok(&[
+        "copy",
+        &remote,
+        &format!("{host}/other/tiny:1"),
+        "--plain-http",
+    ]);
+    let out = env.path("out");
+    let pulled = env.json(&[
+        "pull",
+        &format!("{host}/other/tiny:1"),
+        "-o",
+        out.to_str().unwrap(),
+        "--plain-http",
+    ]);
+    assert_eq!(pulled["digest"], digest_of(&pushed));
+    assert_same_tree(&sample, &out);
+
+    // A token the registry rejects as expired is replaced, not fatal.
+    tokens
+        .expired_next
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let fresh = Env::new();
+    std::fs::create_dir_all(fresh.path("docker")).unwrap();
+    std::fs::copy(
+        env.path("docker/config.json"),
+        fresh.path("docker/config.json"),
+    )
+    .unwrap();
+    let view = fresh.json(&["inspect", &remote, "--plain-http"]);
+    assert_eq!(view["digest"], digest_of(&pushed));
+    assert_eq!(
+        tokens
+            .expired_next
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the expired token was issued and replaced"
+    );
+}

@@ -194,6 +194,8 @@ pub struct Client {
     options: Options,
     credentials: CredentialStore,
     state: Mutex<AuthState>,
+    /// Held while a token is fetched, so concurrent requests wait for one fetch.
+    token_fetch: tokio::sync::Mutex<()>,
     /// Set once a registry refused a streamed `PATCH`; later uploads use one `PUT` each.
     streaming_refused: std::sync::atomic::AtomicBool,
 }
@@ -233,6 +235,7 @@ impl Client {
             options,
             credentials,
             state: Mutex::new(AuthState::default()),
+            token_fetch: tokio::sync::Mutex::new(()),
             streaming_refused: std::sync::atomic::AtomicBool::new(false),
         }))
     }
@@ -350,7 +353,22 @@ impl Repository {
         }
     }
 
-    fn authorization(&self, access: &Access) -> Result<Option<String>, Error> {
+    /// The cached token for `access`; a push token also serves pulls of the repository.
+    fn cached_token(&self, access: &Access) -> Option<Token> {
+        let state = self.client.state.lock().expect("not poisoned");
+        let fresh = |access: &Access| {
+            let key = format!("{} {}", self.host, self.scope_key(access));
+            state.tokens.get(&key).filter(|t| t.fresh()).cloned()
+        };
+        fresh(access).or_else(|| match access {
+            Access::Pull => fresh(&Access::Push),
+            _ => None,
+        })
+    }
+
+    /// The `Authorization` header for a request: basic credentials, or a bearer token for
+    /// `access`, fetched first (once, however many requests wait) when none is cached.
+    async fn authorization(&self, access: &Access) -> Result<Option<String>, Error> {
         let challenge = self
             .client
             .state
@@ -365,32 +383,41 @@ impl Repository {
                 .client
                 .credentials_for(&self.host)?
                 .map(|c| c.basic_header())),
-            Some(Challenge::Bearer { .. }) => {
-                let key = format!("{} {}", self.host, self.scope_key(access));
-                let state = self.client.state.lock().expect("not poisoned");
-                Ok(state
-                    .tokens
-                    .get(&key)
-                    .filter(|t| t.fresh())
-                    .map(Token::header))
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                if let Some(token) = self.cached_token(access) {
+                    return Ok(Some(token.header()));
+                }
+                let _one_fetch = self.client.token_fetch.lock().await;
+                if let Some(token) = self.cached_token(access) {
+                    return Ok(Some(token.header()));
+                }
+                Ok(Some(
+                    self.fetch_token(&realm, service.as_deref(), access)
+                        .await?
+                        .header(),
+                ))
             }
         }
     }
 
-    /// Answers a 401: learns the challenge and, for bearer auth, fetches a token.
-    async fn authenticate(&self, headers: &HeaderMap, access: &Access) -> Result<(), Error> {
+    /// Answers a 401: learns the challenge and, for bearer auth, fetches a new token.
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        access: &Access,
+        sent: Option<&str>,
+    ) -> Result<(), Error> {
         let challenge = headers
             .get_all(WWW_AUTHENTICATE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .find_map(Challenge::parse);
         let credentials = self.client.credentials_for(&self.host)?;
-        let unauthorized = || Error::Unauthorized {
-            registry: self.host.clone(),
-            anonymous: credentials.is_none(),
-        };
         let Some(challenge) = challenge else {
-            return Err(unauthorized());
+            return Err(Error::Unauthorized {
+                registry: self.host.clone(),
+                anonymous: credentials.is_none(),
+            });
         };
         self.client
             .state
@@ -398,20 +425,46 @@ impl Repository {
             .expect("not poisoned")
             .challenges
             .insert(self.host.clone(), challenge.clone());
-        let Challenge::Bearer { realm, service, .. } = challenge else {
-            return if credentials.is_some() {
-                Ok(())
-            } else {
-                Err(unauthorized())
-            };
+        match challenge {
+            Challenge::Basic if credentials.is_none() => Err(Error::Unauthorized {
+                registry: self.host.clone(),
+                anonymous: true,
+            }),
+            Challenge::Basic => Ok(()),
+            Challenge::Bearer { realm, service, .. } => {
+                let _one_fetch = self.client.token_fetch.lock().await;
+                // Another request may have fetched a token while this one waited.
+                if let Some(token) = self.cached_token(access)
+                    && Some(token.header().as_str()) != sent
+                {
+                    return Ok(());
+                }
+                self.fetch_token(&realm, service.as_deref(), access)
+                    .await
+                    .map(|_| ())
+            }
+        }
+    }
+
+    /// Gets a token for `access` from the realm, with the stored credentials if any.
+    async fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        access: &Access,
+    ) -> Result<Token, Error> {
+        let credentials = self.client.credentials_for(&self.host)?;
+        let unauthorized = || Error::Unauthorized {
+            registry: self.host.clone(),
+            anonymous: credentials.is_none(),
         };
-        let mut url = reqwest::Url::parse(&realm).map_err(|e| Error::Protocol {
-            url: realm.clone(),
+        let mut url = reqwest::Url::parse(realm).map_err(|e| Error::Protocol {
+            url: realm.to_owned(),
             reason: format!("the token realm is not a URL: {e}"),
         })?;
         {
             let mut query = url.query_pairs_mut();
-            if let Some(service) = &service {
+            if let Some(service) = service {
                 query.append_pair("service", service);
             }
             for scope in self.scope_key(access).split(' ') {
@@ -455,8 +508,8 @@ impl Repository {
             .lock()
             .expect("not poisoned")
             .tokens
-            .insert(key, token);
-        Ok(())
+            .insert(key, token.clone());
+        Ok(token)
     }
 
     /// Sends the request `build` makes, authenticating on 401 and retrying connection
@@ -473,10 +526,13 @@ impl Repository {
     ) -> Result<Response, Error> {
         let options = &self.client.options;
         let mut attempt = 0;
-        let mut authenticated = false;
+        // Two rounds: the first answers the challenge; a second replaces a token the
+        // registry refused anyway (expired early, clock skew, revoked).
+        let mut authentications = 0;
         loop {
             let mut request = build(&self.client.http);
-            if let Some(header) = self.authorization(access)? {
+            let sent = self.authorization(access).await?;
+            if let Some(header) = &sent {
                 request = request.header(AUTHORIZATION, header);
             }
             let request = request.build().map_err(|source| Error::Http {
@@ -486,9 +542,12 @@ impl Repository {
             })?;
             let url = request.url().clone();
             let delay = match self.client.http.execute(request).await {
-                Ok(response) if response.status() == StatusCode::UNAUTHORIZED && !authenticated => {
-                    authenticated = true;
-                    self.authenticate(response.headers(), access).await?;
+                Ok(response)
+                    if response.status() == StatusCode::UNAUTHORIZED && authentications < 2 =>
+                {
+                    authentications += 1;
+                    self.authenticate(response.headers(), access, sent.as_deref())
+                        .await?;
                     continue;
                 }
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
