@@ -124,6 +124,12 @@ pub struct RegistryArgs {
     /// Retries after a dropped connection, 429 or 5xx.
     #[arg(long, global = true, default_value_t = 5, value_name = "N")]
     retries: u32,
+    /// Connections for one large blob on pull (ranged parts; 1 disables).
+    #[arg(long, global = true, default_value_t = 4, value_name = "N")]
+    connections: u64,
+    /// Smallest part of a blob fetched over its own connection.
+    #[arg(long, global = true, default_value_t = 64 << 20, value_name = "BYTES", hide = true)]
+    part_size: u64,
 }
 
 impl RegistryArgs {
@@ -134,6 +140,8 @@ impl RegistryArgs {
             insecure: self.insecure,
             retries: self.retries,
             chunk_size: self.chunk_size,
+            connections_per_blob: self.connections.max(1),
+            min_part_size: self.part_size.max(1),
             ..registry::Options::default()
         };
         Client::new(options, CredentialStore::from_env())

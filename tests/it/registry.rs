@@ -765,3 +765,99 @@ fn bearer_tokens_from_a_token_server() {
         "the expired token was issued and replaced"
     );
 }
+
+#[test]
+fn large_blobs_come_over_several_ranged_connections_and_resume_by_part() {
+    let registry = Registry::start();
+    let env = Env::new();
+    let model = random_model(&env, "model", 3 * 1024 * 1024 + 12345);
+    let direct = format!("{}/m/ranged:1", registry.host());
+    env.ok(&["push", model.to_str().unwrap(), &direct, "--plain-http"]);
+    let view = env.json(&["inspect", &direct, "--plain-http"]);
+    let weights = view["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "model.safetensors")
+        .unwrap();
+    let digest = weights["digest"].as_str().unwrap().to_owned();
+    let ranged = [
+        "--plain-http",
+        "--connections",
+        "4",
+        "--part-size",
+        "524288",
+    ];
+    let starts = |requests: &[String]| -> std::collections::BTreeSet<u64> {
+        requests
+            .iter()
+            .filter(|r| r.starts_with("GET") && r.contains(&digest))
+            .filter_map(|r| {
+                r.to_lowercase()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("range: bytes=").map(str::to_owned))
+            })
+            .filter_map(|range| range.split('-').next().and_then(|s| s.parse().ok()))
+            .collect()
+    };
+
+    // One run: four parts at once, one of them cut after 100 KiB and resumed.
+    let proxy = FaultProxy::start(
+        registry.port,
+        Faults {
+            cut_download: Some((digest.clone(), 100 * 1024)),
+            ..Faults::default()
+        },
+    );
+    let remote = format!("{}/m/ranged:1", proxy.host());
+    let out = env.path("out");
+    let mut args = vec!["pull", &remote, "-o", out.to_str().unwrap()];
+    args.extend(ranged);
+    env.ok(&args);
+    assert_same_tree(&model, &out);
+    let seen = starts(&proxy.requests());
+    let size = weights["size"].as_u64().unwrap();
+    let boundaries: Vec<u64> = (0..4).map(|i| i * size.div_ceil(4)).collect();
+    assert!(
+        boundaries.iter().all(|b| seen.contains(b)),
+        "four parts at once: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|s| !boundaries.contains(s)),
+        "the cut part resumed mid-way: {seen:?}"
+    );
+
+    // Across runs: a run that gives up keeps per-part progress; the next run finishes.
+    let other = Env::new();
+    proxy.set_faults(Faults {
+        cut_download: Some((digest.clone(), 300 * 1024)),
+        ..Faults::default()
+    });
+    let mut args = vec!["pull", &remote, "--retries", "0"];
+    args.extend(ranged);
+    other.fails(&args, 2);
+    let kept = names(&other.home().join("store/blobs/sha256"));
+    assert!(
+        kept.iter().any(|n| n.ends_with(".parts")),
+        "part progress is kept: {kept:?}"
+    );
+    let before = proxy.requests().len();
+    let out = other.path("out");
+    let mut args = vec!["pull", &remote, "-o", out.to_str().unwrap()];
+    args.extend(ranged);
+    other.ok(&args);
+    assert_same_tree(&model, &out);
+    let resumed = starts(&proxy.requests()[before..]);
+    let size = weights["size"].as_u64().unwrap();
+    let boundaries: Vec<u64> = (0..4).map(|i| i * size.div_ceil(4)).collect();
+    assert!(
+        resumed.iter().any(|start| !boundaries.contains(start)),
+        "a part resumed mid-way: {resumed:?} (parts start at {boundaries:?})"
+    );
+    assert!(
+        !names(&other.home().join("store/blobs/sha256"))
+            .iter()
+            .any(|n| n.starts_with(".partial")),
+        "no leftovers"
+    );
+}

@@ -20,6 +20,13 @@ use crate::oci::Descriptor;
 use crate::progress::Reporter;
 use crate::store::Layout;
 
+#[cfg(unix)]
+fn ranged_progress_exists(partial: &std::path::Path) -> bool {
+    let mut name = partial.file_name().unwrap_or_default().to_owned();
+    name.push(".parts");
+    partial.with_file_name(name).exists()
+}
+
 /// How a download attempt ended.
 enum Attempt {
     /// Every byte arrived.
@@ -46,9 +53,28 @@ impl Repository {
         }
         let partial = layout.partial_path(&descriptor.digest);
         reporter.begin(id, &descriptor.digest.short(), descriptor.size);
-        let result = self
-            .download(descriptor, layout, &partial, reporter.as_ref(), id)
-            .await;
+        let result = async {
+            #[cfg(unix)]
+            {
+                let options = &self.client.options;
+                let parts = (descriptor.size / options.min_part_size.max(1))
+                    .min(options.connections_per_blob);
+                // A partial file without part progress came from a one-connection download:
+                // continue that one rather than starting over.
+                let single_partial = partial.exists() && !ranged_progress_exists(&partial);
+                if parts > 1
+                    && !single_partial
+                    && self
+                        .download_ranges(descriptor, layout, &partial, parts, &reporter, id)
+                        .await?
+                {
+                    return Ok(());
+                }
+            }
+            self.download(descriptor, layout, &partial, reporter.as_ref(), id)
+                .await
+        }
+        .await;
         reporter.end(id);
         result
     }

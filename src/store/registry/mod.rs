@@ -9,6 +9,8 @@
 
 pub mod auth;
 pub mod download;
+#[cfg(unix)]
+mod ranged;
 pub mod upload;
 pub mod urls;
 
@@ -160,6 +162,10 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Upload in chunks of this many bytes (PATCH); monolithic PUT when `None`.
     pub chunk_size: Option<u64>,
+    /// Connections used at once for one large blob on pull (1 = one connection).
+    pub connections_per_blob: u64,
+    /// A blob is split into parts of at least this many bytes.
+    pub min_part_size: u64,
 }
 
 impl Default for Options {
@@ -172,6 +178,8 @@ impl Default for Options {
             backoff: Duration::from_millis(500),
             connect_timeout: Duration::from_secs(30),
             chunk_size: None,
+            connections_per_blob: 4,
+            min_part_size: 64 << 20,
         }
     }
 }

@@ -1,0 +1,322 @@
+//! Large blobs over several connections: the blob is split into parts fetched at once with
+//! `Range`, each written in place; a hashing thread follows the contiguous downloaded prefix,
+//! so verification overlaps the download. Progress per part is kept beside the partial file
+//! (`.partial-<hex>.parts`), so after a crash or Ctrl-C every part resumes where it stopped.
+//! Worth it where one connection is capped (WAN links, CDNs, object stores behind registries).
+
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use reqwest::header::RANGE;
+use tokio::sync::mpsc;
+
+use super::urls::redact;
+use super::{Access, Error, Repository};
+use crate::digest::{self, Hasher};
+use crate::oci::Descriptor;
+use crate::progress::Reporter;
+use crate::store::Layout;
+
+/// One part of a blob: bytes `start..end`, of which `done` are on disk.
+struct Part {
+    start: u64,
+    end: u64,
+    done: AtomicU64,
+}
+
+/// What the parts of an interrupted download reached, as saved beside the partial file.
+fn load_progress(path: &Path, parts: &[Part]) {
+    let Ok(text) = fs_err::read_to_string(path) else {
+        return;
+    };
+    let Ok(done): Result<Vec<u64>, _> = serde_json::from_str(&text) else {
+        return;
+    };
+    if done.len() != parts.len() {
+        return;
+    }
+    for (part, done) in parts.iter().zip(done) {
+        part.done
+            .store(done.min(part.end - part.start), Ordering::SeqCst);
+    }
+}
+
+fn save_progress(path: &Path, parts: &[Part]) {
+    let done: Vec<u64> = parts
+        .iter()
+        .map(|p| p.done.load(Ordering::SeqCst))
+        .collect();
+    // Losing this only costs re-downloading a little.
+    let _ = crate::store::layout::write_atomic(
+        path,
+        serde_json::to_string(&done)
+            .expect("numbers serialize")
+            .as_bytes(),
+    );
+}
+
+/// The number of bytes from the start of the blob that are all on disk.
+fn contiguous(parts: &[Part]) -> u64 {
+    let mut prefix = 0;
+    for part in parts {
+        let done = part.done.load(Ordering::SeqCst);
+        prefix = part.start + done;
+        if part.start + done < part.end {
+            break;
+        }
+    }
+    prefix
+}
+
+impl Repository {
+    /// Downloads `descriptor` in `count` parts at once into `partial`, then verifies it.
+    /// Returns `Ok(false)` when the registry does not serve ranges (the caller then uses one
+    /// connection).
+    ///
+    /// # Errors
+    /// [`Error::Verification`] (the partial file is deleted), transport errors after retries
+    /// (progress is kept for the next run).
+    pub(super) async fn download_ranges(
+        &self,
+        descriptor: &Descriptor,
+        layout: &Layout,
+        partial: &Path,
+        count: u64,
+        reporter: &Arc<dyn Reporter>,
+        id: usize,
+    ) -> Result<bool, Error> {
+        let size = descriptor.size;
+        let part_size = size.div_ceil(count);
+        let parts: Arc<Vec<Part>> = Arc::new(
+            (0..count)
+                .map(|i| Part {
+                    start: i * part_size,
+                    end: ((i + 1) * part_size).min(size),
+                    done: AtomicU64::new(0),
+                })
+                .filter(|p| p.start < p.end)
+                .collect(),
+        );
+        let progress = progress_path(partial);
+        if partial.exists() {
+            load_progress(&progress, &parts);
+        }
+        let file = Arc::new(
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(partial)?,
+        );
+        file.set_len(size)?;
+        let already: u64 = parts.iter().map(|p| p.done.load(Ordering::SeqCst)).sum();
+        reporter.advance(id, already);
+
+        let finished = Arc::new(AtomicBool::new(false));
+        let hasher = {
+            let (parts, finished, path) = (
+                Arc::clone(&parts),
+                Arc::clone(&finished),
+                partial.to_owned(),
+            );
+            tokio::task::spawn_blocking(move || follow_and_hash(&path, &parts, size, &finished))
+        };
+        let downloads = futures_util::future::join_all((0..parts.len()).map(|i| {
+            self.download_part(
+                descriptor,
+                Arc::clone(&file),
+                Arc::clone(&parts),
+                i,
+                reporter.as_ref(),
+                id,
+                &progress,
+            )
+        }))
+        .await;
+        finished.store(true, Ordering::SeqCst);
+        let hashed = hasher
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut unranged = false;
+        for outcome in downloads {
+            match outcome {
+                Ok(true) => {}
+                Ok(false) => unranged = true,
+                Err(e) => {
+                    save_progress(&progress, &parts);
+                    return Err(e);
+                }
+            }
+        }
+        if unranged {
+            drop(file);
+            let _ = fs_err::remove_file(partial);
+            let _ = fs_err::remove_file(&progress);
+            return Ok(false);
+        }
+        file.sync_all()?;
+        let actual = hashed?;
+        if actual != descriptor.digest {
+            let _ = fs_err::remove_file(partial);
+            let _ = fs_err::remove_file(&progress);
+            return Err(Error::Verification {
+                what: format!("blob {}", descriptor.digest),
+                url: redact(&self.urls.blob(&self.name, &descriptor.digest)),
+                source: digest::Error::Mismatch {
+                    expected: descriptor.digest.clone(),
+                    actual,
+                },
+            });
+        }
+        layout.commit_partial(partial, &descriptor.digest)?;
+        let _ = fs_err::remove_file(&progress);
+        Ok(true)
+    }
+
+    /// Fetches one part, resuming after dropped connections; `Ok(false)` when the registry
+    /// answers without `206 Partial Content`.
+    #[allow(clippy::too_many_arguments)]
+    async fn download_part(
+        &self,
+        descriptor: &Descriptor,
+        file: Arc<std::fs::File>,
+        parts: Arc<Vec<Part>>,
+        index: usize,
+        reporter: &dyn Reporter,
+        id: usize,
+        progress: &Path,
+    ) -> Result<bool, Error> {
+        let url = self.urls.blob(&self.name, &descriptor.digest);
+        let mut failures = 0;
+        loop {
+            let part = &parts[index];
+            let from = part.start + part.done.load(Ordering::SeqCst);
+            if from >= part.end {
+                return Ok(true);
+            }
+            let range = format!("bytes={from}-{}", part.end - 1);
+            let response = self
+                .send("download blob", &Access::Pull, |http| {
+                    http.get(url.clone()).header(RANGE, range.clone())
+                })
+                .await?;
+            if response.status() != StatusCode::PARTIAL_CONTENT {
+                if response.status() == StatusCode::OK {
+                    return Ok(false);
+                }
+                self.expect(response, &[], "download blob", &url).await?;
+                unreachable!("expect fails for an empty list");
+            }
+            let (sender, mut receiver) = mpsc::channel::<(u64, Bytes)>(16);
+            let writer = {
+                let (file, parts) = (Arc::clone(&file), Arc::clone(&parts));
+                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                    while let Some((offset, chunk)) = receiver.blocking_recv() {
+                        file.write_all_at(&chunk, offset)?;
+                        parts[index]
+                            .done
+                            .fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                    }
+                    Ok(())
+                })
+            };
+            let mut body = response.bytes_stream();
+            let mut offset = from;
+            let mut broken = None;
+            let mut since_save = 0u64;
+            while let Some(chunk) = body.next().await {
+                match chunk {
+                    Ok(chunk) => {
+                        let length = (chunk.len() as u64).min(part.end - offset);
+                        let chunk = chunk.slice(..length as usize);
+                        reporter.advance(id, length);
+                        if sender.send((offset, chunk)).await.is_err() {
+                            break;
+                        }
+                        offset += length;
+                        since_save += length;
+                        if since_save >= 16 << 20 {
+                            since_save = 0;
+                            save_progress(progress, &parts);
+                        }
+                        if offset >= part.end {
+                            break;
+                        }
+                    }
+                    Err(source) => {
+                        broken = Some(Error::Http {
+                            operation: "download blob",
+                            url: redact(&url),
+                            source,
+                        });
+                        break;
+                    }
+                }
+            }
+            drop(sender);
+            writer
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))??;
+            match broken {
+                Some(error) if failures < self.client.options.retries => {
+                    failures += 1;
+                    tracing::info!(
+                        "part {index} of {} broke ({error}); resuming",
+                        descriptor.digest
+                    );
+                    tokio::time::sleep(super::backoff(&self.client.options, failures)).await;
+                }
+                Some(error) => return Err(error),
+                None => {}
+            }
+        }
+    }
+}
+
+/// `.partial-<hex>.parts` beside the partial file.
+fn progress_path(partial: &Path) -> PathBuf {
+    let mut name = partial.file_name().unwrap_or_default().to_owned();
+    name.push(".parts");
+    partial.with_file_name(name)
+}
+
+/// Hashes the file as its contiguous prefix grows, until `size` bytes are hashed or the
+/// downloads have finished (then whatever is missing shows as a mismatch).
+fn follow_and_hash(
+    path: &Path,
+    parts: &[Part],
+    size: u64,
+    finished: &AtomicBool,
+) -> std::io::Result<crate::Digest> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Hasher::new(digest::Algorithm::Sha256);
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut hashed = 0u64;
+    while hashed < size {
+        let available = contiguous(parts);
+        if available <= hashed {
+            if finished.load(Ordering::SeqCst) && contiguous(parts) <= hashed {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        }
+        let want = ((available - hashed) as usize).min(buffer.len());
+        let n = file.read(&mut buffer[..want])?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        hashed += n as u64;
+    }
+    Ok(hasher.finish())
+}
