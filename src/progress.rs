@@ -3,6 +3,12 @@
 
 /// Receives progress of byte transfers. Every method has a do-nothing default.
 pub trait Reporter: Send + Sync {
+    /// The whole operation will move about `bytes` bytes (may be called before any
+    /// [`Reporter::begin`]; transfers skipped because the target has them are not counted).
+    fn total(&self, bytes: u64) {
+        let _ = bytes;
+    }
+
     /// A transfer of `total` bytes named `label` starts; `id` identifies it until [`Reporter::end`].
     fn begin(&self, id: usize, label: &str, total: u64) {
         let _ = (id, label, total);

@@ -123,6 +123,7 @@ pub async fn copy_blobs(
     concurrency: usize,
     reporter: Arc<dyn Reporter>,
 ) -> Result<()> {
+    reporter.total(blobs.iter().map(|b| b.size).sum());
     stream::iter(blobs.iter().enumerate())
         .map(|(id, blob)| copy_blob(source, target, blob, Arc::clone(&reporter), id))
         .buffer_unordered(concurrency.max(1))
@@ -222,6 +223,7 @@ pub async fn push_directory(
             .map_err(crate::store::Error::from)??
     };
     let cache = options.cache.clone();
+    reporter.total(scan.files().iter().map(|f| f.size).sum());
     let digests: Vec<crate::Digest> = stream::iter(scan.files().iter().enumerate())
         .map(|(id, file)| {
             let (reporter, cache) = (Arc::clone(&reporter), cache.clone());

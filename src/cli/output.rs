@@ -74,9 +74,23 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
 pub struct Bars {
     multi: MultiProgress,
     bars: Mutex<HashMap<usize, ProgressBar>>,
+    total: Mutex<Option<ProgressBar>>,
 }
 
 impl Reporter for Bars {
+    fn total(&self, bytes: u64) {
+        let style = ProgressStyle::with_template(
+            "{msg:30!} {bar:30} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} eta {eta}",
+        )
+        .expect("the template is valid");
+        let bar = self.multi.add(
+            ProgressBar::new(bytes)
+                .with_style(style)
+                .with_message("total"),
+        );
+        *self.total.lock().expect("not poisoned") = Some(bar);
+    }
+
     fn begin(&self, id: usize, label: &str, total: u64) {
         let style = ProgressStyle::with_template(
             "{msg:30!} {bar:30} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} eta {eta}",
@@ -94,11 +108,22 @@ impl Reporter for Bars {
         if let Some(bar) = self.bars.lock().expect("not poisoned").get(&id) {
             bar.inc(bytes);
         }
+        if let Some(total) = self.total.lock().expect("not poisoned").as_ref() {
+            total.inc(bytes);
+        }
     }
 
     fn end(&self, id: usize) {
         if let Some(bar) = self.bars.lock().expect("not poisoned").remove(&id) {
             bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Bars {
+    fn drop(&mut self) {
+        if let Some(total) = self.total.lock().expect("not poisoned").take() {
+            total.finish_and_clear();
         }
     }
 }
@@ -111,6 +136,7 @@ pub fn reporter(quiet: bool, json: bool) -> Arc<dyn Reporter> {
     Arc::new(Bars {
         multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
         bars: Mutex::new(HashMap::new()),
+        total: Mutex::new(None),
     })
 }
 

@@ -215,6 +215,7 @@ pub fn pack(
         Blobs::Store(layout) => Some(layout.write_guard()?),
         Blobs::HashOnly => None,
     };
+    reporter.total(scan.sources.iter().map(|s| s.size).sum());
     let digests = copy_all(&scan.sources, blobs, options, reporter)?;
     let mut packed = assemble(&scan, digests, options)?;
     if let Blobs::Store(layout) = blobs {

@@ -197,6 +197,7 @@ pub fn unpack(
                 ),
             )
         })?;
+    reporter.total(plans.iter().map(|p| p.layer.size).sum());
     for (id, plan) in plans.iter().enumerate() {
         let written = match plan.format {
             Format::Raw if options.verified.contains(&plan.layer.digest) => {
