@@ -70,6 +70,13 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{msg:30!} {bar:30} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} eta {eta}",
+    )
+    .expect("the template is valid")
+}
+
 /// Progress bars per transfer on a terminal.
 pub struct Bars {
     multi: MultiProgress,
@@ -79,10 +86,7 @@ pub struct Bars {
 
 impl Reporter for Bars {
     fn total(&self, bytes: u64) {
-        let style = ProgressStyle::with_template(
-            "{msg:30!} {bar:30} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} eta {eta}",
-        )
-        .expect("the template is valid");
+        let style = bar_style();
         let bar = self.multi.add(
             ProgressBar::new(bytes)
                 .with_style(style)
@@ -92,10 +96,7 @@ impl Reporter for Bars {
     }
 
     fn begin(&self, id: usize, label: &str, total: u64) {
-        let style = ProgressStyle::with_template(
-            "{msg:30!} {bar:30} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} eta {eta}",
-        )
-        .expect("the template is valid");
+        let style = bar_style();
         let bar = self.multi.add(
             ProgressBar::new(total)
                 .with_style(style)
