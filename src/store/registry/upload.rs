@@ -45,32 +45,22 @@ impl Repository {
             return Ok(());
         }
         reporter.begin(id, &descriptor.digest.short(), descriptor.size);
-        let mut attempt = 0;
-        let result = loop {
-            let outcome = match (&source, self.client.options.chunk_size) {
-                (BlobSource::File(path), Some(chunk)) => {
-                    match self
-                        .send_chunks(path, descriptor.size, chunk.max(1), reporter.as_ref(), id)
-                        .await
-                    {
-                        Ok(location) => self.finish_upload(location, &descriptor.digest).await,
-                        Err(e) => Err(e),
+        let result = self
+            .with_restarts(&descriptor.digest.to_string(), || async {
+                match (&source, self.client.options.chunk_size) {
+                    (BlobSource::File(path), Some(chunk)) => {
+                        let location = self
+                            .send_chunks(path, descriptor.size, chunk.max(1), reporter.as_ref(), id)
+                            .await?;
+                        self.finish_upload(location, &descriptor.digest).await
+                    }
+                    _ => {
+                        self.upload_monolithic(descriptor, &source, &reporter, id)
+                            .await
                     }
                 }
-                _ => {
-                    self.upload_monolithic(descriptor, &source, &reporter, id)
-                        .await
-                }
-            };
-            match outcome {
-                Err(e) if attempt < self.client.options.retries && restartable(&e) => {
-                    attempt += 1;
-                    tracing::info!("restarting upload of {}: {e}", descriptor.digest);
-                    tokio::time::sleep(super::backoff(&self.client.options, attempt)).await;
-                }
-                other => break other,
-            }
-        };
+            })
+            .await;
         reporter.end(id);
         result
     }
@@ -257,20 +247,11 @@ impl Repository {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         reporter.begin(id, &label, size);
-        let mut attempt = 0;
-        let result = loop {
-            match self
-                .push_file_once(path, size, media_type, &reporter, id)
-                .await
-            {
-                Err(e) if attempt < self.client.options.retries && restartable(&e) => {
-                    attempt += 1;
-                    tracing::info!("restarting upload of {}: {e}", path.display());
-                    tokio::time::sleep(super::backoff(&self.client.options, attempt)).await;
-                }
-                other => break other,
-            }
-        };
+        let result = self
+            .with_restarts(&path.display().to_string(), || {
+                self.push_file_once(path, size, media_type, &reporter, id)
+            })
+            .await;
         reporter.end(id);
         result
     }
@@ -351,9 +332,8 @@ impl Repository {
         id: usize,
     ) -> Result<(), Error> {
         reporter.begin(id, &descriptor.digest.short(), descriptor.size);
-        let mut attempt = 0;
-        let result = loop {
-            let outcome = async {
+        let result = self
+            .with_restarts(&descriptor.digest.to_string(), || async {
                 let download = from.blob_response(descriptor).await?;
                 let location = with_digest(self.start_upload().await?, &descriptor.digest);
                 let reporter = Arc::clone(&reporter);
@@ -384,16 +364,8 @@ impl Repository {
                 )
                 .await?;
                 Ok(())
-            }
+            })
             .await;
-            match outcome {
-                Err(e) if attempt < self.client.options.retries && restartable(&e) => {
-                    attempt += 1;
-                    tokio::time::sleep(super::backoff(&self.client.options, attempt)).await;
-                }
-                other => break other,
-            }
-        };
         reporter.end(id);
         result
     }
@@ -424,6 +396,28 @@ impl Repository {
             .location(&response, location)
             .unwrap_or_else(|_| location.clone());
         Ok((location, next))
+    }
+}
+
+impl Repository {
+    /// Runs one whole blob transfer, starting it over (with backoff) after failures that a
+    /// new attempt can fix.
+    async fn with_restarts<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
+        let mut restarts = 0;
+        loop {
+            match attempt().await {
+                Err(e) if restarts < self.client.options.retries && restartable(&e) => {
+                    restarts += 1;
+                    tracing::info!("restarting the transfer of {what}: {e}");
+                    tokio::time::sleep(super::backoff(&self.client.options, restarts)).await;
+                }
+                other => return other,
+            }
+        }
     }
 }
 
