@@ -391,3 +391,30 @@ pub fn which(tool: &str) -> PathBuf {
     });
     found.unwrap_or_else(|| panic!("{tool} is not installed; `make deps` installs it"))
 }
+
+/// The digest of a `REF@DIGEST` line.
+pub fn digest_of(line: &str) -> String {
+    line.trim()
+        .rsplit_once('@')
+        .expect("REF@DIGEST")
+        .1
+        .to_owned()
+}
+
+/// A model directory with one deterministic pseudo-random weights file of `size` bytes.
+pub fn random_model(env: &Env, name: &str, size: usize) -> std::path::PathBuf {
+    let dir = env.path(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1du64 ^ size as u64;
+    let bytes: Vec<u8> = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(dir.join("model.safetensors"), bytes).unwrap();
+    std::fs::write(dir.join("config.json"), b"{\"hidden\": 8}").unwrap();
+    dir
+}

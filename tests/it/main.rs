@@ -1,6 +1,7 @@
 //! Integration tests through the modelark binary, against real tools where they exist.
 
 mod cli;
+mod faults;
 mod foreign;
 mod harness;
 mod hostile;

@@ -1,0 +1,297 @@
+//! Misbehaviour a real registry never shows, injected by a proxy in front of one: 5xx
+//! storms, connections cut mid-blob (resume with Range, in one run and across runs, over one
+//! connection or several), PATCH size limits; and what a push sends when the registry
+//! already has the content.
+
+use crate::harness::{Env, Registry, assert_same_tree, digest_of, names, random_model, sample};
+use crate::proxy::{FaultProxy, Faults};
+
+#[test]
+fn retries_ride_out_a_5xx_storm_and_give_up_clearly() {
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        registry.port,
+        Faults {
+            server_errors: 4,
+            error_filter: String::new(),
+            ..Faults::default()
+        },
+    );
+    let env = Env::new();
+    let sample = sample();
+    let remote = format!("{}/storm/tiny:1", proxy.host());
+    env.ok(&["push", sample.to_str().unwrap(), &remote, "--plain-http"]);
+    proxy.set_faults(Faults {
+        server_errors: 3,
+        error_filter: "/blobs/".into(),
+        ..Faults::default()
+    });
+    let out = env.path("out");
+    env.ok(&["pull", &remote, "-o", out.to_str().unwrap(), "--plain-http"]);
+    assert_same_tree(&sample, &out);
+
+    proxy.set_faults(Faults {
+        server_errors: 100,
+        error_filter: String::new(),
+        ..Faults::default()
+    });
+    let stderr = env.fails(&["inspect", &remote, "--plain-http", "--retries", "1"], 2);
+    assert!(stderr.contains("503"), "{stderr}");
+}
+
+#[test]
+fn a_download_cut_mid_blob_resumes_with_range() {
+    let registry = Registry::start();
+    let env = Env::new();
+    let model = random_model(&env, "model", 3 * 1024 * 1024);
+    let direct = format!("{}/m/resume:1", registry.host());
+    env.ok(&["push", model.to_str().unwrap(), &direct, "--plain-http"]);
+    let view = env.json(&["inspect", &direct, "--plain-http"]);
+    let weights = view["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "model.safetensors")
+        .unwrap();
+    let cut = || Some((weights["digest"].as_str().unwrap().to_owned(), 1024 * 1024));
+
+    // In one run: the connection drops after 1 MiB and the download continues from there.
+    let proxy = FaultProxy::start(
+        registry.port,
+        Faults {
+            cut_download: cut(),
+            ..Faults::default()
+        },
+    );
+    let remote = format!("{}/m/resume:1", proxy.host());
+    let out = env.path("out");
+    env.ok(&["pull", &remote, "-o", out.to_str().unwrap(), "--plain-http"]);
+    assert_same_tree(&model, &out);
+    assert!(
+        proxy
+            .requests()
+            .iter()
+            .any(|r| r.contains("Range: bytes=") || r.contains("range: bytes=")),
+        "resumed with Range"
+    );
+
+    // Across runs: a pull that gives up keeps its partial download; the next run resumes.
+    let other = Env::new();
+    proxy.set_faults(Faults {
+        cut_download: cut(),
+        ..Faults::default()
+    });
+    let before = proxy.requests().len();
+    other.fails(&["pull", &remote, "--plain-http", "--retries", "0"], 2);
+    let partials: Vec<String> = names(&other.home().join("store/blobs/sha256"))
+        .into_iter()
+        .filter(|n| n.starts_with(".partial-"))
+        .collect();
+    assert_eq!(partials.len(), 1, "a partial download is kept");
+    let out = other.path("out");
+    other.ok(&["pull", &remote, "-o", out.to_str().unwrap(), "--plain-http"]);
+    assert_same_tree(&model, &out);
+    assert!(
+        proxy.requests()[before..]
+            .iter()
+            .any(|r| r.to_lowercase().contains("range: bytes=")),
+        "the second run resumed"
+    );
+}
+
+#[test]
+fn re_pushing_an_unchanged_model_uploads_nothing() {
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    let env = Env::new();
+    let model = random_model(&env, "model", 1_000_000);
+    let remote = format!("{}/m/again:1", proxy.host());
+    let first = env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    let before = proxy.requests().len();
+    let second = env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    assert_eq!(digest_of(&first), digest_of(&second));
+    let uploads: Vec<String> = proxy.requests()[before..]
+        .iter()
+        .filter_map(|r| r.lines().next().map(str::to_owned))
+        .filter(|line| line.starts_with("POST") || line.contains("/blobs/uploads/"))
+        .collect();
+    assert!(uploads.is_empty(), "re-push uploaded: {uploads:?}");
+    // A changed file is always re-hashed and uploaded, even at the same size and mtime.
+    let weights = model.join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    bytes[0] ^= 1;
+    let mtime = std::fs::metadata(&weights).unwrap().modified().unwrap();
+    std::fs::write(&weights, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&weights)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let third = env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    assert_ne!(digest_of(&third), digest_of(&first));
+}
+
+#[test]
+fn a_fresh_machine_does_not_finish_uploads_the_registry_already_has() {
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    let first = Env::new();
+    let model = random_model(&first, "model", 2_000_000);
+    let remote = format!("{}/m/dedupe:1", proxy.host());
+    first.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    // Another machine: no digest cache, so the files are hashed while uploading; once the
+    // digest is known the registry says it has the blob, and the upload is never completed.
+    let fresh = Env::new();
+    let before = proxy.requests().len();
+    fresh.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    let completed: Vec<String> = proxy.requests()[before..]
+        .iter()
+        .filter_map(|r| r.lines().next().map(str::to_owned))
+        .filter(|line| line.starts_with("PUT") && line.contains("/blobs/uploads/"))
+        .collect();
+    assert!(
+        completed.is_empty(),
+        "uploads were completed: {completed:?}"
+    );
+}
+
+#[test]
+fn a_registry_that_limits_patch_bodies_still_gets_the_model() {
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        registry.port,
+        Faults {
+            max_patch_body: Some(4 * 1024 * 1024),
+            ..Faults::default()
+        },
+    );
+    let env = Env::new();
+    let model = random_model(&env, "model", 6 * 1024 * 1024);
+    // Streamed PATCH is refused (like GHCR): modelark falls back to one PUT per blob.
+    let remote = format!("{}/m/ghcr-like:1", proxy.host());
+    env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    assert!(
+        proxy.requests().iter().any(|r| r.starts_with("PATCH")),
+        "the streamed upload was tried first"
+    );
+    let out = env.path("out");
+    env.ok(&["pull", &remote, "-o", out.to_str().unwrap(), "--plain-http"]);
+    assert_same_tree(&model, &out);
+    // With --chunk-size under the limit, chunks go through.
+    let fresh = Env::new();
+    let chunked = format!("{}/m/ghcr-chunked:1", proxy.host());
+    fresh.ok(&[
+        "push",
+        model.to_str().unwrap(),
+        &chunked,
+        "--plain-http",
+        "--chunk-size",
+        "4194304",
+    ]);
+    let out = fresh.path("out");
+    fresh.ok(&[
+        "pull",
+        &chunked,
+        "-o",
+        out.to_str().unwrap(),
+        "--plain-http",
+    ]);
+    assert_same_tree(&model, &out);
+}
+
+#[test]
+fn large_blobs_come_over_several_ranged_connections_and_resume_by_part() {
+    let registry = Registry::start();
+    let env = Env::new();
+    let model = random_model(&env, "model", 3 * 1024 * 1024 + 12345);
+    let direct = format!("{}/m/ranged:1", registry.host());
+    env.ok(&["push", model.to_str().unwrap(), &direct, "--plain-http"]);
+    let view = env.json(&["inspect", &direct, "--plain-http"]);
+    let weights = view["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "model.safetensors")
+        .unwrap();
+    let digest = weights["digest"].as_str().unwrap().to_owned();
+    let ranged = [
+        "--plain-http",
+        "--connections",
+        "4",
+        "--part-size",
+        "524288",
+    ];
+    let starts = |requests: &[String]| -> std::collections::BTreeSet<u64> {
+        requests
+            .iter()
+            .filter(|r| r.starts_with("GET") && r.contains(&digest))
+            .filter_map(|r| {
+                r.to_lowercase()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("range: bytes=").map(str::to_owned))
+            })
+            .filter_map(|range| range.split('-').next().and_then(|s| s.parse().ok()))
+            .collect()
+    };
+
+    // One run: four parts at once, one of them cut after 100 KiB and resumed.
+    let proxy = FaultProxy::start(
+        registry.port,
+        Faults {
+            cut_download: Some((digest.clone(), 100 * 1024)),
+            ..Faults::default()
+        },
+    );
+    let remote = format!("{}/m/ranged:1", proxy.host());
+    let out = env.path("out");
+    let mut args = vec!["pull", &remote, "-o", out.to_str().unwrap()];
+    args.extend(ranged);
+    env.ok(&args);
+    assert_same_tree(&model, &out);
+    let seen = starts(&proxy.requests());
+    let size = weights["size"].as_u64().unwrap();
+    let boundaries: Vec<u64> = (0..4).map(|i| i * size.div_ceil(4)).collect();
+    assert!(
+        boundaries.iter().all(|b| seen.contains(b)),
+        "four parts at once: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|s| !boundaries.contains(s)),
+        "the cut part resumed mid-way: {seen:?}"
+    );
+
+    // Across runs: a run that gives up keeps per-part progress; the next run finishes.
+    let other = Env::new();
+    proxy.set_faults(Faults {
+        cut_download: Some((digest.clone(), 300 * 1024)),
+        ..Faults::default()
+    });
+    let mut args = vec!["pull", &remote, "--retries", "0"];
+    args.extend(ranged);
+    other.fails(&args, 2);
+    let kept = names(&other.home().join("store/blobs/sha256"));
+    assert!(
+        kept.iter().any(|n| n.ends_with(".parts")),
+        "part progress is kept: {kept:?}"
+    );
+    let before = proxy.requests().len();
+    let out = other.path("out");
+    let mut args = vec!["pull", &remote, "-o", out.to_str().unwrap()];
+    args.extend(ranged);
+    other.ok(&args);
+    assert_same_tree(&model, &out);
+    let resumed = starts(&proxy.requests()[before..]);
+    let size = weights["size"].as_u64().unwrap();
+    let boundaries: Vec<u64> = (0..4).map(|i| i * size.div_ceil(4)).collect();
+    assert!(
+        resumed.iter().any(|start| !boundaries.contains(start)),
+        "a part resumed mid-way: {resumed:?} (parts start at {boundaries:?})"
+    );
+    assert!(
+        !names(&other.home().join("store/blobs/sha256"))
+            .iter()
+            .any(|n| n.starts_with(".partial")),
+        "no leftovers"
+    );
+}
