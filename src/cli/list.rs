@@ -11,8 +11,10 @@ use super::{Op, RegistryArgs, endpoint, open_repo, output};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A repository: NAME (local store), oci:PATH, or HOST/REPO; everything local if omitted.
-    reference: Option<Reference>,
+    /// A repository: NAME (local store), oci:PATH, or HOST/REPO; HOST/ or HOST/PREFIX/ lists
+    /// the registry's repositories; everything local if omitted.
+    #[arg(value_parser = parse_target)]
+    reference: Option<Target>,
     /// Also list signature and attestation tags (sha256-<hex>.sig/.att).
     #[arg(long)]
     all: bool,
@@ -31,13 +33,73 @@ struct Row {
     artifact_type: Option<String>,
 }
 
+/// What `list` lists.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A registry's repositories under a prefix: `HOST/` or `HOST/PREFIX/`.
+    Catalog { host: String, prefix: String },
+    /// One repository's tags.
+    Repository(Reference),
+}
+
+fn parse_target(text: &str) -> Result<Target, String> {
+    if let Some(stripped) = text.strip_suffix('/') {
+        let (host, prefix) = stripped.split_once('/').unwrap_or((stripped, ""));
+        // Validate the host the way a reference would.
+        format!("{host}/x")
+            .parse::<Reference>()
+            .map_err(|e| e.to_string())?;
+        return Ok(Target::Catalog {
+            host: host.to_owned(),
+            prefix: prefix.to_owned(),
+        });
+    }
+    text.parse()
+        .map(Target::Repository)
+        .map_err(|e: modelark::reference::Error| e.to_string())
+}
+
+#[derive(Serialize)]
+struct RepositoryRow {
+    repository: String,
+}
+
 pub async fn run(args: Args, registry: &RegistryArgs) -> anyhow::Result<()> {
-    if let Some(reference) = &args.reference
+    let reference = match &args.reference {
+        Some(Target::Catalog { host, prefix }) => {
+            let repo = registry.client()?.repository(host, "");
+            let mut names = repo
+                .catalog()
+                .await
+                .op(|| format!("failed to list the repositories of {host}"))?;
+            let prefix = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            };
+            names.retain(|n| n.starts_with(&prefix));
+            if args.json {
+                let rows: Vec<RepositoryRow> = names
+                    .into_iter()
+                    .map(|repository| RepositoryRow { repository })
+                    .collect();
+                return output::json(&rows);
+            }
+            let rows: Vec<Vec<String>> = names
+                .into_iter()
+                .map(|n| vec![format!("{host}/{n}")])
+                .collect();
+            return output::table(&["REPOSITORY"], &rows);
+        }
+        Some(Target::Repository(reference)) => Some(reference.clone()),
+        None => None,
+    };
+    if let Some(reference) = &reference
         && let Location::Registry { .. } = reference.location()
     {
         return list_registry(&args, reference, registry).await;
     }
-    let (layout, entries) = match &args.reference {
+    let (layout, entries) = match &reference {
         Some(reference) => {
             let repo = open_repo(&reference.without_selector(), false)?;
             let entries = repo
@@ -59,7 +121,7 @@ pub async fn run(args: Args, registry: &RegistryArgs) -> anyhow::Result<()> {
         }
     };
     let named = !matches!(
-        args.reference.as_ref().map(Reference::location),
+        reference.as_ref().map(Reference::location),
         Some(Location::Layout { .. })
     );
     let rows = entries

@@ -194,6 +194,84 @@ fn modelark_pulls_what_the_oras_python_client_pushes() {
 }
 
 #[test]
+fn logins_are_shared_with_skopeo_both_ways() {
+    use std::io::Write;
+    let registry = Registry::start_with(crate::harness::RegistryConfig {
+        basic_auth: Some(("carol", "pw-123")),
+        ..Default::default()
+    });
+    let env = Env::new();
+    let host = registry.host();
+    let sample = sample();
+    let mut login = env
+        .cmd(&[
+            "login",
+            &host,
+            "-u",
+            "carol",
+            "--password-stdin",
+            "--plain-http",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    login.stdin.take().unwrap().write_all(b"pw-123").unwrap();
+    assert!(login.wait().unwrap().success());
+    env.ok(&[
+        "push",
+        sample.to_str().unwrap(),
+        &format!("{host}/shared/tiny:1"),
+        "--plain-http",
+    ]);
+    // skopeo reads the credentials modelark stored.
+    let authfile = env.path("docker/config.json");
+    skopeo(
+        &env,
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--authfile",
+            authfile.to_str().unwrap(),
+            &format!("docker://{host}/shared/tiny:1"),
+        ],
+    );
+
+    // modelark reads the credentials skopeo stored.
+    let other = Env::new();
+    let skopeo_auth = other.path("auth.json");
+    skopeo(
+        &other,
+        &[
+            "login",
+            "--tls-verify=false",
+            "-u",
+            "carol",
+            "-p",
+            "pw-123",
+            "--authfile",
+            skopeo_auth.to_str().unwrap(),
+            &host,
+        ],
+    );
+    let out = other
+        .cmd(&[
+            "inspect",
+            &format!("{host}/shared/tiny:1"),
+            "--plain-http",
+            "--json",
+        ])
+        .env("REGISTRY_AUTH_FILE", &skopeo_auth)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn skopeo_reads_our_export_archive() {
     let env = Env::new();
     let sample = sample();

@@ -82,6 +82,20 @@ fn push_pull_copy_tag_and_list_on_a_plain_registry() {
         "--plain-http",
     ]);
 
+    let catalog = env.json(&["list", &format!("{host}/"), "--plain-http"]);
+    let repositories: Vec<&str> = catalog
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["repository"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        repositories,
+        ["mirror/tiny", "models/tiny", "restored/tiny", "stored/tiny"]
+    );
+    let scoped = env.json(&["list", &format!("{host}/models/"), "--plain-http"]);
+    assert_eq!(scoped, serde_json::json!([{"repository": "models/tiny"}]));
+
     env.ok(&[
         "tag",
         &remote,

@@ -188,6 +188,8 @@ pub enum Access {
     Push,
     /// Write the repository and read `from` (cross-repository mount).
     Mount(String),
+    /// List the registry's repositories.
+    Catalog,
 }
 
 /// A shared HTTP client with credentials and cached tokens.
@@ -349,6 +351,7 @@ impl Repository {
         let own = match access {
             Access::Pull => format!("repository:{}:pull", self.name),
             Access::Push | Access::Mount(_) => format!("repository:{}:pull,push", self.name),
+            Access::Catalog => "registry:catalog:*".to_owned(),
         };
         match access {
             Access::Mount(from) => format!("{own} repository:{from}:pull"),

@@ -149,6 +149,69 @@ impl Repository {
         Ok(response.status() == StatusCode::CREATED)
     }
 
+    /// Every repository on the registry (`_catalog`, across `Link` pages), sorted. Called on
+    /// a handle whose name is empty; registries that do not offer the catalog answer 404.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the registry has no catalog.
+    pub async fn catalog(&self) -> Result<Vec<String>, Error> {
+        #[derive(Deserialize)]
+        struct Page {
+            repositories: Option<Vec<String>>,
+        }
+        let mut url = self.urls.catalog();
+        let mut repositories = Vec::new();
+        loop {
+            let current = url.clone();
+            let response = self
+                .send("list repositories of", &Access::Catalog, |http| {
+                    http.get(current.clone())
+                })
+                .await?;
+            if response.status() == StatusCode::NOT_FOUND {
+                return Err(Error::NotFound {
+                    reference: format!("{}/_catalog", self.host),
+                });
+            }
+            let response = self
+                .expect(
+                    response,
+                    &[StatusCode::OK],
+                    "list repositories of",
+                    &current,
+                )
+                .await?;
+            let next = response
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(urls::next_link)
+                .map(str::to_owned);
+            let body = response.bytes().await.map_err(|source| Error::Http {
+                operation: "list repositories of",
+                url: redact(&current),
+                source,
+            })?;
+            let page: Page = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+                url: redact(&current),
+                reason: format!("the catalog is not JSON: {e}"),
+            })?;
+            repositories.extend(page.repositories.unwrap_or_default());
+            match next {
+                Some(next) => {
+                    url = self.urls.resolve(&next).map_err(|reason| Error::Protocol {
+                        url: redact(&current),
+                        reason,
+                    })?
+                }
+                None => break,
+            }
+        }
+        repositories.sort();
+        repositories.dedup();
+        Ok(repositories)
+    }
+
     /// Every tag, across pages, sorted (registries answer unsorted, or `null` when empty).
     ///
     /// # Errors

@@ -59,6 +59,11 @@ impl Urls {
         self.parse(&format!("/v2/{repository}/tags/list"))
     }
 
+    /// `/v2/_catalog`.
+    pub fn catalog(&self) -> Url {
+        self.parse("/v2/_catalog")
+    }
+
     /// Resolves a `Location` or `Link` value (absolute, or relative to the registry).
     ///
     /// # Errors
