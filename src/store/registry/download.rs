@@ -261,8 +261,8 @@ async fn stream_to_partial(
     id: usize,
 ) -> Result<Attempt, Error> {
     let url = redact(response.url());
-    let (to_writer, from_network) = mpsc::channel::<Bytes>(16);
-    let (to_hasher, for_hasher) = mpsc::channel::<Bytes>(16);
+    let (to_writer, from_network) = mpsc::channel::<Bytes>(4);
+    let (to_hasher, for_hasher) = mpsc::channel::<Bytes>(4);
     let writer = {
         let partial = partial.clone();
         tokio::task::spawn_blocking(move || append_partial(&partial, offset, from_network))

@@ -216,7 +216,7 @@ impl Repository {
                 self.expect(response, &[], "download blob", &url).await?;
                 unreachable!("expect fails for an empty list");
             }
-            let (sender, mut receiver) = mpsc::channel::<(u64, Bytes)>(16);
+            let (sender, mut receiver) = mpsc::channel::<(u64, Bytes)>(4);
             let writer = {
                 let (file, parts) = (Arc::clone(&file), Arc::clone(&parts));
                 tokio::task::spawn_blocking(move || -> std::io::Result<()> {
