@@ -124,9 +124,10 @@ pub struct RegistryArgs {
     /// Retries after a dropped connection, 429 or 5xx.
     #[arg(long, global = true, default_value_t = 5, value_name = "N")]
     retries: u32,
-    /// Connections for one large blob on pull (ranged parts; 1 disables).
-    #[arg(long, global = true, default_value_t = 4, value_name = "N")]
-    connections: u64,
+    /// Connections for one large blob on pull (ranged parts; 1 disables) [default: 4, or 1
+    /// for a registry on a loopback address].
+    #[arg(long, global = true, value_name = "N")]
+    connections: Option<u64>,
     /// Smallest part of a blob fetched over its own connection.
     #[arg(long, global = true, default_value_t = 64 << 20, value_name = "BYTES", hide = true)]
     part_size: u64,
@@ -140,7 +141,7 @@ impl RegistryArgs {
             insecure: self.insecure,
             retries: self.retries,
             chunk_size: self.chunk_size,
-            connections_per_blob: self.connections.max(1),
+            connections_per_blob: self.connections.map(|n| n.max(1)),
             min_part_size: self.part_size.max(1),
             ..registry::Options::default()
         };

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod download;
+mod pool;
 #[cfg(unix)]
 mod ranged;
 mod repository;
@@ -157,8 +158,9 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Upload in chunks of this many bytes (PATCH); monolithic PUT when `None`.
     pub chunk_size: Option<u64>,
-    /// Connections used at once for one large blob on pull (1 = one connection).
-    pub connections_per_blob: u64,
+    /// Connections used at once for one large blob on pull; `None` picks: 4, or 1 for a
+    /// registry on a loopback address, where one connection is never the bottleneck.
+    pub connections_per_blob: Option<u64>,
     /// A blob is split into parts of at least this many bytes.
     pub min_part_size: u64,
 }
@@ -173,7 +175,7 @@ impl Default for Options {
             backoff: Duration::from_millis(500),
             connect_timeout: Duration::from_secs(30),
             chunk_size: None,
-            connections_per_blob: 4,
+            connections_per_blob: None,
             min_part_size: 64 << 20,
         }
     }
@@ -345,6 +347,18 @@ impl Repository {
     /// The client.
     pub fn client(&self) -> &Arc<Client> {
         &self.client
+    }
+
+    /// How many ranged connections to use for one large blob.
+    pub fn connections_per_blob(&self) -> u64 {
+        self.client.options.connections_per_blob.unwrap_or_else(|| {
+            let host = self
+                .host
+                .rsplit_once(':')
+                .map_or(self.host.as_str(), |(h, _)| h);
+            let loopback = host == "localhost" || host.starts_with("127.") || host == "[::1]";
+            if loopback { 1 } else { 4 }
+        })
     }
 
     fn scope_key(&self, access: &Access) -> String {

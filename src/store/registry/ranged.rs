@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use reqwest::header::RANGE;
 use tokio::sync::mpsc;
 
+use super::pool::{POOL_BUFFERS, Pool, Shared};
 use super::urls::redact;
 use super::{Access, Error, Repository};
 use crate::digest::{self, Hasher};
@@ -216,31 +216,37 @@ impl Repository {
                 self.expect(response, &[], "download blob", &url).await?;
                 unreachable!("expect fails for an empty list");
             }
-            let (sender, mut receiver) = mpsc::channel::<(u64, Bytes)>(4);
+            // Chunks go through a buffer pool (see `pool.rs`); the writer appends each buffer
+            // where the part continues.
+            let (sender, mut receiver) = mpsc::channel::<Shared>(POOL_BUFFERS);
             let writer = {
                 let (file, parts) = (Arc::clone(&file), Arc::clone(&parts));
                 tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                    while let Some((offset, chunk)) = receiver.blocking_recv() {
-                        file.write_all_at(&chunk, offset)?;
+                    let mut at = from;
+                    while let Some(buffer) = receiver.blocking_recv() {
+                        file.write_all_at(&buffer, at)?;
+                        at += buffer.len() as u64;
                         parts[index]
                             .done
-                            .fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                            .fetch_add(buffer.len() as u64, Ordering::SeqCst);
                     }
                     Ok(())
                 })
             };
+            let mut pool = Pool::new(POOL_BUFFERS);
             let mut body = response.bytes_stream();
             let mut offset = from;
             let mut broken = None;
             let mut since_save = 0u64;
-            while let Some(chunk) = body.next().await {
+            'receive: while let Some(chunk) = body.next().await {
                 match chunk {
                     Ok(chunk) => {
                         let length = (chunk.len() as u64).min(part.end - offset);
-                        let chunk = chunk.slice(..length as usize);
                         reporter.advance(id, length);
-                        if sender.send((offset, chunk)).await.is_err() {
-                            break;
+                        for full in pool.fill(&chunk[..length as usize]).await {
+                            if sender.send(full).await.is_err() {
+                                break 'receive;
+                            }
                         }
                         offset += length;
                         since_save += length;
@@ -261,6 +267,9 @@ impl Repository {
                         break;
                     }
                 }
+            }
+            if let Some(rest) = pool.flush() {
+                let _ = sender.send(rest).await;
             }
             drop(sender);
             writer
