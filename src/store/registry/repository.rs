@@ -159,57 +159,15 @@ impl Repository {
         struct Page {
             repositories: Option<Vec<String>>,
         }
-        let mut url = self.urls.catalog();
-        let mut repositories = Vec::new();
-        loop {
-            let current = url.clone();
-            let response = self
-                .send("list repositories of", &Access::Catalog, |http| {
-                    http.get(current.clone())
-                })
-                .await?;
-            if response.status() == StatusCode::NOT_FOUND {
-                return Err(Error::NotFound {
-                    reference: format!("{}/_catalog", self.host),
-                });
-            }
-            let response = self
-                .expect(
-                    response,
-                    &[StatusCode::OK],
-                    "list repositories of",
-                    &current,
-                )
-                .await?;
-            let next = response
-                .headers()
-                .get(reqwest::header::LINK)
-                .and_then(|v| v.to_str().ok())
-                .and_then(urls::next_link)
-                .map(str::to_owned);
-            let body = response.bytes().await.map_err(|source| Error::Http {
-                operation: "list repositories of",
-                url: redact(&current),
-                source,
-            })?;
-            let page: Page = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
-                url: redact(&current),
-                reason: format!("the catalog is not JSON: {e}"),
-            })?;
-            repositories.extend(page.repositories.unwrap_or_default());
-            match next {
-                Some(next) => {
-                    url = self.urls.resolve(&next).map_err(|reason| Error::Protocol {
-                        url: redact(&current),
-                        reason,
-                    })?
-                }
-                None => break,
-            }
-        }
-        repositories.sort();
-        repositories.dedup();
-        Ok(repositories)
+        let missing = format!("{}/_catalog", self.host);
+        self.list_pages(
+            self.urls.catalog(),
+            "list repositories of",
+            &Access::Catalog,
+            missing,
+            |p: Page| p.repositories,
+        )
+        .await
     }
 
     /// Every tag, across pages, sorted (registries answer unsorted, or `null` when empty).
@@ -221,20 +179,39 @@ impl Repository {
         struct Page {
             tags: Option<Vec<String>>,
         }
-        let mut url = self.urls.tags(&self.name);
-        let mut tags = Vec::new();
+        let missing = format!("{}/{}", self.host, self.name);
+        self.list_pages(
+            self.urls.tags(&self.name),
+            "list tags",
+            &Access::Pull,
+            missing,
+            |p: Page| p.tags,
+        )
+        .await
+    }
+
+    /// Follows `Link: <...>; rel="next"` from `first`, collecting each page's names; the
+    /// result is sorted and without duplicates. A 404 is [`Error::NotFound`] for `missing`.
+    async fn list_pages<P: serde::de::DeserializeOwned>(
+        &self,
+        first: reqwest::Url,
+        operation: &'static str,
+        access: &Access,
+        missing: String,
+        names: impl Fn(P) -> Option<Vec<String>>,
+    ) -> Result<Vec<String>, Error> {
+        let mut url = first;
+        let mut all = Vec::new();
         loop {
             let current = url.clone();
             let response = self
-                .send("list tags", &Access::Pull, |http| http.get(current.clone()))
+                .send(operation, access, |http| http.get(current.clone()))
                 .await?;
             if response.status() == StatusCode::NOT_FOUND {
-                return Err(Error::NotFound {
-                    reference: format!("{}/{}", self.host, self.name),
-                });
+                return Err(Error::NotFound { reference: missing });
             }
             let response = self
-                .expect(response, &[StatusCode::OK], "list tags", &current)
+                .expect(response, &[StatusCode::OK], operation, &current)
                 .await?;
             let next = response
                 .headers()
@@ -243,15 +220,15 @@ impl Repository {
                 .and_then(urls::next_link)
                 .map(str::to_owned);
             let body = response.bytes().await.map_err(|source| Error::Http {
-                operation: "list tags",
+                operation,
                 url: redact(&current),
                 source,
             })?;
-            let page: Page = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+            let page: P = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
                 url: redact(&current),
-                reason: format!("the tag list is not JSON: {e}"),
+                reason: format!("the listing is not the JSON the spec defines: {e}"),
             })?;
-            tags.extend(page.tags.unwrap_or_default());
+            all.extend(names(page).unwrap_or_default());
             match next {
                 Some(next) => {
                     url = self.urls.resolve(&next).map_err(|reason| Error::Protocol {
@@ -262,9 +239,9 @@ impl Repository {
                 None => break,
             }
         }
-        tags.sort();
-        tags.dedup();
-        Ok(tags)
+        all.sort();
+        all.dedup();
+        Ok(all)
     }
 
     /// Deletes a manifest by digest (every tag pointing at it goes with it).
