@@ -2,7 +2,7 @@
 //! (exit code class and a hint for the user).
 
 use crate::store::registry;
-use crate::{digest, metadata, oci, package, reference, store};
+use crate::{digest, metadata, oci, package, reference, sign, store, verify};
 
 /// Any modelark library error.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,12 @@ pub enum Error {
     /// A registry operation failed.
     #[error(transparent)]
     Registry(#[from] registry::Error),
+    /// A key, payload or envelope could not be used.
+    #[error(transparent)]
+    Sign(#[from] sign::Error),
+    /// A policy did not load, or a model failed verification.
+    #[error(transparent)]
+    Verify(#[from] verify::Error),
 }
 
 /// A result with the crate [`Error`].

@@ -28,8 +28,10 @@ pub mod oci;
 pub mod package;
 pub mod progress;
 pub mod reference;
+pub mod sign;
 pub mod store;
 pub mod transfer;
+pub mod verify;
 
 pub use digest::Digest;
 pub use error::{Error, Result};

@@ -43,3 +43,22 @@ pub const OCI_REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
 /// ORAS's mark on a layer that is a tarball of a directory to extract.
 pub const ORAS_UNPACK: &str = "io.deis.oras.content.unpack";
+
+/// A Sigstore bundle (v0.3), as a blob and as a referrer's artifactType.
+pub const SIGSTORE_BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// The layer of a cosign `.sig` manifest: a simple-signing payload.
+pub const COSIGN_SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The layer of a cosign `.att` manifest: a DSSE envelope.
+pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// The OCI empty descriptor's media type (config of artifacts that need none).
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// The OCI image config media type (what cosign uses for `.sig`/`.att` manifests).
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// The annotation holding a `.sig` layer's base64 signature.
+pub const COSIGN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
+/// The annotation naming a `.att` layer's predicate type.
+pub const COSIGN_PREDICATE_TYPE: &str = "predicateType";
+/// Referrer annotation: `message-signature` or `dsse-envelope`.
+pub const BUNDLE_CONTENT: &str = "dev.sigstore.bundle.content";
+/// Referrer annotation: the predicate type of a bundle's statement.
+pub const BUNDLE_PREDICATE_TYPE: &str = "dev.sigstore.bundle.predicateType";

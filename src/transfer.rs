@@ -93,22 +93,123 @@ impl Endpoint {
 
     /// Points `tag` (or only the digest, when `None`) at a manifest whose blobs are all here.
     async fn put_manifest(&self, tag: Option<&Tag>, resolved: &Resolved) -> Result<()> {
+        self.put_manifest_bytes(tag, &resolved.descriptor, &resolved.bytes)
+            .await
+    }
+
+    /// Stores manifest or index bytes under `tag`, or by digest only when `None`. Every
+    /// blob it names must already be here.
+    ///
+    /// # Errors
+    /// Transport and I/O errors.
+    pub async fn put_manifest_bytes(
+        &self,
+        tag: Option<&Tag>,
+        descriptor: &Descriptor,
+        bytes: &[u8],
+    ) -> Result<()> {
         match self {
             Endpoint::Layout(repo) => {
-                let digest = repo.layout().write_blob(&resolved.bytes)?;
-                debug_assert_eq!(digest, resolved.descriptor.digest);
+                let digest = repo.layout().write_blob(bytes)?;
+                debug_assert_eq!(digest, descriptor.digest);
                 if let Some(tag) = tag {
-                    repo.set_tag(tag, &resolved.descriptor)?;
+                    repo.set_tag(tag, descriptor)?;
                 }
             }
             Endpoint::Registry(repo) => {
-                let reference =
-                    tag.map_or_else(|| resolved.descriptor.digest.to_string(), Tag::to_string);
-                repo.put_manifest(&reference, &resolved.descriptor, &resolved.bytes)
+                let reference = tag.map_or_else(|| descriptor.digest.to_string(), Tag::to_string);
+                repo.put_manifest(&reference, descriptor, bytes).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the manifest or index a tag points at, raw; `None` when the tag does not exist.
+    ///
+    /// # Errors
+    /// Transport, I/O and verification errors.
+    pub async fn fetch_tag(&self, tag: &Tag) -> Result<Option<(Descriptor, Vec<u8>)>> {
+        match self {
+            Endpoint::Layout(repo) => {
+                let Some(entry) = repo.entries()?.into_iter().find(|e| e.tag == *tag) else {
+                    return Ok(None);
+                };
+                let bytes = repo
+                    .layout()
+                    .read_blob(&entry.descriptor, MAX_MANIFEST_SIZE)?;
+                Ok(Some((entry.descriptor, bytes)))
+            }
+            Endpoint::Registry(repo) => match repo.manifest(tag.as_str()).await {
+                Ok(found) => Ok(Some(found)),
+                Err(crate::store::registry::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+
+    /// Reads a manifest or index by digest, raw and verified.
+    ///
+    /// # Errors
+    /// Not found, transport, I/O and verification errors.
+    pub async fn fetch_manifest(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
+        Ok(match self {
+            Endpoint::Layout(repo) => repo.layout().read_blob(descriptor, MAX_MANIFEST_SIZE)?,
+            Endpoint::Registry(repo) => repo.manifest(&descriptor.digest.to_string()).await?.1,
+        })
+    }
+
+    /// Stores a small blob held in memory.
+    ///
+    /// # Errors
+    /// Transport and I/O errors.
+    pub async fn put_blob_bytes(&self, descriptor: &Descriptor, bytes: Vec<u8>) -> Result<()> {
+        match self {
+            Endpoint::Layout(repo) => {
+                repo.layout().write_blob(&bytes)?;
+            }
+            Endpoint::Registry(repo) => {
+                let silent: Arc<dyn Reporter> = Arc::new(crate::progress::Silent);
+                repo.push_blob(descriptor, BlobSource::Bytes(bytes.into()), silent, 0)
                     .await?;
             }
         }
         Ok(())
+    }
+
+    /// The OCI 1.1 referrers index of `digest` when the registry offers the API; `None`
+    /// for layouts and registries without it (callers use the fallback tag).
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub async fn referrers_api(&self, digest: &crate::Digest) -> Result<Option<crate::oci::Index>> {
+        match self {
+            Endpoint::Layout(_) => Ok(None),
+            Endpoint::Registry(repo) => Ok(repo.referrers(digest).await?),
+        }
+    }
+
+    /// Every tag, sorted.
+    ///
+    /// # Errors
+    /// Not found, transport and I/O errors.
+    pub async fn tags(&self) -> Result<Vec<Tag>> {
+        Ok(match self {
+            Endpoint::Layout(repo) => repo.entries()?.into_iter().map(|e| e.tag).collect(),
+            Endpoint::Registry(repo) => repo
+                .tags()
+                .await?
+                .into_iter()
+                .filter_map(|t| t.parse().ok())
+                .collect(),
+        })
+    }
+
+    /// A short name for messages: `HOST/REPO`, a local name, or `oci:PATH`.
+    pub fn display_name(&self) -> String {
+        match self {
+            Endpoint::Layout(repo) => repo.display_name(),
+            Endpoint::Registry(repo) => format!("{}/{}", repo.host(), repo.name()),
+        }
     }
 }
 

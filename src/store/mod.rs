@@ -164,6 +164,14 @@ impl LayoutRepo {
         Ok(LayoutRepo { layout, name })
     }
 
+    /// A short name for messages: the local name, or `oci:PATH`.
+    pub fn display_name(&self) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None => format!("oci:{}", self.layout.root().display()),
+        }
+    }
+
     /// The underlying layout.
     pub fn layout(&self) -> &Layout {
         &self.layout

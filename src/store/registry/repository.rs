@@ -244,6 +244,48 @@ impl Repository {
         Ok(all)
     }
 
+    /// The referrers index of `digest` from the OCI 1.1 referrers API, or `None` when the
+    /// registry does not offer the API (callers then read the `sha256-<hex>` fallback tag).
+    ///
+    /// # Errors
+    /// Transport errors and malformed answers.
+    pub async fn referrers(&self, digest: &Digest) -> Result<Option<crate::oci::Index>, Error> {
+        let url = self.urls.referrers(&self.name, digest);
+        let response = self
+            .send("list referrers of", &Access::Pull, |http| {
+                http.get(url.clone()).header(ACCEPT, media_types::OCI_INDEX)
+            })
+            .await?;
+        let unsupported = [
+            StatusCode::NOT_FOUND,
+            StatusCode::BAD_REQUEST,
+            StatusCode::METHOD_NOT_ALLOWED,
+            StatusCode::NOT_IMPLEMENTED,
+        ];
+        let is_index = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with(media_types::OCI_INDEX));
+        if unsupported.contains(&response.status()) || !is_index {
+            return Ok(None);
+        }
+        let response = self
+            .expect(response, &[StatusCode::OK], "list referrers of", &url)
+            .await?;
+        let body = response.bytes().await.map_err(|source| Error::Http {
+            operation: "list referrers of",
+            url: redact(&url),
+            source,
+        })?;
+        let index: crate::oci::Index =
+            serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+                url: redact(&url),
+                reason: format!("the referrers index is not an OCI index: {e}"),
+            })?;
+        Ok(Some(index))
+    }
+
     /// Deletes a manifest by digest (every tag pointing at it goes with it).
     ///
     /// # Errors

@@ -40,6 +40,11 @@ impl Urls {
         self.parse(&format!("/v2/{repository}/blobs/{digest}"))
     }
 
+    /// `/v2/<name>/referrers/<digest>` (OCI distribution 1.1).
+    pub fn referrers(&self, repository: &str, digest: &Digest) -> Url {
+        self.parse(&format!("/v2/{repository}/referrers/{digest}"))
+    }
+
     /// `POST /v2/<name>/blobs/uploads/`.
     pub fn start_upload(&self, repository: &str) -> Url {
         self.parse(&format!("/v2/{repository}/blobs/uploads/"))

@@ -1,0 +1,357 @@
+//! Where signatures and attestations live beside a model, and how they are found again:
+//! cosign's `sha256-<hex>.sig` / `.att` tags (one layer per signature, added to, never
+//! replaced) and OCI 1.1 referrers holding Sigstore bundles (the referrers API where the
+//! registry has it, the `sha256-<hex>` fallback index tag where it does not).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use super::dsse::{Bundle, Envelope};
+use crate::digest::Digest;
+use crate::error::Result;
+use crate::media_types;
+use crate::oci::{Descriptor, Index, Manifest};
+use crate::reference::Tag;
+use crate::transfer::Endpoint;
+
+/// Signature payloads and envelopes are small; anything bigger is refused unread.
+const MAX_ATTACHMENT: u64 = 1024 * 1024;
+
+/// The cosign tag of `digest`'s signatures: `sha256-<hex>.sig`.
+pub fn sig_tag(digest: &Digest) -> Tag {
+    suffixed(digest, ".sig")
+}
+
+/// The cosign tag of `digest`'s attestations: `sha256-<hex>.att`.
+pub fn att_tag(digest: &Digest) -> Tag {
+    suffixed(digest, ".att")
+}
+
+/// The OCI 1.1 referrers fallback tag of `digest`: `sha256-<hex>`.
+pub fn fallback_tag(digest: &Digest) -> Tag {
+    suffixed(digest, "")
+}
+
+fn suffixed(digest: &Digest, suffix: &str) -> Tag {
+    format!("{}-{}{suffix}", digest.algorithm().as_str(), digest.hex())
+        .parse()
+        .unwrap_or_else(|_| Tag::latest())
+}
+
+/// One simple-signing signature as found.
+#[derive(Clone, Debug)]
+pub struct FoundSignature {
+    /// The signed payload bytes.
+    pub payload: Vec<u8>,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+    /// Where it was found (`sha256-<hex>.sig layer 2`).
+    pub source: String,
+}
+
+/// One DSSE envelope as found, from a `.att` layer or a bundle referrer.
+#[derive(Clone, Debug)]
+pub struct FoundEnvelope {
+    /// The envelope.
+    pub envelope: Envelope,
+    /// Where it was found.
+    pub source: String,
+}
+
+/// Everything attached to one manifest digest.
+#[derive(Clone, Debug, Default)]
+pub struct Attached {
+    /// `.sig` signatures.
+    pub signatures: Vec<FoundSignature>,
+    /// `.att` envelopes and bundle envelopes.
+    pub envelopes: Vec<FoundEnvelope>,
+    /// Message-signature bundles, with where they were found.
+    pub message_bundles: Vec<(Bundle, String)>,
+    /// What could not be read, one sentence each (a malformed envelope, a missing blob).
+    pub problems: Vec<String>,
+}
+
+/// Adds one layer (a signature payload or an envelope) to the cosign-style manifest under
+/// `tag`, keeping every layer already there. The same layer twice is stored once.
+///
+/// # Errors
+/// Transport and I/O errors; an existing tag that is not a manifest.
+pub async fn append_layer(
+    endpoint: &Endpoint,
+    tag: &Tag,
+    layer: Descriptor,
+    blob: Vec<u8>,
+) -> Result<Descriptor> {
+    let _guard = layout_guard(endpoint)?;
+    endpoint.put_blob_bytes(&layer, blob).await?;
+    let mut layers = match endpoint.fetch_tag(tag).await? {
+        Some((descriptor, bytes)) => Manifest::from_slice(&bytes, &descriptor.digest)?.layers,
+        None => Vec::new(),
+    };
+    if let Some(existing) = layers.iter().find(|l| **l == layer) {
+        tracing::debug!("{} already holds {}", tag, existing.digest);
+    } else {
+        layers.push(layer);
+    }
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "",
+        "os": "",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.digest.to_string()).collect::<Vec<_>>()},
+    }))
+    .unwrap_or_default();
+    let config = put_json_blob(endpoint, media_types::OCI_CONFIG, config).await?;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(media_types::OCI_MANIFEST.to_owned()),
+        artifact_type: None,
+        config,
+        layers,
+        subject: None,
+        annotations: BTreeMap::new(),
+    };
+    put_manifest(endpoint, Some(tag), &manifest).await
+}
+
+/// Stores `bundle` as an OCI 1.1 referrer of `subject` and lists it where readers look:
+/// the registry's referrers API indexes it by itself; otherwise the `sha256-<hex>` fallback
+/// index gains an entry.
+///
+/// # Errors
+/// Transport and I/O errors.
+pub async fn attach_bundle(
+    endpoint: &Endpoint,
+    subject: &Descriptor,
+    bundle: &Bundle,
+    annotations: BTreeMap<String, String>,
+) -> Result<Descriptor> {
+    let _guard = layout_guard(endpoint)?;
+    let bytes = bundle.to_bytes();
+    let mut layer = Descriptor::new(
+        media_types::SIGSTORE_BUNDLE,
+        Digest::sha256_of(&bytes),
+        bytes.len() as u64,
+    );
+    layer.annotations.insert(
+        media_types::OCI_TITLE.into(),
+        format!(
+            "{}-{}.sigstore.json",
+            layer.digest.algorithm().as_str(),
+            layer.digest.hex()
+        ),
+    );
+    endpoint.put_blob_bytes(&layer, bytes).await?;
+    let config = put_json_blob(endpoint, media_types::OCI_EMPTY, b"{}".to_vec()).await?;
+    let mut subject = Descriptor::new(&subject.media_type, subject.digest.clone(), subject.size);
+    subject.artifact_type = None;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(media_types::OCI_MANIFEST.to_owned()),
+        artifact_type: Some(media_types::SIGSTORE_BUNDLE.to_owned()),
+        config,
+        layers: vec![layer],
+        subject: Some(subject.clone()),
+        annotations: annotations.clone(),
+    };
+    let mut descriptor = put_manifest(endpoint, None, &manifest).await?;
+    descriptor.artifact_type = manifest.artifact_type.clone();
+    descriptor.annotations = annotations;
+    if endpoint.referrers_api(&subject.digest).await?.is_none() {
+        add_to_fallback(endpoint, &subject.digest, &descriptor).await?;
+    }
+    Ok(descriptor)
+}
+
+async fn add_to_fallback(endpoint: &Endpoint, subject: &Digest, entry: &Descriptor) -> Result<()> {
+    let tag = fallback_tag(subject);
+    let mut index = match endpoint.fetch_tag(&tag).await? {
+        Some((descriptor, bytes)) => Index::from_slice(&bytes, &descriptor.digest)?,
+        None => Index::new(),
+    };
+    if index.manifests.iter().any(|m| m.digest == entry.digest) {
+        return Ok(());
+    }
+    index.manifests.push(entry.clone());
+    let bytes = index.to_bytes();
+    let descriptor = Descriptor::new(
+        media_types::OCI_INDEX,
+        Digest::sha256_of(&bytes),
+        bytes.len() as u64,
+    );
+    endpoint
+        .put_manifest_bytes(Some(&tag), &descriptor, &bytes)
+        .await
+}
+
+/// Finds every signature, attestation and bundle attached to `digest`. What cannot be read
+/// is listed in [`Attached::problems`] rather than failing the whole search: one bad
+/// attachment must not hide good ones.
+///
+/// # Errors
+/// Transport errors other than "not found".
+pub async fn discover(endpoint: &Endpoint, digest: &Digest) -> Result<Attached> {
+    let mut found = Attached::default();
+    let sig = sig_tag(digest);
+    for (i, layer, blob) in tag_layers(endpoint, &sig, &mut found.problems).await? {
+        let source = format!("{sig} layer {}", i + 1);
+        match layer
+            .annotations
+            .get(media_types::COSIGN_SIGNATURE)
+            .map(|s| B64.decode(s.trim()))
+        {
+            Some(Ok(signature)) => found.signatures.push(FoundSignature {
+                payload: blob,
+                signature,
+                source,
+            }),
+            Some(Err(_)) => found
+                .problems
+                .push(format!("{source}: the signature is not base64")),
+            None => found.problems.push(format!(
+                "{source}: no {} annotation",
+                media_types::COSIGN_SIGNATURE
+            )),
+        }
+    }
+    let att = att_tag(digest);
+    for (i, _, blob) in tag_layers(endpoint, &att, &mut found.problems).await? {
+        let source = format!("{att} layer {}", i + 1);
+        match Envelope::from_slice(&blob) {
+            Ok(envelope) => found.envelopes.push(FoundEnvelope { envelope, source }),
+            Err(e) => found.problems.push(format!("{source}: {e}")),
+        }
+    }
+    for entry in referrers(endpoint, digest).await? {
+        if entry.artifact_type.as_deref() != Some(media_types::SIGSTORE_BUNDLE) {
+            continue;
+        }
+        let source = format!("bundle referrer {}", entry.digest.short());
+        match read_bundle(endpoint, &entry, digest).await {
+            Ok(bundle) => match &bundle.dsse_envelope {
+                Some(envelope) => found.envelopes.push(FoundEnvelope {
+                    envelope: envelope.clone(),
+                    source,
+                }),
+                None => found.message_bundles.push((bundle, source)),
+            },
+            Err(reason) => found.problems.push(format!("{source}: {reason}")),
+        }
+    }
+    Ok(found)
+}
+
+/// The referrers of `digest`: from the API when offered, else the fallback tag's index.
+///
+/// # Errors
+/// Transport errors.
+pub async fn referrers(endpoint: &Endpoint, digest: &Digest) -> Result<Vec<Descriptor>> {
+    if let Some(index) = endpoint.referrers_api(digest).await? {
+        return Ok(index.manifests);
+    }
+    Ok(match endpoint.fetch_tag(&fallback_tag(digest)).await? {
+        Some((descriptor, bytes)) => Index::from_slice(&bytes, &descriptor.digest)
+            .map(|i| i.manifests)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    })
+}
+
+async fn read_bundle(
+    endpoint: &Endpoint,
+    entry: &Descriptor,
+    subject: &Digest,
+) -> std::result::Result<Bundle, String> {
+    let bytes = endpoint
+        .fetch_manifest(entry)
+        .await
+        .map_err(|e| e.to_string())?;
+    let manifest = Manifest::from_slice(&bytes, &entry.digest).map_err(|e| e.to_string())?;
+    // A fallback index can be edited by anyone with push rights: trust only the subject
+    // the referrer itself names.
+    if manifest.subject.as_ref().map(|s| &s.digest) != Some(subject) {
+        return Err("its subject is another manifest".into());
+    }
+    let layer = manifest.layers.first().ok_or("it has no layer")?;
+    if layer.size > MAX_ATTACHMENT {
+        return Err(format!(
+            "the bundle is {} bytes, over the 1 MiB limit",
+            layer.size
+        ));
+    }
+    let blob = endpoint
+        .small_blob(layer)
+        .await
+        .map_err(|e| e.to_string())?;
+    Bundle::from_slice(&blob).map_err(|e| e.to_string())
+}
+
+/// The layers of the manifest under `tag`, each with its blob; none when the tag is absent.
+async fn tag_layers(
+    endpoint: &Endpoint,
+    tag: &Tag,
+    problems: &mut Vec<String>,
+) -> Result<Vec<(usize, Descriptor, Vec<u8>)>> {
+    let Some((descriptor, bytes)) = endpoint.fetch_tag(tag).await? else {
+        return Ok(Vec::new());
+    };
+    let manifest = match Manifest::from_slice(&bytes, &descriptor.digest) {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            problems.push(format!("{tag}: {e}"));
+            return Ok(Vec::new());
+        }
+    };
+    let mut out = Vec::new();
+    for (i, layer) in manifest.layers.into_iter().enumerate() {
+        if layer.size > MAX_ATTACHMENT {
+            problems.push(format!(
+                "{tag} layer {}: {} bytes, over the 1 MiB limit",
+                i + 1,
+                layer.size
+            ));
+            continue;
+        }
+        match endpoint.small_blob(&layer).await {
+            Ok(blob) => out.push((i, layer, blob)),
+            Err(e) => problems.push(format!("{tag} layer {}: {e}", i + 1)),
+        }
+    }
+    Ok(out)
+}
+
+async fn put_json_blob(
+    endpoint: &Endpoint,
+    media_type: &str,
+    bytes: Vec<u8>,
+) -> Result<Descriptor> {
+    let descriptor = Descriptor::new(media_type, Digest::sha256_of(&bytes), bytes.len() as u64);
+    endpoint.put_blob_bytes(&descriptor, bytes).await?;
+    Ok(descriptor)
+}
+
+async fn put_manifest(
+    endpoint: &Endpoint,
+    tag: Option<&Tag>,
+    manifest: &Manifest,
+) -> Result<Descriptor> {
+    let bytes = manifest.to_bytes();
+    let mut descriptor = Descriptor::new(
+        media_types::OCI_MANIFEST,
+        Digest::sha256_of(&bytes),
+        bytes.len() as u64,
+    );
+    descriptor.artifact_type = manifest.artifact_type.clone();
+    endpoint
+        .put_manifest_bytes(tag, &descriptor, &bytes)
+        .await?;
+    Ok(descriptor)
+}
+
+fn layout_guard(endpoint: &Endpoint) -> Result<Option<crate::store::layout::WriteGuard>> {
+    Ok(match endpoint {
+        Endpoint::Layout(repo) => Some(repo.layout().write_guard()?),
+        Endpoint::Registry(_) => None,
+    })
+}

@@ -1,0 +1,160 @@
+//! Signing models cosign-compatibly: keys in cosign's formats, simple-signing signatures
+//! under `sha256-<hex>.sig`, in-toto attestations in DSSE envelopes under `.att`, and
+//! Sigstore bundles as OCI 1.1 referrers. See docs/signing.md.
+
+pub mod attach;
+pub mod dsse;
+pub mod keys;
+pub mod payload;
+pub mod predicate;
+
+use std::collections::BTreeMap;
+
+pub use keys::{PrivateKey, PublicKey};
+
+use crate::digest::Digest;
+use crate::error::Result;
+use crate::media_types;
+use crate::oci::Descriptor;
+use crate::transfer::Endpoint;
+use dsse::{Bundle, Envelope, Statement};
+
+/// What can go wrong with keys, payloads and envelopes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A key file that cannot be used.
+    #[error("unusable key: {reason}")]
+    Key {
+        /// Why.
+        reason: String,
+    },
+    /// The password does not decrypt the key.
+    #[error("the password does not decrypt the private key")]
+    WrongPassword,
+    /// The operating system gave no randomness.
+    #[error("no randomness from the operating system: {0}")]
+    Random(String),
+    /// A payload, envelope, statement or bundle that does not parse.
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// What was being read.
+        what: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// A `--type` that is neither a known short name nor a URI.
+    #[error("unknown predicate type `{name}`")]
+    PredicateType {
+        /// What was given.
+        name: String,
+    },
+}
+
+/// How a signature or attestation is stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// cosign's tags: `sha256-<hex>.sig` (simple signing) and `.att` (DSSE).
+    #[default]
+    Cosign,
+    /// A Sigstore bundle v0.3 as an OCI 1.1 referrer.
+    Bundle,
+}
+
+/// Signs the manifest `subject` in `endpoint`, adding to any signatures it has, and
+/// returns the descriptor of the manifest that now holds the signature.
+///
+/// # Errors
+/// Transport and I/O errors.
+pub async fn sign(
+    endpoint: &Endpoint,
+    subject: &Descriptor,
+    key: &PrivateKey,
+    claims: BTreeMap<String, String>,
+    format: Format,
+) -> Result<Descriptor> {
+    let identity = endpoint.display_name();
+    match format {
+        Format::Cosign => {
+            let payload = payload::Payload::new(&identity, &subject.digest, claims).to_bytes();
+            let signature = key.sign(&payload);
+            let mut layer = Descriptor::new(
+                media_types::COSIGN_SIMPLE_SIGNING,
+                Digest::sha256_of(&payload),
+                payload.len() as u64,
+            );
+            layer.annotations.insert(
+                media_types::COSIGN_SIGNATURE.into(),
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, signature),
+            );
+            attach::append_layer(endpoint, &attach::sig_tag(&subject.digest), layer, payload).await
+        }
+        Format::Bundle => {
+            let claims = serde_json::to_value(claims).unwrap_or_default();
+            attest(
+                endpoint,
+                subject,
+                key,
+                predicate::COSIGN_SIGN_V1,
+                claims,
+                Format::Bundle,
+            )
+            .await
+        }
+    }
+}
+
+/// Attests `predicate` of `predicate_type` about `subject`, in a DSSE envelope signed by
+/// `key`, and returns the descriptor of the manifest that holds it.
+///
+/// # Errors
+/// Transport and I/O errors.
+pub async fn attest(
+    endpoint: &Endpoint,
+    subject: &Descriptor,
+    key: &PrivateKey,
+    predicate_type: &str,
+    predicate: serde_json::Value,
+    format: Format,
+) -> Result<Descriptor> {
+    let statement = Statement::new(
+        &endpoint.display_name(),
+        &subject.digest,
+        predicate_type,
+        predicate,
+    );
+    let envelope = Envelope::sign(&statement, key);
+    match format {
+        Format::Cosign => {
+            let bytes = envelope.to_bytes();
+            let mut layer = Descriptor::new(
+                media_types::DSSE_ENVELOPE,
+                Digest::sha256_of(&bytes),
+                bytes.len() as u64,
+            );
+            layer.annotations.insert(
+                media_types::COSIGN_PREDICATE_TYPE.into(),
+                predicate_type.to_owned(),
+            );
+            attach::append_layer(endpoint, &attach::att_tag(&subject.digest), layer, bytes).await
+        }
+        Format::Bundle => {
+            let bundle = Bundle::new(envelope, &key.public_key());
+            let annotations = BTreeMap::from([
+                (
+                    media_types::BUNDLE_CONTENT.to_owned(),
+                    "dsse-envelope".to_owned(),
+                ),
+                (
+                    media_types::BUNDLE_PREDICATE_TYPE.to_owned(),
+                    predicate_type.to_owned(),
+                ),
+                (
+                    crate::metadata::keys::CREATED.to_owned(),
+                    predicate::now_rfc3339(),
+                ),
+            ]);
+            attach::attach_bundle(endpoint, subject, &bundle, annotations).await
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Verifying what is attached to a model: which trusted keys signed it, which attestations
+//! they made about it, and whether that satisfies a trust [`Policy`]. Pure logic over what
+//! [`crate::sign::attach::discover`] found; nothing here touches the network.
+
+pub mod policy;
+
+pub use policy::{Policy, Verdict};
+
+use serde::Serialize;
+
+use crate::digest::Digest;
+use crate::sign::PublicKey;
+use crate::sign::attach::Attached;
+use crate::sign::dsse::Statement;
+use crate::sign::payload::Payload;
+use crate::sign::predicate;
+
+/// What can go wrong loading a policy or verifying a model.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A policy file that does not load.
+    #[error("invalid policy {path}: {reason}")]
+    Policy {
+        /// The policy file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The model does not satisfy the policy; nothing was fetched or written.
+    #[error("{reference} ({digest}) failed verification: {}", failures.join("; "))]
+    PolicyViolation {
+        /// The model.
+        reference: String,
+        /// Its manifest digest.
+        digest: Digest,
+        /// Each unmet requirement, one sentence each.
+        failures: Vec<String>,
+    },
+}
+
+/// A public key a verifier trusts, under the name the policy gives it.
+#[derive(Clone, Debug)]
+pub struct TrustedKey {
+    /// Its name (a policy key name, or the file it came from).
+    pub name: String,
+    /// The key.
+    pub key: PublicKey,
+}
+
+/// One signature and what verifying it showed.
+#[derive(Clone, Debug, Serialize)]
+pub struct SignatureCheck {
+    /// Where it was found.
+    pub source: String,
+    /// The trusted keys it verified under (empty when none).
+    pub signers: Vec<String>,
+    /// Its claims (`-a key=value` when signed).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub claims: std::collections::BTreeMap<String, String>,
+    /// Why it does not count, when it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// One attestation and what verifying it showed.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttestationCheck {
+    /// Where it was found.
+    pub source: String,
+    /// Its predicate type, when the statement parses.
+    pub predicate_type: Option<String>,
+    /// The trusted keys it verified under.
+    pub signers: Vec<String>,
+    /// The statement, when it parses and verifies.
+    #[serde(skip)]
+    pub statement: Option<Statement>,
+    /// Why it does not count, when it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// Everything verified about one manifest digest.
+#[derive(Clone, Debug, Serialize)]
+pub struct Evidence {
+    /// The manifest digest.
+    pub digest: Digest,
+    /// Simple-signing signatures and cosign 3 bundle signatures.
+    pub signatures: Vec<SignatureCheck>,
+    /// Attestations other than signatures.
+    pub attestations: Vec<AttestationCheck>,
+    /// Attachments that could not be read.
+    pub problems: Vec<String>,
+}
+
+impl Evidence {
+    /// Checks every attachment of `digest` against every trusted key.
+    pub fn collect(digest: &Digest, attached: &Attached, keys: &[TrustedKey]) -> Evidence {
+        let mut evidence = Evidence {
+            digest: digest.clone(),
+            signatures: Vec::new(),
+            attestations: Vec::new(),
+            problems: attached.problems.clone(),
+        };
+        for found in &attached.signatures {
+            evidence.signatures.push(check_signature(
+                digest,
+                &found.payload,
+                &found.signature,
+                &found.source,
+                keys,
+            ));
+        }
+        for (bundle, source) in &attached.message_bundles {
+            let signers = signers_of(keys, |k| bundle.message_verified_by(digest, k));
+            let problem = signers
+                .is_empty()
+                .then(|| "no trusted key verifies it, or it signs another digest".to_owned());
+            evidence.signatures.push(SignatureCheck {
+                source: source.clone(),
+                signers,
+                claims: Default::default(),
+                problem,
+            });
+        }
+        for found in &attached.envelopes {
+            let check = check_envelope(digest, found, keys);
+            if check.predicate_type.as_deref() == Some(predicate::COSIGN_SIGN_V1) {
+                evidence.signatures.push(SignatureCheck {
+                    source: check.source,
+                    signers: check.signers,
+                    claims: Default::default(),
+                    problem: check.problem,
+                });
+            } else {
+                evidence.attestations.push(check);
+            }
+        }
+        evidence
+    }
+
+    /// The distinct trusted keys with at least one valid signature.
+    pub fn signers(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .signatures
+            .iter()
+            .flat_map(|s| s.signers.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The valid attestations of `predicate_type`, each with its signers.
+    pub fn attestations_of<'a>(
+        &'a self,
+        predicate_type: &'a str,
+    ) -> impl Iterator<Item = &'a AttestationCheck> {
+        self.attestations.iter().filter(move |a| {
+            a.problem.is_none() && a.predicate_type.as_deref() == Some(predicate_type)
+        })
+    }
+}
+
+fn signers_of(keys: &[TrustedKey], verifies: impl Fn(&PublicKey) -> bool) -> Vec<String> {
+    keys.iter()
+        .filter(|k| verifies(&k.key))
+        .map(|k| k.name.clone())
+        .collect()
+}
+
+fn check_signature(
+    digest: &Digest,
+    payload: &[u8],
+    signature: &[u8],
+    source: &str,
+    keys: &[TrustedKey],
+) -> SignatureCheck {
+    let mut check = SignatureCheck {
+        source: source.to_owned(),
+        signers: signers_of(keys, |k| k.verify(payload, signature)),
+        claims: Default::default(),
+        problem: None,
+    };
+    if check.signers.is_empty() {
+        check.problem = Some("no trusted key verifies it".into());
+        return check;
+    }
+    match Payload::from_slice(payload) {
+        Ok(parsed) if parsed.digest().as_ref() == Some(digest) => check.claims = parsed.claims(),
+        Ok(parsed) => {
+            check.problem = Some(format!(
+                "it signs {}, not this model",
+                parsed.critical.image.docker_manifest_digest
+            ));
+            check.signers.clear();
+        }
+        Err(e) => {
+            check.problem = Some(e.to_string());
+            check.signers.clear();
+        }
+    }
+    check
+}
+
+fn check_envelope(
+    digest: &Digest,
+    found: &crate::sign::attach::FoundEnvelope,
+    keys: &[TrustedKey],
+) -> AttestationCheck {
+    let statement = found.envelope.statement();
+    let mut check = AttestationCheck {
+        source: found.source.clone(),
+        predicate_type: statement.as_ref().ok().map(|s| s.predicate_type.clone()),
+        signers: signers_of(keys, |k| found.envelope.verified_by(k)),
+        statement: None,
+        problem: None,
+    };
+    match statement {
+        Err(e) => check.problem = Some(e.to_string()),
+        Ok(_) if check.signers.is_empty() => {
+            check.problem = Some("no trusted key verifies it".into())
+        }
+        Ok(statement) if !statement.covers(digest) => {
+            check.problem = Some("its subject is another model".into());
+        }
+        Ok(statement) => check.statement = Some(statement),
+    }
+    if check.problem.is_some() {
+        check.signers.clear();
+    }
+    check
+}
