@@ -74,6 +74,7 @@ impl Error {
                 )
                 | Error::Registry(registry::Error::Verification { .. }) => Class::Verification,
                 Error::Registry(registry::Error::NotFound { .. }) => Class::NotFound,
+                Error::Verify(verify::Error::PolicyViolation { .. }) => Class::Verification,
                 _ => Class::Operational,
             },
         }
@@ -95,6 +96,11 @@ impl Error {
         }
         if let Error::Registry(error) = self {
             return registry_hint(error);
+        }
+        match self {
+            Error::Sign(sign::Error::WrongPassword) => return Some("set COSIGN_PASSWORD or pass --password-stdin (cosign keys made for automation often have an empty password)".into()),
+            Error::Verify(verify::Error::PolicyViolation { .. }) => return Some("nothing was fetched or written; `modelark verify REF --policy FILE` lists every signature and attestation found".into()),
+            _ => {}
         }
         let Error::Package(package) = self else {
             return None;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use modelark::reference::{Location, Reference, Tag};
+use modelark::sign::attach;
 use modelark::store::{Home, LayoutRepo, archive};
 use serde::Serialize;
 
@@ -39,6 +40,24 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
         .op(|| format!("failed to read {reference}"))?;
     let tag = reference.tag().cloned().unwrap_or_else(Tag::latest);
     let full_name = reference.with_tag(tag.clone()).to_string();
+    // Signatures, attestations and referrers travel with the model so an air-gapped site
+    // can verify it offline.
+    let digest = &descriptor.digest;
+    let wanted = [
+        attach::sig_tag(digest),
+        attach::att_tag(digest),
+        attach::fallback_tag(digest),
+    ];
+    let attachments: Vec<(Tag, String, _)> = repo
+        .entries()
+        .op(|| format!("failed to read {reference}"))?
+        .into_iter()
+        .filter(|e| wanted.contains(&e.tag))
+        .map(|e| {
+            let name = reference.with_tag(e.tag.clone()).to_string();
+            (e.tag, name, e.descriptor)
+        })
+        .collect();
     let what = || format!("failed to export {reference} to {}", args.output.display());
     if args.output.as_os_str() == "-" {
         let stdout = io::stdout().lock();
@@ -48,6 +67,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
             &manifest,
             &tag,
             &full_name,
+            &attachments,
             stdout,
         )
         .op(what);
@@ -66,6 +86,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
         &manifest,
         &tag,
         &full_name,
+        &attachments,
         io::BufWriter::new(&mut file),
     )
     .op(what)?;
@@ -108,16 +129,31 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
             return Err(e).op(what);
         }
     };
-    if args.target.is_some() && found.len() != 1 {
+    let is_attachment = |item: &archive::Imported| {
+        item.ref_name
+            .as_deref()
+            .is_some_and(|r| r.starts_with("sha256-"))
+    };
+    let models = found.iter().filter(|i| !is_attachment(i)).count();
+    if args.target.is_some() && models != 1 {
         anyhow::bail!(
             "{} holds {} models; -t names exactly one",
             args.input.display(),
-            found.len()
+            models
         );
     }
     let mut imported = Vec::new();
     for item in found {
         let target = match &args.target {
+            Some(target) if is_attachment(&item) => {
+                let tag: Tag = item
+                    .ref_name
+                    .as_deref()
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(anyhow::Error::msg)?;
+                target.with_tag(tag)
+            }
             Some(target) => target.clone(),
             None => archive_name(&item).with_context(|| {
                 format!(
@@ -133,10 +169,12 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
         let tag = target.tag_or_latest();
         repo.set_tag(&tag, &item.descriptor)
             .op(|| format!("failed to tag {target}"))?;
-        imported.push(Imported {
-            reference: target.with_tag(tag).to_string(),
-            digest: item.descriptor.digest.to_string(),
-        });
+        if !is_attachment(&item) {
+            imported.push(Imported {
+                reference: target.with_tag(tag).to_string(),
+                digest: item.descriptor.digest.to_string(),
+            });
+        }
     }
     drop(guard);
     if args.json {

@@ -6,6 +6,7 @@ mod list;
 mod login;
 mod output;
 mod pack;
+mod sign;
 mod tags;
 mod transfer;
 mod unpack;
@@ -104,6 +105,41 @@ enum Command {
     /// Remove stored credentials for a registry.
     #[command(after_help = "Examples:\n  modelark logout ghcr.io")]
     Logout(login::LogoutArgs),
+    /// Create a cosign-format key pair (cosign.key, encrypted, and cosign.pub).
+    #[command(
+        after_help = "Examples:\n  modelark generate-key-pair\n  COSIGN_PASSWORD= modelark generate-key-pair --output-key-prefix ci   # empty password for automation"
+    )]
+    GenerateKeyPair(sign::GenerateArgs),
+    /// Sign a model (cosign simple signing under sha256-<hex>.sig, or a Sigstore bundle referrer).
+    #[command(
+        after_help = "Examples:\n  modelark sign registry.example.com/ml/bert:1.0.0 --key cosign.key\n  modelark sign bert:1.0.0 --key cosign.key -a pipeline=train-42\n  modelark sign registry.example.com/ml/bert:1.0.0 --key cosign.key --format bundle\n\nVerify with cosign: cosign verify --key cosign.pub --insecure-ignore-tlog HOST/REPO@DIGEST"
+    )]
+    Sign(sign::SignArgs),
+    /// Attach a signed in-toto attestation (DSSE) to a model.
+    #[command(
+        after_help = "Examples:\n  modelark attest bert:1.0.0 --key cosign.key --type provenance\n  modelark attest registry.example.com/ml/bert:1.0.0 --key cosign.key --type approval --predicate approval.json\n  modelark attest bert:1.0.0 --key cosign.key --type https://example.com/eval/v1 --predicate eval.json --format bundle"
+    )]
+    Attest(sign::AttestArgs),
+    /// Approve a model version for an environment (a signed approval attestation).
+    #[command(
+        after_help = "Examples:\n  modelark approve registry.example.com/ml/bert:1.4.0 --env production --key alice.key --ticket CHG-1234 --expires 90d"
+    )]
+    Approve(sign::ApproveArgs),
+    /// Reject a model version for an environment (revokes the signer's earlier approval).
+    #[command(
+        after_help = "Examples:\n  modelark reject registry.example.com/ml/bert:1.4.0 --env production --key alice.key --reason 'bias regression'"
+    )]
+    Reject(sign::ApproveArgs),
+    /// Check a model's signatures (and attestations) against keys or a trust policy.
+    #[command(
+        after_help = "Examples:\n  modelark verify registry.example.com/ml/bert:1.0.0 --key cosign.pub\n  modelark verify registry.example.com/ml/bert:production --policy deploy.yaml --json\n\nExit 1 when nothing trusted verifies or a policy requirement is unmet."
+    )]
+    Verify(sign::VerifyArgs),
+    /// Check that a model carries a verified attestation of a type.
+    #[command(
+        after_help = "Examples:\n  modelark verify-attestation bert:1.0.0 --key cosign.pub --type provenance --json"
+    )]
+    VerifyAttestation(sign::VerifyAttestationArgs),
 }
 
 /// How to reach registries; shared by every command that can talk to one.
@@ -168,6 +204,23 @@ pub fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         Command::Copy(args) => runtime.block_on(transfer::copy(args, registry, quiet)),
         Command::Login(args) => runtime.block_on(login::login(args, registry)),
         Command::Logout(args) => login::logout(args),
+        Command::GenerateKeyPair(args) => sign::generate(args),
+        Command::Sign(args) => runtime.block_on(sign::sign(args, registry)),
+        Command::Attest(args) => runtime.block_on(sign::attest(args, registry)),
+        Command::Approve(args) => runtime.block_on(sign::approve(
+            args,
+            registry,
+            modelark::sign::predicate::Decision::Approved,
+        )),
+        Command::Reject(args) => runtime.block_on(sign::approve(
+            args,
+            registry,
+            modelark::sign::predicate::Decision::Rejected,
+        )),
+        Command::Verify(args) => runtime.block_on(sign::verify(args, registry)),
+        Command::VerifyAttestation(args) => {
+            runtime.block_on(sign::verify_attestation(args, registry))
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use modelark::transfer::{self, Endpoint};
 use serde::Serialize;
 
 use super::pack::ModelArgs;
+use super::sign::{TrustArgs, enforce};
 use super::{Op, RegistryArgs, endpoint, output};
 
 #[derive(Debug, clap::Args)]
@@ -42,6 +43,8 @@ pub struct PullArgs {
     /// With -o: replace DIR if it exists and is not empty.
     #[arg(long, requires = "output")]
     force: bool,
+    #[command(flatten)]
+    trust: TrustArgs,
     /// Blobs transferred at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     concurrency: usize,
@@ -56,6 +59,8 @@ pub struct CopyArgs {
     source: Reference,
     /// To: NAME[:TAG], oci:PATH[:TAG] or HOST/REPO[:TAG] (the tag defaults to the source's).
     target: Reference,
+    #[command(flatten)]
+    trust: TrustArgs,
     /// Blobs transferred at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     concurrency: usize,
@@ -137,6 +142,7 @@ pub async fn push(args: PushArgs, registry: &RegistryArgs, quiet: bool) -> anyho
         &source,
         target,
         registry,
+        &TrustArgs::default(),
         args.concurrency,
         args.json,
         quiet,
@@ -149,6 +155,7 @@ pub async fn copy(args: CopyArgs, registry: &RegistryArgs, quiet: bool) -> anyho
         &args.source,
         &args.target,
         registry,
+        &args.trust,
         args.concurrency,
         args.json,
         quiet,
@@ -160,21 +167,30 @@ async fn copy_between(
     source: &Reference,
     target: &Reference,
     registry: &RegistryArgs,
+    trust: &TrustArgs,
     concurrency: usize,
     json: bool,
     quiet: bool,
 ) -> anyhow::Result<()> {
+    let policy = trust.load()?;
     let from = endpoint(source, registry, false)?;
+    // Verify before the target is even opened: a refused model leaves no trace there.
+    let resolved = match &policy {
+        Some(policy) => enforce(&from, source, policy).await?.resolved,
+        None => from
+            .resolve(source)
+            .await
+            .op(|| format!("failed to read {source}"))?,
+    };
     let to = endpoint(target, registry, true)?;
-    let resolved = from
-        .resolve(source)
-        .await
-        .op(|| format!("failed to read {source}"))?;
     let tag = target_tag(target, Some(source));
     let reporter = output::reporter(quiet, json);
     transfer::copy(&from, &resolved, &to, Some(&tag), concurrency, reporter)
         .await
         .op(|| format!("failed to copy {source} to {target}"))?;
+    modelark::sign::attach::copy_attached(&from, &to, &resolved.descriptor.digest)
+        .await
+        .op(|| format!("failed to copy the signatures of {source} to {target}"))?;
     let size = resolved.manifest.layers.iter().map(|l| l.size).sum();
     print(
         json,
@@ -200,13 +216,21 @@ pub async fn pull(args: PullArgs, registry: &RegistryArgs, quiet: bool) -> anyho
             "pull reads from a registry (HOST/REPO:TAG); for local models use `modelark unpack`"
         );
     };
+    let policy = args.trust.load()?;
     let from = endpoint(reference, registry, false)?;
+    let what = || format!("failed to pull {reference}");
+    // Resolve once: the digest resolved (and verified) here is the one fetched, even if the
+    // tag moves. Verification comes before anything is written, the store included.
+    let resolved = match &policy {
+        Some(policy) => enforce(&from, reference, policy).await?.resolved,
+        None => from.resolve(reference).await.op(what)?,
+    };
+    if let Some(out) = &args.output {
+        package::unpack::check_output(out, args.force).op(what)?;
+    }
     let home = Home::from_env().op(|| "failed to locate the local store".into())?;
     let cache =
         LayoutRepo::open(reference, &home, true).op(|| "failed to open the local store".into())?;
-    let what = || format!("failed to pull {reference}");
-    // Resolve once: the digest resolved here is the one fetched, even if the tag moves.
-    let resolved = from.resolve(reference).await.op(what)?;
     let pinned = reference.with_digest(resolved.descriptor.digest.clone());
     let reporter = output::reporter(quiet, args.json);
     let to = Endpoint::Layout(cache.clone());
@@ -266,6 +290,11 @@ pub async fn pull(args: PullArgs, registry: &RegistryArgs, quiet: bool) -> anyho
         .await?
         .op(|| format!("failed to unpack {pinned} into {}", out.display()))?;
         files = Some(report.files);
+    }
+    if args.include.is_empty() {
+        modelark::sign::attach::copy_attached(&from, &to, &resolved.descriptor.digest)
+            .await
+            .op(|| format!("failed to keep the signatures of {reference}"))?;
     }
     drop(guard);
     let size = resolved.manifest.layers.iter().map(|l| l.size).sum();

@@ -272,7 +272,12 @@ fn plan<'a>(
     Ok((plans, report))
 }
 
-fn check_output(out: &Path, force: bool) -> Result<(), Error> {
+/// Checks that `out` can receive an unpacked model: absent, an empty directory, or (with
+/// `force`) a directory to replace. Callers check before fetching anything.
+///
+/// # Errors
+/// [`Error::OutputExists`], [`Error::OutputNotADirectory`].
+pub fn check_output(out: &Path, force: bool) -> Result<(), Error> {
     match fs_err::symlink_metadata(out) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.into()),

@@ -86,14 +86,27 @@ pub async fn append_layer(
 ) -> Result<Descriptor> {
     let _guard = layout_guard(endpoint)?;
     endpoint.put_blob_bytes(&layer, blob).await?;
-    let mut layers = match endpoint.fetch_tag(tag).await? {
-        Some((descriptor, bytes)) => Manifest::from_slice(&bytes, &descriptor.digest)?.layers,
-        None => Vec::new(),
+    merge_layers(endpoint, tag, vec![layer]).await
+}
+
+/// Writes the manifest under `tag` as its current layers plus `new` ones (whose blobs are
+/// already stored), each layer once.
+async fn merge_layers(endpoint: &Endpoint, tag: &Tag, new: Vec<Descriptor>) -> Result<Descriptor> {
+    let (existing, mut layers) = match endpoint.fetch_tag(tag).await? {
+        Some((descriptor, bytes)) => {
+            let layers = Manifest::from_slice(&bytes, &descriptor.digest)?.layers;
+            (Some(descriptor), layers)
+        }
+        None => (None, Vec::new()),
     };
-    if let Some(existing) = layers.iter().find(|l| **l == layer) {
-        tracing::debug!("{} already holds {}", tag, existing.digest);
-    } else {
-        layers.push(layer);
+    let before = layers.len();
+    for layer in new {
+        if !layers.contains(&layer) {
+            layers.push(layer);
+        }
+    }
+    if let Some(existing) = existing.filter(|_| layers.len() == before) {
+        return Ok(existing);
     }
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "",
@@ -162,6 +175,44 @@ pub async fn attach_bundle(
         add_to_fallback(endpoint, &subject.digest, &descriptor).await?;
     }
     Ok(descriptor)
+}
+
+/// Copies everything attached to `digest` in `from` to `to`: the `.sig` and `.att` layers
+/// (merged with any the target has) and bundle referrers (listed in the target's fallback
+/// index when it has no referrers API). Returns how many attachments were copied.
+///
+/// # Errors
+/// Transport and I/O errors.
+pub async fn copy_attached(from: &Endpoint, to: &Endpoint, digest: &Digest) -> Result<usize> {
+    let _guard = layout_guard(to)?;
+    let mut copied = 0;
+    for tag in [sig_tag(digest), att_tag(digest)] {
+        let Some((descriptor, bytes)) = from.fetch_tag(&tag).await? else {
+            continue;
+        };
+        let manifest = Manifest::from_slice(&bytes, &descriptor.digest)?;
+        for layer in &manifest.layers {
+            let blob = from.small_blob(layer).await?;
+            to.put_blob_bytes(layer, blob).await?;
+        }
+        copied += manifest.layers.len();
+        merge_layers(to, &tag, manifest.layers).await?;
+    }
+    let has_api = to.referrers_api(digest).await?.is_some();
+    for entry in referrers(from, digest).await? {
+        let bytes = from.fetch_manifest(&entry).await?;
+        let manifest = Manifest::from_slice(&bytes, &entry.digest)?;
+        for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+            let data = from.small_blob(blob).await?;
+            to.put_blob_bytes(blob, data).await?;
+        }
+        to.put_manifest_bytes(None, &entry, &bytes).await?;
+        if !has_api {
+            add_to_fallback(to, digest, &entry).await?;
+        }
+        copied += 1;
+    }
+    Ok(copied)
 }
 
 async fn add_to_fallback(endpoint: &Endpoint, subject: &Digest, entry: &Descriptor) -> Result<()> {

@@ -17,7 +17,9 @@ use crate::reference::Tag;
 const MAX_ARCHIVE_INDEX: u64 = 4 * 1024 * 1024;
 
 /// Writes an OCI layout tar holding one manifest, tagged `tag`, with `full_name` (e.g.
-/// `bert:1.0`) recorded as `io.containerd.image.name` so [`import`] can restore it.
+/// `bert:1.0`) recorded as `io.containerd.image.name` so [`import`] can restore it. Each of
+/// `attachments` (signature, attestation and referrer tags, with their full names) goes
+/// along with every blob it reaches.
 ///
 /// # Errors
 /// Missing or corrupt blobs (verified while copied), I/O errors.
@@ -27,23 +29,36 @@ pub fn export(
     manifest: &Manifest,
     tag: &Tag,
     full_name: &str,
+    attachments: &[(Tag, String, Descriptor)],
     out: impl Write,
 ) -> Result<(), Error> {
-    let mut entry = Descriptor::new(
-        &descriptor.media_type,
-        descriptor.digest.clone(),
-        descriptor.size,
-    );
-    entry.artifact_type = descriptor.artifact_type.clone();
-    entry
-        .annotations
-        .insert(media_types::OCI_REF_NAME.into(), tag.to_string());
-    entry.annotations.insert(
-        media_types::CONTAINERD_IMAGE_NAME.into(),
-        full_name.to_owned(),
-    );
+    let entry = |descriptor: &Descriptor, tag: &Tag, full_name: &str| {
+        let mut entry = Descriptor::new(
+            &descriptor.media_type,
+            descriptor.digest.clone(),
+            descriptor.size,
+        );
+        entry.artifact_type = descriptor.artifact_type.clone();
+        entry
+            .annotations
+            .insert(media_types::OCI_REF_NAME.into(), tag.to_string());
+        entry.annotations.insert(
+            media_types::CONTAINERD_IMAGE_NAME.into(),
+            full_name.to_owned(),
+        );
+        entry
+    };
     let mut index = Index::new();
-    index.manifests.push(entry);
+    index.manifests.push(entry(descriptor, tag, full_name));
+    let mut attached_blobs = Vec::new();
+    for (tag, full_name, descriptor) in attachments {
+        index.manifests.push(entry(descriptor, tag, full_name));
+        let mut pending = vec![descriptor.clone()];
+        while let Some(next) = pending.pop() {
+            pending.extend(layout.children(&next)?);
+            attached_blobs.push(next);
+        }
+    }
 
     let mut builder = tar::Builder::new(out);
     let layout_file = super::layout::LAYOUT_CONTENT;
@@ -62,6 +77,7 @@ pub fn export(
     )?;
     let mut blobs = vec![descriptor.clone(), manifest.config.clone()];
     blobs.extend(manifest.layers.iter().cloned());
+    blobs.extend(attached_blobs);
     let mut written = std::collections::BTreeSet::new();
     for blob in blobs {
         if !written.insert(blob.digest.clone()) {

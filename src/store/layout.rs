@@ -356,7 +356,7 @@ impl Layout {
     }
 
     /// The descriptors a manifest or index blob points at.
-    fn children(&self, descriptor: &Descriptor) -> Result<Vec<Descriptor>, Error> {
+    pub(crate) fn children(&self, descriptor: &Descriptor) -> Result<Vec<Descriptor>, Error> {
         let json = matches!(
             descriptor.media_type.as_str(),
             media_types::OCI_MANIFEST | media_types::OCI_INDEX | media_types::DOCKER_MANIFEST
