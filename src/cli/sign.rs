@@ -548,14 +548,15 @@ pub async fn verify(args: VerifyArgs, registry: &RegistryArgs) -> anyhow::Result
     let endpoint = endpoint(&args.reference, registry, false)?;
     let mut checked = check(&endpoint, &args.reference, &policy).await?;
     for signature in &mut checked.evidence.signatures {
-        if let Some((k, v)) = claims
+        let missing = claims
             .iter()
-            .find(|(k, v)| signature.claims.get(k) != Some(v))
+            .find(|(k, v)| signature.claims.get(k) != Some(v));
+        if let Some((k, v)) = missing
+            && signature.problem.is_none()
+            && !signature.signers.is_empty()
         {
-            if signature.problem.is_none() && !signature.signers.is_empty() {
-                signature.problem = Some(format!("it does not claim {k}={v}"));
-                signature.signers.clear();
-            }
+            signature.problem = Some(format!("it does not claim {k}={v}"));
+            signature.signers.clear();
         }
     }
     if !claims.is_empty() {

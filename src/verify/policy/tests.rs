@@ -106,7 +106,14 @@ fn approvals_thresholds_expiry_and_revocation() {
     let d = Digest::sha256_of(b"model");
     let ok = |env| approval(env, "approved", "2026-05-01T00:00:00Z", None);
     let repo = "reg.example/models/m";
-    let cases: Vec<(&str, Vec<&str>, Vec<(&str, serde_json::Value)>, bool, &str)> = vec![
+    type Case<'a> = (
+        &'a str,
+        Vec<&'a str>,
+        Vec<(&'a str, serde_json::Value)>,
+        bool,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "two approvals and a release signature",
             vec!["release"],
