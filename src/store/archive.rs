@@ -178,14 +178,16 @@ pub fn import(
     let index = Index::from_slice(&index_bytes, &index_digest)?;
     let mut imported = Vec::new();
     for descriptor in index.manifests {
-        let manifest = layout.read_manifest(&descriptor)?;
-        for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
-            if !layout.has_blob(blob) {
+        // Every blob the entry reaches (through an index too, for referrer lists) is here.
+        let mut pending = vec![descriptor.clone()];
+        while let Some(next) = pending.pop() {
+            if !layout.has_blob(&next) {
                 return Err(Error::BlobMissing {
-                    digest: blob.digest.clone(),
+                    digest: next.digest.clone(),
                     layout: source.to_owned(),
                 });
             }
+            pending.extend(layout.children(&next)?);
         }
         let annotations: &BTreeMap<String, String> = &descriptor.annotations;
         imported.push(Imported {

@@ -48,6 +48,7 @@ impl Env {
             .env_remove("REGISTRY_AUTH_FILE")
             .env_remove("XDG_RUNTIME_DIR")
             .env_remove("SOURCE_DATE_EPOCH")
+            .env_remove("COSIGN_PASSWORD")
             .current_dir(self.dir.path());
         cmd
     }
@@ -417,4 +418,113 @@ pub fn random_model(env: &Env, name: &str, size: usize) -> std::path::PathBuf {
     std::fs::write(dir.join("model.safetensors"), bytes).unwrap();
     std::fs::write(dir.join("config.json"), b"{\"hidden\": 8}").unwrap();
     dir
+}
+
+impl Env {
+    /// Makes `NAME.key` / `NAME.pub` with `modelark generate-key-pair` (password "") and
+    /// returns their paths as strings.
+    pub fn keypair(&self, name: &str) -> (String, String) {
+        let out = self
+            .cmd(&["generate-key-pair", "--output-key-prefix", name])
+            .env("COSIGN_PASSWORD", "")
+            .output()
+            .expect("modelark runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = |ext: &str| self.path(&format!("{name}.{ext}")).display().to_string();
+        (path("key"), path("pub"))
+    }
+}
+
+/// Raw distribution API access, for crafting what modelark itself never writes (forged,
+/// tampered or malformed attachments).
+pub struct Raw {
+    runtime: tokio::runtime::Runtime,
+    endpoint: modelark::transfer::Endpoint,
+}
+
+impl Raw {
+    pub fn new(host: &str, repository: &str) -> Raw {
+        let options = modelark::store::registry::Options {
+            plain_http: true,
+            ..Default::default()
+        };
+        let empty = tempfile::tempdir().unwrap();
+        let credentials = modelark::store::registry::CredentialStore::at(
+            empty.path().join("none.json"),
+            Vec::new(),
+        );
+        let client = modelark::store::registry::Client::new(options, credentials).unwrap();
+        Raw {
+            runtime: tokio::runtime::Runtime::new().unwrap(),
+            endpoint: modelark::transfer::Endpoint::Registry(client.repository(host, repository)),
+        }
+    }
+
+    /// The manifest a tag points at, raw.
+    pub fn tag(&self, tag: &str) -> Option<(modelark::oci::Descriptor, Vec<u8>)> {
+        let tag = tag.parse().unwrap();
+        self.runtime
+            .block_on(self.endpoint.fetch_tag(&tag))
+            .unwrap()
+    }
+
+    pub fn manifest(&self, tag: &str) -> modelark::oci::Manifest {
+        let (descriptor, bytes) = self.tag(tag).unwrap_or_else(|| panic!("no tag {tag}"));
+        modelark::oci::Manifest::from_slice(&bytes, &descriptor.digest).unwrap()
+    }
+
+    /// The manifest with this digest.
+    pub fn manifest_at(&self, digest: &str) -> modelark::oci::Manifest {
+        let digest: modelark::Digest = digest.parse().unwrap();
+        let descriptor =
+            modelark::oci::Descriptor::new(modelark::media_types::OCI_MANIFEST, digest.clone(), 0);
+        let bytes = self
+            .runtime
+            .block_on(self.endpoint.fetch_manifest(&descriptor))
+            .unwrap();
+        modelark::oci::Manifest::from_slice(&bytes, &digest).unwrap()
+    }
+
+    pub fn put_manifest(&self, tag: &str, manifest: &modelark::oci::Manifest) {
+        let bytes = manifest.to_bytes();
+        let descriptor = modelark::oci::Descriptor::new(
+            modelark::media_types::OCI_MANIFEST,
+            modelark::Digest::sha256_of(&bytes),
+            bytes.len() as u64,
+        );
+        let tag = tag.parse().unwrap();
+        self.runtime
+            .block_on(
+                self.endpoint
+                    .put_manifest_bytes(Some(&tag), &descriptor, &bytes),
+            )
+            .unwrap();
+    }
+
+    pub fn put_blob(&self, media_type: &str, bytes: &[u8]) -> modelark::oci::Descriptor {
+        let descriptor = modelark::oci::Descriptor::new(
+            media_type,
+            modelark::Digest::sha256_of(bytes),
+            bytes.len() as u64,
+        );
+        self.runtime
+            .block_on(self.endpoint.put_blob_bytes(&descriptor, bytes.to_vec()))
+            .unwrap();
+        descriptor
+    }
+
+    pub fn blob(&self, descriptor: &modelark::oci::Descriptor) -> Vec<u8> {
+        self.runtime
+            .block_on(self.endpoint.small_blob(descriptor))
+            .unwrap()
+    }
+}
+
+/// `sha256-<hex>.sig` for a `sha256:<hex>` digest (`suffix` ".sig", ".att" or "").
+pub fn attachment_tag(digest: &str, suffix: &str) -> String {
+    format!("{}{suffix}", digest.replacen(':', "-", 1))
 }

@@ -8,4 +8,5 @@ mod hostile;
 mod interop;
 mod proxy;
 mod registry;
+mod signing;
 mod token;

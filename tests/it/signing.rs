@@ -1,0 +1,815 @@
+//! sign, attest, approve, verify, verify-attestation and `pull --policy` against a real
+//! registry: good signatures and every way a signature or approval must fail to count.
+
+use crate::harness::{
+    Env, Raw, Registry, assert_same_tree, attachment_tag, digest_of, random_model, sample,
+};
+
+/// A registry holding the sample model at `models/tiny:1.0.0`, an Env with keys
+/// alice, bob and carol.
+struct Setup {
+    registry: Registry,
+    env: Env,
+    remote: String,
+    digest: String,
+}
+
+fn setup() -> Setup {
+    let registry = Registry::start();
+    let env = Env::new();
+    let remote = format!("{}/models/tiny:1.0.0", registry.host());
+    let pushed = env.ok(&["push", sample().to_str().unwrap(), &remote, "--plain-http"]);
+    for name in ["alice", "bob", "carol"] {
+        env.keypair(name);
+    }
+    Setup {
+        digest: digest_of(&pushed),
+        registry,
+        env,
+        remote,
+    }
+}
+
+impl Setup {
+    fn key(&self, name: &str) -> String {
+        self.env.path(&format!("{name}.key")).display().to_string()
+    }
+    fn public(&self, name: &str) -> String {
+        self.env.path(&format!("{name}.pub")).display().to_string()
+    }
+    fn raw(&self) -> Raw {
+        Raw::new(&self.registry.host(), "models/tiny")
+    }
+}
+
+#[test]
+fn signatures_add_up_and_verify_only_under_their_keys() {
+    let s = setup();
+    let env = &s.env;
+    let signed = env.ok(&[
+        "sign",
+        &s.remote,
+        "--key",
+        &s.key("alice"),
+        "-a",
+        "pipeline=train-42",
+        "--plain-http",
+    ]);
+    assert!(signed.contains(&s.digest), "{signed}");
+    let report = env.json(&[
+        "verify",
+        &s.remote,
+        "--key",
+        &s.public("alice"),
+        "--plain-http",
+    ]);
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["digest"], s.digest.as_str());
+    assert_eq!(report["signers"][0], s.public("alice"));
+    assert_eq!(
+        report["evidence"]["signatures"][0]["claims"]["pipeline"],
+        "train-42"
+    );
+
+    // Wrong key: exit 1 with the reason.
+    let stderr = env.fails(
+        &[
+            "verify",
+            &s.remote,
+            "--key",
+            &s.public("bob"),
+            "--plain-http",
+        ],
+        1,
+    );
+    assert!(stderr.contains("no trusted key verifies it"), "{stderr}");
+    // A claim the signature does not make.
+    let stderr = env.fails(
+        &[
+            "verify",
+            &s.remote,
+            "--key",
+            &s.public("alice"),
+            "-a",
+            "pipeline=other",
+            "--plain-http",
+        ],
+        1,
+    );
+    assert!(stderr.contains("does not claim pipeline=other"), "{stderr}");
+
+    // A second signer adds a layer; the first signature stays.
+    env.ok(&["sign", &s.remote, "--key", &s.key("bob"), "--plain-http"]);
+    let sig = s.raw().manifest(&attachment_tag(&s.digest, ".sig"));
+    assert_eq!(sig.layers.len(), 2);
+    assert!(sig.layers.iter().all(|l| {
+        l.media_type == "application/vnd.dev.cosign.simplesigning.v1+json"
+            && l.annotations
+                .contains_key("dev.cosignproject.cosign/signature")
+    }));
+    // Signing the same way again stores nothing new (ECDSA here is deterministic, RFC 6979).
+    env.ok(&["sign", &s.remote, "--key", &s.key("bob"), "--plain-http"]);
+    assert_eq!(
+        s.raw()
+            .manifest(&attachment_tag(&s.digest, ".sig"))
+            .layers
+            .len(),
+        2
+    );
+    let report = env.json(&[
+        "verify",
+        &s.remote,
+        "--key",
+        &s.public("alice"),
+        "--key",
+        &s.public("bob"),
+        "--plain-http",
+    ]);
+    assert_eq!(report["signers"].as_array().unwrap().len(), 2, "{report}");
+}
+
+#[test]
+fn tampered_foreign_and_moved_signatures_do_not_verify() {
+    let s = setup();
+    let env = &s.env;
+    let raw = s.raw();
+    let sig_tag = attachment_tag(&s.digest, ".sig");
+    env.ok(&["sign", &s.remote, "--key", &s.key("alice"), "--plain-http"]);
+    let alice = s.public("alice");
+
+    // Tampered payload: same signature annotation over a changed payload.
+    let original = raw.manifest(&sig_tag);
+    let payload = raw.blob(&original.layers[0]);
+    let forged_payload = String::from_utf8(payload)
+        .unwrap()
+        .replace("\"optional\":{}", "\"optional\":{\"approved\":\"yes\"}");
+    let mut tampered = original.clone();
+    let mut layer = raw.put_blob(&original.layers[0].media_type, forged_payload.as_bytes());
+    layer.annotations = original.layers[0].annotations.clone();
+    tampered.layers = vec![layer];
+    raw.put_manifest(&sig_tag, &tampered);
+    let stderr = env.fails(&["verify", &s.remote, "--key", &alice, "--plain-http"], 1);
+    assert!(stderr.contains("no trusted key verifies it"), "{stderr}");
+    raw.put_manifest(&sig_tag, &original);
+    env.ok(&["verify", &s.remote, "--key", &alice, "--plain-http"]);
+
+    // A valid signature of another model copied beside this one.
+    let other = random_model(env, "other", 1000);
+    let other_ref = format!("{}/models/tiny:other", s.registry.host());
+    let other_digest =
+        digest_of(&env.ok(&["push", other.to_str().unwrap(), &other_ref, "--plain-http"]));
+    env.ok(&["sign", &other_ref, "--key", &s.key("bob"), "--plain-http"]);
+    let foreign = raw.manifest(&attachment_tag(&other_digest, ".sig"));
+    raw.put_manifest(&sig_tag, &foreign);
+    let stderr = env.fails(
+        &[
+            "verify",
+            &s.remote,
+            "--key",
+            &s.public("bob"),
+            "--plain-http",
+        ],
+        1,
+    );
+    assert!(
+        stderr.contains(&format!("it signs {other_digest}, not this model")),
+        "{stderr}"
+    );
+
+    // The tag moves to an unsigned model: its signature does not follow.
+    raw.put_manifest(&sig_tag, &original);
+    let third = random_model(env, "third", 2000);
+    let third_digest =
+        digest_of(&env.ok(&["push", third.to_str().unwrap(), &s.remote, "--plain-http"]));
+    let stderr = env.fails(&["verify", &s.remote, "--key", &alice, "--plain-http"], 1);
+    assert!(
+        stderr.contains("the model has no signatures") && stderr.contains(&third_digest),
+        "{stderr}"
+    );
+    // Pinned to the digest that was signed, it still verifies.
+    let pinned = format!("{}/models/tiny@{}", s.registry.host(), s.digest);
+    let (code, stdout, stderr) = env.run(&["verify", &pinned, "--key", &alice, "--plain-http"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+}
+
+#[test]
+fn pull_under_a_policy_writes_nothing_until_it_passes() {
+    let s = setup();
+    let env = &s.env;
+    let out = env.path("deployed");
+    let policy = env.path("deploy.yaml");
+    std::fs::write(
+        &policy,
+        "version: 1\nkeys:\n  release: alice.pub\n  bob: bob.pub\n  carol: carol.pub\ngroups:\n  ml-leads: [bob, carol]\nrules:\n  - scope: \"**/models/*\"\n    signatures: {threshold: 1, signers: [release]}\n    attestations:\n      - type: approval\n        threshold: 2\n        signers: [ml-leads]\n        where: {environment: production, decision: approved}\n",
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap();
+    let out_arg = out.to_str().unwrap();
+    let refused = |expect: &str| {
+        let stderr = env.fails(
+            &[
+                "pull",
+                &s.remote,
+                "-o",
+                out_arg,
+                "--policy",
+                policy,
+                "--plain-http",
+            ],
+            1,
+        );
+        assert!(stderr.contains(expect), "expected {expect:?} in:\n{stderr}");
+        assert!(!out.exists(), "the output directory was written");
+        assert!(
+            !env.home().join("store").exists(),
+            "the local store was written"
+        );
+    };
+    refused("the model has no signatures");
+    let stderr = env.fails(
+        &[
+            "pull",
+            &s.remote,
+            "--key",
+            &s.public("alice"),
+            "--plain-http",
+        ],
+        1,
+    );
+    assert!(stderr.contains("no signatures"), "{stderr}");
+
+    env.ok(&["sign", &s.remote, "--key", &s.key("alice"), "--plain-http"]);
+    refused(
+        "2 `approval` attestation(s) with decision=approved, environment=production by ml-leads (bob, carol): none found",
+    );
+    // Too few approvers.
+    env.ok(&[
+        "approve",
+        &s.remote,
+        "--env",
+        "production",
+        "--key",
+        &s.key("bob"),
+        "--ticket",
+        "CHG-1",
+        "--plain-http",
+    ]);
+    refused("by bob");
+    // An approval for another environment, and one by an untrusted key (alice is not a lead).
+    env.ok(&[
+        "approve",
+        &s.remote,
+        "--env",
+        "staging",
+        "--key",
+        &s.key("carol"),
+        "--plain-http",
+    ]);
+    env.ok(&[
+        "approve",
+        &s.remote,
+        "--env",
+        "production",
+        "--key",
+        &s.key("alice"),
+        "--plain-http",
+    ]);
+    refused("carol: environment is staging");
+    // An expired approval.
+    env.ok(&[
+        "approve",
+        &s.remote,
+        "--env",
+        "production",
+        "--key",
+        &s.key("carol"),
+        "--expires",
+        "2020-01-01T00:00:00Z",
+        "--plain-http",
+    ]);
+    refused("carol's approval expired 2020-01-01T00:00:00Z");
+    // A valid one: the pull goes through and unpacks exactly the model.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.ok(&[
+        "approve",
+        &s.remote,
+        "--env",
+        "production",
+        "--key",
+        &s.key("carol"),
+        "--expires",
+        "30d",
+        "--plain-http",
+    ]);
+    let pulled = env.json(&[
+        "pull",
+        &s.remote,
+        "-o",
+        out_arg,
+        "--policy",
+        policy,
+        "--plain-http",
+    ]);
+    assert_eq!(pulled["digest"], s.digest.as_str());
+    assert_same_tree(&sample(), &out);
+    // A later rejection revokes bob's approval.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.ok(&[
+        "reject",
+        &s.remote,
+        "--env",
+        "production",
+        "--key",
+        &s.key("bob"),
+        "--reason",
+        "bias regression",
+        "--plain-http",
+    ]);
+    let stderr = env.fails(
+        &["verify", &s.remote, "--policy", policy, "--plain-http"],
+        1,
+    );
+    assert!(stderr.contains("bob: decision is rejected"), "{stderr}");
+}
+
+#[test]
+fn attestations_verify_by_type_and_malformed_ones_are_reported() {
+    let s = setup();
+    let env = &s.env;
+    let raw = s.raw();
+    env.ok(&[
+        "attest",
+        &s.remote,
+        "--key",
+        &s.key("alice"),
+        "--type",
+        "provenance",
+        "--plain-http",
+    ]);
+    let statements = env.json(&[
+        "verify-attestation",
+        &s.remote,
+        "--key",
+        &s.public("alice"),
+        "--type",
+        "provenance",
+        "--plain-http",
+    ]);
+    let statement = &statements[0]["statement"];
+    assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
+    assert_eq!(
+        statement["subject"][0]["digest"]["sha256"],
+        s.digest.trim_start_matches("sha256:")
+    );
+    assert_eq!(
+        statement["predicate"]["buildDefinition"]["externalParameters"]["model"],
+        "tiny-sentiment"
+    );
+
+    // The wrong type, and the wrong key.
+    let stderr = env.fails(
+        &[
+            "verify-attestation",
+            &s.remote,
+            "--key",
+            &s.public("alice"),
+            "--type",
+            "approval",
+            "--plain-http",
+        ],
+        1,
+    );
+    assert!(
+        stderr.contains("found verified: https://slsa.dev/provenance/v1"),
+        "{stderr}"
+    );
+    env.fails(
+        &[
+            "verify-attestation",
+            &s.remote,
+            "--key",
+            &s.public("bob"),
+            "--type",
+            "provenance",
+            "--plain-http",
+        ],
+        1,
+    );
+
+    // A custom predicate from a file, stored cosign-style with its predicateType annotation.
+    let predicate = env.path("eval.json");
+    std::fs::write(&predicate, r#"{"dataset": "imdb", "accuracy": 0.91}"#).unwrap();
+    env.ok(&[
+        "attest",
+        &s.remote,
+        "--key",
+        &s.key("bob"),
+        "--type",
+        "https://example.com/eval/v1",
+        "--predicate",
+        predicate.to_str().unwrap(),
+        "--plain-http",
+    ]);
+    let att = raw.manifest(&attachment_tag(&s.digest, ".att"));
+    assert_eq!(att.layers.len(), 2);
+    assert_eq!(
+        att.layers[1].media_type,
+        "application/vnd.dsse.envelope.v1+json"
+    );
+    assert_eq!(
+        att.layers[1].annotations["predicateType"],
+        "https://example.com/eval/v1"
+    );
+
+    // A malformed envelope beside the good ones: reported, and the good ones still count.
+    let mut broken = att.clone();
+    broken.layers.push(raw.put_blob(
+        "application/vnd.dsse.envelope.v1+json",
+        b"{\"payload\": 42}",
+    ));
+    raw.put_manifest(&attachment_tag(&s.digest, ".att"), &broken);
+    let (code, stdout, _) = env.run(&[
+        "verify-attestation",
+        &s.remote,
+        "--key",
+        &s.public("bob"),
+        "--type",
+        "https://example.com/eval/v1",
+        "--plain-http",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("malformed DSSE envelope"), "{stdout}");
+    // An approval predicate that is not an approval is refused before anything is stored.
+    let stderr = env.fails(
+        &[
+            "attest",
+            &s.remote,
+            "--key",
+            &s.key("bob"),
+            "--type",
+            "approval",
+            "--predicate",
+            predicate.to_str().unwrap(),
+            "--plain-http",
+        ],
+        2,
+    );
+    assert!(stderr.contains("not an approval"), "{stderr}");
+}
+
+#[test]
+fn bundles_are_referrers_in_the_fallback_index() {
+    let s = setup();
+    let env = &s.env;
+    let raw = s.raw();
+    env.ok(&[
+        "sign",
+        &s.remote,
+        "--key",
+        &s.key("alice"),
+        "--format",
+        "bundle",
+        "--plain-http",
+    ]);
+    env.ok(&[
+        "attest",
+        &s.remote,
+        "--key",
+        &s.key("bob"),
+        "--type",
+        "provenance",
+        "--format",
+        "bundle",
+        "--plain-http",
+    ]);
+    // No .sig tag: the signature is a referrer listed in the sha256-<hex> index.
+    assert!(raw.tag(&attachment_tag(&s.digest, ".sig")).is_none());
+    let (descriptor, bytes) = raw
+        .tag(&attachment_tag(&s.digest, ""))
+        .expect("fallback index");
+    assert_eq!(
+        descriptor.media_type,
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let index: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    for entry in entries {
+        assert_eq!(
+            entry["artifactType"],
+            "application/vnd.dev.sigstore.bundle.v0.3+json"
+        );
+        assert_eq!(
+            entry["annotations"]["dev.sigstore.bundle.content"],
+            "dsse-envelope"
+        );
+        let referrer = raw.manifest_at(entry["digest"].as_str().unwrap());
+        assert_eq!(referrer.subject.unwrap().digest.to_string(), s.digest);
+        assert_eq!(
+            referrer.config.media_type,
+            "application/vnd.oci.empty.v1+json"
+        );
+        let bundle: serde_json::Value =
+            serde_json::from_slice(&raw.blob(&referrer.layers[0])).unwrap();
+        assert_eq!(
+            bundle["mediaType"],
+            "application/vnd.dev.sigstore.bundle.v0.3+json"
+        );
+        assert_eq!(
+            bundle["dsseEnvelope"]["payloadType"],
+            "application/vnd.in-toto+json"
+        );
+    }
+    let report = env.json(&[
+        "verify",
+        &s.remote,
+        "--key",
+        &s.public("alice"),
+        "--plain-http",
+    ]);
+    assert_eq!(report["verified"], true, "{report}");
+    env.fails(
+        &[
+            "verify",
+            &s.remote,
+            "--key",
+            &s.public("bob"),
+            "--plain-http",
+        ],
+        1,
+    );
+    env.ok(&[
+        "verify-attestation",
+        &s.remote,
+        "--key",
+        &s.public("bob"),
+        "--type",
+        "provenance",
+        "--plain-http",
+    ]);
+
+    // A referrer whose subject is another model, listed in this model's index, is ignored.
+    let mut forged: serde_json::Value = index.clone();
+    let other = random_model(env, "other", 100);
+    let other_ref = format!("{}/models/tiny:other", s.registry.host());
+    let other_digest =
+        digest_of(&env.ok(&["push", other.to_str().unwrap(), &other_ref, "--plain-http"]));
+    env.ok(&[
+        "sign",
+        &other_ref,
+        "--key",
+        &s.key("carol"),
+        "--format",
+        "bundle",
+        "--plain-http",
+    ]);
+    let (_, other_index) = raw.tag(&attachment_tag(&other_digest, "")).unwrap();
+    let other_index: serde_json::Value = serde_json::from_slice(&other_index).unwrap();
+    forged["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(other_index["manifests"][0].clone());
+    let forged_bytes = serde_json::to_vec(&forged).unwrap();
+    let forged_descriptor = modelark::oci::Descriptor::new(
+        "application/vnd.oci.image.index.v1+json",
+        modelark::Digest::sha256_of(&forged_bytes),
+        forged_bytes.len() as u64,
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let options = modelark::store::registry::Options {
+        plain_http: true,
+        ..Default::default()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let client = modelark::store::registry::Client::new(
+        options,
+        modelark::store::registry::CredentialStore::at(tmp.path().join("a.json"), vec![]),
+    )
+    .unwrap();
+    let endpoint = modelark::transfer::Endpoint::Registry(
+        client.repository(&s.registry.host(), "models/tiny"),
+    );
+    rt.block_on(endpoint.put_manifest_bytes(
+        Some(&attachment_tag(&s.digest, "").parse().unwrap()),
+        &forged_descriptor,
+        &forged_bytes,
+    ))
+    .unwrap();
+    let (code, stdout, _) = env.run(&[
+        "verify",
+        &s.remote,
+        "--key",
+        &s.public("carol"),
+        "--plain-http",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("its subject is another manifest"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn copy_export_and_import_carry_signatures_for_offline_verification() {
+    let s = setup();
+    let env = &s.env;
+    let host = s.registry.host();
+    env.ok(&["sign", &s.remote, "--key", &s.key("alice"), "--plain-http"]);
+    env.ok(&[
+        "sign",
+        &s.remote,
+        "--key",
+        &s.key("bob"),
+        "--format",
+        "bundle",
+        "--plain-http",
+    ]);
+    env.ok(&[
+        "approve",
+        &s.remote,
+        "--env",
+        "production",
+        "--key",
+        &s.key("carol"),
+        "--plain-http",
+    ]);
+    let keys = ["--key", &s.public("alice")];
+    // Registry to registry, under --key: the mirror verifies by itself.
+    let mirror = format!("{host}/mirror/tiny:1.0.0");
+    env.ok(&["copy", &s.remote, &mirror, keys[0], keys[1], "--plain-http"]);
+    env.ok(&[
+        "verify",
+        &mirror,
+        "--key",
+        &s.public("alice"),
+        "--plain-http",
+    ]);
+    env.ok(&["verify", &mirror, "--key", &s.public("bob"), "--plain-http"]);
+    env.ok(&[
+        "verify-attestation",
+        &mirror,
+        "--key",
+        &s.public("carol"),
+        "--type",
+        "approval",
+        "--plain-http",
+    ]);
+    // A copy under a key that signed nothing is refused and the target gets nothing.
+    let refused = format!("{host}/refused/tiny:1.0.0");
+    env.fails(
+        &[
+            "copy",
+            &s.remote,
+            &refused,
+            "--key",
+            &s.public("carol"),
+            "--plain-http",
+        ],
+        1,
+    );
+    env.fails(&["inspect", &refused, "--plain-http"], 1);
+
+    // Registry to the local store, then an archive, then another machine with no registry.
+    env.ok(&["copy", &s.remote, "tiny:1.0.0", "--plain-http"]);
+    env.ok(&["verify", "tiny:1.0.0", "--key", &s.public("bob")]);
+    let archive = env.path("tiny.tar");
+    env.ok(&["export", "tiny:1.0.0", "-o", archive.to_str().unwrap()]);
+    let public = |name: &str| env.path(&format!("{name}.pub")).display().to_string();
+    drop(s.registry);
+    let airgap = Env::new();
+    let imported = airgap.ok(&["import", archive.to_str().unwrap()]);
+    assert!(
+        imported.contains("imported tiny:1.0.0@") && imported.lines().count() == 1,
+        "{imported}"
+    );
+    for key in ["alice", "bob"] {
+        airgap.ok(&["verify", "tiny:1.0.0", "--key", &public(key)]);
+    }
+    airgap.ok(&[
+        "verify-attestation",
+        "tiny:1.0.0",
+        "--key",
+        &public("carol"),
+        "--type",
+        "approval",
+    ]);
+    // Under another name with -t.
+    airgap.ok(&["import", archive.to_str().unwrap(), "-t", "restored:1"]);
+    airgap.ok(&["verify", "restored:1", "--key", &public("alice")]);
+    let out = airgap.path("out");
+    airgap.ok(&["unpack", "restored:1", "-o", out.to_str().unwrap()]);
+    assert_same_tree(&sample(), &out);
+}
+
+#[test]
+fn keys_load_from_every_format_and_bad_ones_are_named() {
+    let env = Env::new();
+    env.ok(&["pack", sample().to_str().unwrap(), "-t", "tiny:1.0.0"]);
+    // generate-key-pair: 0600 key, refuses to overwrite, password from stdin.
+    let out = assert_cmd::Command::from_std(env.cmd(&["generate-key-pair", "--password-stdin"]))
+        .write_stdin("s3cret\n")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = env.path("cosign.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert!(
+        text.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"),
+        "{text}"
+    );
+    let stderr = env.fails(&["generate-key-pair"], 2);
+    assert!(stderr.contains("exists; pass --force"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
+
+    // Wrong password: a clear error and a hint; the right one from the environment or stdin.
+    let out = env
+        .cmd(&["sign", "tiny:1.0.0", "--key", "cosign.key"])
+        .env("COSIGN_PASSWORD", "wrong")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("password does not decrypt") && stderr.contains("COSIGN_PASSWORD"),
+        "{stderr}"
+    );
+    let out = env
+        .cmd(&["sign", "tiny:1.0.0", "--key", "cosign.key"])
+        .env("COSIGN_PASSWORD", "s3cret")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = assert_cmd::Command::from_std(env.cmd(&[
+        "sign",
+        "tiny:1.0.0",
+        "--key",
+        "cosign.key",
+        "--password-stdin",
+    ]))
+    .write_stdin("s3cret")
+    .output()
+    .unwrap();
+    assert!(out.status.success());
+    env.ok(&["verify", "tiny:1.0.0", "--key", "cosign.pub"]);
+
+    // The key real cosign made (password "") signs, and its public key verifies.
+    let fixtures = crate::harness::root().join("../shared/fixtures/cosign");
+    env.ok(&[
+        "sign",
+        "tiny:1.0.0",
+        "--key",
+        fixtures.join("cosign-generated.key").to_str().unwrap(),
+    ]);
+    env.ok(&[
+        "verify",
+        "tiny:1.0.0",
+        "--key",
+        fixtures.join("cosign-generated.pub").to_str().unwrap(),
+    ]);
+
+    // Unencrypted PKCS#8 and SEC1 keys made by openssl.
+    let openssl = crate::harness::which("openssl");
+    let sh = |script: &str| {
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(env.dir.path())
+            .env("OPENSSL", &openssl)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script}");
+    };
+    sh(
+        "$OPENSSL ecparam -name prime256v1 -genkey -noout -out sec1.pem && $OPENSSL pkcs8 -topk8 -nocrypt -in sec1.pem -out pkcs8.pem && $OPENSSL ec -in sec1.pem -pubout -out ossl.pub",
+    );
+    for key in ["sec1.pem", "pkcs8.pem"] {
+        env.ok(&["sign", "tiny:1.0.0", "--key", key]);
+    }
+    env.ok(&["verify", "tiny:1.0.0", "--key", "ossl.pub"]);
+
+    // Keys modelark cannot use are named with the reason.
+    sh(
+        "$OPENSSL genrsa -out rsa.pem 2048 2>/dev/null && $OPENSSL rsa -in rsa.pem -pubout -out rsa.pub 2>/dev/null",
+    );
+    let stderr = env.fails(&["sign", "tiny:1.0.0", "--key", "rsa.pem"], 2);
+    assert!(stderr.contains("not a P-256 private key"), "{stderr}");
+    let stderr = env.fails(&["verify", "tiny:1.0.0", "--key", "rsa.pub"], 2);
+    assert!(stderr.contains("not an ECDSA P-256 public key"), "{stderr}");
+    let stderr = env.fails(&["verify", "tiny:1.0.0", "--key", "cosign.key"], 2);
+    assert!(
+        stderr.contains("verification takes the public key"),
+        "{stderr}"
+    );
+}
