@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests use: the CNCF distribution registry, skopeo, htpasswd and openssl
-# from Debian, and the PyPI jsonschema validator and oras client. Idempotent; needs root for apt-get.
+# from Debian, and the PyPI jsonschema validator, oras client and securesystemslib (DSSE). Idempotent; needs root for apt-get.
 set -euo pipefail
 
 need_apt=()
@@ -18,6 +18,7 @@ fi
 need_pip=()
 python3 -c 'import jsonschema' 2>/dev/null || need_pip+=('jsonschema>=4.18' 'rfc3339-validator')
 python3 -c 'import oras.client' 2>/dev/null || need_pip+=('oras>=0.2,<0.3')
+python3 -c 'import securesystemslib.dsse, cryptography' 2>/dev/null || need_pip+=('securesystemslib[crypto]>=1.0')
 if ((${#need_pip[@]})); then
   echo "installing ${need_pip[*]} (PyPI)" >&2
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${need_pip[@]}"

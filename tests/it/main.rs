@@ -8,5 +8,6 @@ mod hostile;
 mod interop;
 mod proxy;
 mod registry;
+mod sign_interop;
 mod signing;
 mod token;
