@@ -2,7 +2,7 @@
 //! (exit code class and a hint for the user).
 
 use crate::store::registry;
-use crate::{digest, metadata, oci, package, reference, sign, store, verify};
+use crate::{digest, governance, metadata, oci, package, reference, sign, store, verify};
 
 /// Any modelark library error.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,9 @@ pub enum Error {
     /// A policy did not load, or a model failed verification.
     #[error(transparent)]
     Verify(#[from] verify::Error),
+    /// Governance refused a change, or its index failed.
+    #[error(transparent)]
+    Governance(#[from] governance::Error),
 }
 
 /// A result with the crate [`Error`].
@@ -74,7 +77,10 @@ impl Error {
                 )
                 | Error::Registry(registry::Error::Verification { .. }) => Class::Verification,
                 Error::Registry(registry::Error::NotFound { .. }) => Class::NotFound,
-                Error::Verify(verify::Error::PolicyViolation { .. }) => Class::Verification,
+                Error::Verify(verify::Error::PolicyViolation { .. })
+                | Error::Governance(
+                    governance::Error::VersionExists { .. } | governance::Error::Alias { .. },
+                ) => Class::Verification,
                 _ => Class::Operational,
             },
         }
@@ -99,6 +105,8 @@ impl Error {
         }
         match self {
             Error::Sign(sign::Error::WrongPassword) => return Some("set COSIGN_PASSWORD or pass --password-stdin (cosign keys made for automation often have an empty password)".into()),
+            Error::Governance(governance::Error::VersionExists { .. }) => return Some("versions are immutable: push under a new version, or pass --force (with --policy, only where the rule sets overwriteVersions: true)".into()),
+            Error::Governance(governance::Error::Index { .. }) => return Some("another modelark search may be running; retry, or delete the index file to rebuild it".into()),
             Error::Verify(verify::Error::PolicyViolation { .. }) => return Some("nothing was fetched or written; `modelark verify REF --policy FILE` lists every signature and attestation found".into()),
             _ => {}
         }

@@ -22,6 +22,7 @@
 
 pub mod digest;
 pub mod error;
+pub mod governance;
 pub mod media_types;
 pub mod metadata;
 pub mod oci;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use crate::error::Result;
+use crate::governance::versions;
 use crate::oci::{Descriptor, MAX_MANIFEST_SIZE, Manifest};
 use crate::package::{self, Packed};
 use crate::progress::Reporter;
@@ -281,18 +282,24 @@ async fn copy_blob(
     Ok(())
 }
 
-/// Copies a resolved model to `target`: its blobs, then its manifest under `tag`.
+/// Copies a resolved model to `target`: its blobs, then its manifest under `tag`. A version
+/// tag that already names another model is refused (before any blob moves) unless `force`.
 ///
 /// # Errors
-/// As [`copy_blobs`]; the manifest is written only after every blob arrived.
+/// As [`copy_blobs`]; [`crate::governance::Error::VersionExists`]; the manifest is written
+/// only after every blob arrived.
 pub async fn copy(
     source: &Endpoint,
     resolved: &Resolved,
     target: &Endpoint,
     tag: Option<&Tag>,
+    force: bool,
     concurrency: usize,
     reporter: Arc<dyn Reporter>,
 ) -> Result<()> {
+    if let Some(tag) = tag {
+        versions::guard_version(target, tag, &resolved.descriptor.digest, force).await?;
+    }
     // Blobs written to a layout are unreferenced until the tag: keep GC away meanwhile.
     let _guard = match target {
         Endpoint::Layout(repo) => Some(repo.layout().write_guard()?),
@@ -304,15 +311,17 @@ pub async fn copy(
 
 /// Pushes a model directory straight from disk: no local copy is made. A file whose digest
 /// the cache remembers is skipped when the registry has it; any other file is hashed while
-/// it uploads (see [`Repository::push_file`]). The manifest goes last, once every blob is in.
+/// it uploads (see [`Repository::push_file`]). The manifest goes last, once every blob is in,
+/// and not at all when `tag` is a version that names another model (unless `force`).
 ///
 /// # Errors
-/// Packing, transport and registry errors.
+/// Packing, transport and registry errors; [`crate::governance::Error::VersionExists`].
 pub async fn push_directory(
     dir: &Path,
     options: &package::pack::Options,
     target: &Repository,
     tag: &Tag,
+    force: bool,
     concurrency: usize,
     reporter: Arc<dyn Reporter>,
 ) -> Result<Packed> {
@@ -366,6 +375,8 @@ pub async fn push_directory(
             id,
         )
         .await?;
+    let endpoint = Endpoint::Registry(target.clone());
+    versions::guard_version(&endpoint, tag, &packed.descriptor.digest, force).await?;
     target
         .put_manifest(tag.as_str(), &packed.descriptor, &packed.manifest_bytes)
         .await?;

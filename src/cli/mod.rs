@@ -1,6 +1,8 @@
 //! Command-line interface: one file per command, rendering in `output.rs`.
 
 mod archive;
+mod discover;
+mod govern;
 mod inspect;
 mod list;
 mod login;
@@ -135,6 +137,41 @@ enum Command {
         after_help = "Examples:\n  modelark verify registry.example.com/ml/bert:1.0.0 --key cosign.pub\n  modelark verify registry.example.com/ml/bert:production --policy deploy.yaml --json\n\nExit 1 when nothing trusted verifies or a policy requirement is unmet."
     )]
     Verify(sign::VerifyArgs),
+    /// List a repository's versions with signatures, approvals and aliases (semver order).
+    #[command(
+        after_help = "Examples:\n  modelark versions registry.example.com/ml/bert --policy deploy.yaml\n  modelark versions registry.example.com/ml/bert --key release.pub --json"
+    )]
+    Versions(govern::VersionsArgs),
+    /// Move an alias (production, champion) to a version, with a signed promotion record.
+    #[command(
+        after_help = "Examples:\n  modelark promote registry.example.com/ml/bert:1.4.0 --to production --key alice.key --policy deploy.yaml --reason 'beats 1.3 on eval-7'\n\nExit 1, saying what is missing, when the policy's requirements for the alias are not met."
+    )]
+    Promote(govern::PromoteArgs),
+    /// Move an alias back to where its last verified promotion moved it from.
+    #[command(
+        after_help = "Examples:\n  modelark rollback registry.example.com/ml/bert --alias production --key alice.key --policy deploy.yaml"
+    )]
+    Rollback(govern::RollbackArgs),
+    /// The timeline of versions, signatures, approvals and alias moves, verified or not.
+    #[command(
+        after_help = "Examples:\n  modelark history registry.example.com/ml/bert --policy deploy.yaml\n  modelark history registry.example.com/ml/bert --alias production --key alice.pub --json"
+    )]
+    History(govern::HistoryArgs),
+    /// The chain of parent models, datasets and sources, across repositories.
+    #[command(
+        after_help = "Examples:\n  modelark lineage registry.example.com/ml/bert:1.4.0 --key release.pub\n  modelark lineage registry.example.com/ml/bert:1.4.0 --format dot | dot -Tsvg > lineage.svg"
+    )]
+    Lineage(discover::LineageArgs),
+    /// Find models by metadata across a registry, without pulling weights.
+    #[command(
+        after_help = "Examples:\n  modelark search registry.example.com/ml --where framework=pytorch --where 'metrics.accuracy>=0.9'\n  modelark search registry.example.com --where license=apache-2.0 --where task=text-classification --json\n\nA local index ($MODELARK_HOME/index) makes repeat searches fast; --no-refresh searches it offline."
+    )]
+    Search(discover::SearchArgs),
+    /// Show metadata and file differences between two models.
+    #[command(
+        after_help = "Examples:\n  modelark diff registry.example.com/ml/bert:1.3.0 registry.example.com/ml/bert:1.4.0"
+    )]
+    Diff(discover::DiffArgs),
     /// Check that a model carries a verified attestation of a type.
     #[command(
         after_help = "Examples:\n  modelark verify-attestation bert:1.0.0 --key cosign.pub --type provenance --json"
@@ -218,6 +255,13 @@ pub fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
             modelark::sign::predicate::Decision::Rejected,
         )),
         Command::Verify(args) => runtime.block_on(sign::verify(args, registry)),
+        Command::Versions(args) => runtime.block_on(govern::list_versions(args, registry)),
+        Command::Promote(args) => runtime.block_on(govern::promote(args, registry)),
+        Command::Rollback(args) => runtime.block_on(govern::rollback(args, registry)),
+        Command::History(args) => runtime.block_on(govern::show_history(args, registry)),
+        Command::Lineage(args) => runtime.block_on(discover::show_lineage(args, registry)),
+        Command::Search(args) => runtime.block_on(discover::search(args, registry)),
+        Command::Diff(args) => runtime.block_on(discover::show_diff(args, registry)),
         Command::VerifyAttestation(args) => {
             runtime.block_on(sign::verify_attestation(args, registry))
         }

@@ -22,6 +22,10 @@ pub struct Args {
     /// Files copied at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     concurrency: usize,
+    /// Move a version tag (e.g. 1.4.0) that already names another model; versions are
+    /// immutable otherwise.
+    #[arg(long)]
+    force: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -133,6 +137,20 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         reporter.as_ref(),
     )
     .op(|| format!("failed to pack {} into {target}", args.dir.display()))?;
+    if let Ok(existing) = repo.resolve(&target.with_tag(tag.clone()))
+        && existing.digest != packed.descriptor.digest
+        && !args.force
+        && modelark::governance::versions::version_of(&tag).is_some()
+    {
+        // The packed blobs stay unreferenced; the next gc frees them.
+        let error = modelark::governance::Error::VersionExists {
+            reference: target.with_tag(tag.clone()).to_string(),
+            existing: existing.digest,
+            new: packed.descriptor.digest.clone(),
+        };
+        return Err(modelark::Error::from(error))
+            .op(|| format!("failed to pack {}", args.dir.display()));
+    }
     let previous = repo
         .set_tag(&tag, &packed.descriptor)
         .op(|| format!("failed to tag {target}"))?;

@@ -161,7 +161,19 @@ pub struct VerifyAttestationArgs {
     json: bool,
 }
 
+impl SigningKey {
+    /// The key file.
+    pub fn path(&self) -> &Path {
+        &self.key
+    }
+}
+
 impl TrustArgs {
+    /// The policy file, when given.
+    pub fn policy_path(&self) -> Option<&PathBuf> {
+        self.policy.as_ref()
+    }
+
     /// The policy these flags describe, if any.
     pub fn load(&self) -> anyhow::Result<Option<Policy>> {
         if let Some(path) = &self.policy {
@@ -176,7 +188,7 @@ impl TrustArgs {
     }
 }
 
-fn load_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<TrustedKey>> {
+pub(super) fn load_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<TrustedKey>> {
     paths
         .iter()
         .map(|path| {
@@ -192,7 +204,7 @@ fn load_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<TrustedKey>> {
 }
 
 /// Reads a private key, asking for its password only when it is encrypted.
-fn load_private_key(args: &SigningKey) -> anyhow::Result<PrivateKey> {
+pub(super) fn load_private_key(args: &SigningKey) -> anyhow::Result<PrivateKey> {
     let what = || format!("failed to read the private key {}", args.key.display());
     let pem = fs_err::read_to_string(&args.key).with_context(what)?;
     if PrivateKey::kind(&pem).op(what)? == KeyFile::Plain {
@@ -494,6 +506,30 @@ async fn check(
     reference: &Reference,
     policy: &Policy,
 ) -> anyhow::Result<Checked> {
+    check_for(endpoint, reference, policy, None).await
+}
+
+/// Like [`enforce`] for moving `alias` (when given) to the model: the rule's requirements
+/// plus the alias's.
+pub async fn enforce_alias(
+    endpoint: &Endpoint,
+    reference: &Reference,
+    policy: &Policy,
+    alias: &str,
+) -> anyhow::Result<Checked> {
+    let checked = check_for(endpoint, reference, policy, Some(alias)).await?;
+    if !checked.verdict.passed() {
+        return Err(violation(reference, &checked));
+    }
+    Ok(checked)
+}
+
+async fn check_for(
+    endpoint: &Endpoint,
+    reference: &Reference,
+    policy: &Policy,
+    alias: Option<&str>,
+) -> anyhow::Result<Checked> {
     let resolved = endpoint
         .resolve(reference)
         .await
@@ -503,11 +539,11 @@ async fn check(
         .await
         .op(|| format!("failed to read the signatures of {reference}"))?;
     let evidence = Evidence::collect(&subject.digest, &attached, policy.keys());
-    let verdict = policy.evaluate(
-        &endpoint.display_name(),
-        &evidence,
-        time::OffsetDateTime::now_utc(),
-    );
+    let now = time::OffsetDateTime::now_utc();
+    let verdict = match alias {
+        Some(alias) => policy.evaluate_alias(&endpoint.display_name(), alias, &evidence, now),
+        None => policy.evaluate(&endpoint.display_name(), &evidence, now),
+    };
     Ok(Checked {
         subject,
         resolved,

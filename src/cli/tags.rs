@@ -12,6 +12,10 @@ pub struct TagArgs {
     source: Reference,
     /// The new reference: in the same store, the same layout, or on the same registry.
     target: Reference,
+    /// Move a version tag (e.g. 1.4.0) that already names another model; versions are
+    /// immutable otherwise. Aliases (production) move without it.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -62,7 +66,7 @@ pub async fn tag(args: TagArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
     }
     // Within one registry the blobs are mounted (or already there); nothing is downloaded.
     let reporter = output::reporter(true, false);
-    transfer::copy(&from, &resolved, &to, Some(&tag), 4, reporter)
+    transfer::copy(&from, &resolved, &to, Some(&tag), args.force, 4, reporter)
         .await
         .op(|| format!("failed to tag {target}"))?;
     output::line(target.with_tag(tag).with_digest(resolved.descriptor.digest))

@@ -22,6 +22,12 @@ pub struct PushArgs {
     target: Reference,
     #[command(flatten)]
     model: ModelArgs,
+    /// Move a version tag that already names another model (versions are immutable).
+    #[arg(long)]
+    force: bool,
+    /// With --force: the policy whose rule for the target must set overwriteVersions: true.
+    #[arg(long, value_name = "FILE", requires = "force")]
+    policy: Option<PathBuf>,
     /// Blobs transferred at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     concurrency: usize,
@@ -61,12 +67,53 @@ pub struct CopyArgs {
     target: Reference,
     #[command(flatten)]
     trust: TrustArgs,
+    /// Move a version tag that already names another model (versions are immutable); with
+    /// --policy, only where its rule for the target sets overwriteVersions: true.
+    #[arg(long)]
+    force: bool,
     /// Blobs transferred at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     concurrency: usize,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// `--force` and the policy that must allow it.
+struct Overwrite {
+    force: bool,
+    policy: Option<modelark::verify::Policy>,
+}
+
+impl Overwrite {
+    fn load(force: bool, policy: Option<&PathBuf>) -> anyhow::Result<Overwrite> {
+        let policy = match policy.filter(|_| force) {
+            Some(path) => Some(
+                modelark::verify::Policy::load(path).op(|| "failed to load the policy".into())?,
+            ),
+            None => None,
+        };
+        Ok(Overwrite { force, policy })
+    }
+}
+
+/// Whether a version tag may be moved: `--force`, and, under a policy, its rule for the
+/// target repository allows it.
+fn may_overwrite(
+    force: bool,
+    policy: Option<&modelark::verify::Policy>,
+    target: &Endpoint,
+) -> anyhow::Result<bool> {
+    let Some(policy) = policy.filter(|_| force) else {
+        return Ok(force);
+    };
+    let repository = target.display_name();
+    match policy.rule_for(&repository) {
+        Some(rule) if rule.overwrite_versions => Ok(true),
+        _ => anyhow::bail!(
+            "the policy does not allow moving version tags in {repository}; versions stay immutable (a rule with overwriteVersions: true allows --force)"
+        ),
+    }
 }
 
 #[derive(Serialize)]
@@ -120,10 +167,23 @@ pub async fn push(args: PushArgs, registry: &RegistryArgs, quiet: bool) -> anyho
         options.concurrency = args.concurrency;
         let home = Home::from_env().op(|| "failed to locate the local store".into())?;
         options.cache = Some(DigestCache::load(home.root().join("cache/file-digests.json")).into());
-        let packed =
-            transfer::push_directory(&dir, &options, &repo, &tag, args.concurrency, reporter)
-                .await
-                .op(|| format!("failed to push {} to {target}", dir.display()))?;
+        let overwrite = Overwrite::load(args.force, args.policy.as_ref())?;
+        let force = may_overwrite(
+            overwrite.force,
+            overwrite.policy.as_ref(),
+            &Endpoint::Registry(repo.clone()),
+        )?;
+        let packed = transfer::push_directory(
+            &dir,
+            &options,
+            &repo,
+            &tag,
+            force,
+            args.concurrency,
+            reporter,
+        )
+        .await
+        .op(|| format!("failed to push {} to {target}", dir.display()))?;
         let size = packed.manifest.layers.iter().map(|l| l.size).sum();
         return print(
             args.json,
@@ -138,11 +198,13 @@ pub async fn push(args: PushArgs, registry: &RegistryArgs, quiet: bool) -> anyho
             args.source
         )
     })?;
+    let overwrite = Overwrite::load(args.force, args.policy.as_ref())?;
     copy_between(
         &source,
         target,
         registry,
         &TrustArgs::default(),
+        overwrite,
         args.concurrency,
         args.json,
         quiet,
@@ -156,6 +218,7 @@ pub async fn copy(args: CopyArgs, registry: &RegistryArgs, quiet: bool) -> anyho
         &args.target,
         registry,
         &args.trust,
+        Overwrite::load(args.force, args.trust.policy_path())?,
         args.concurrency,
         args.json,
         quiet,
@@ -163,11 +226,13 @@ pub async fn copy(args: CopyArgs, registry: &RegistryArgs, quiet: bool) -> anyho
     .await
 }
 
+#[allow(clippy::too_many_arguments)] // one call per command, each argument named there
 async fn copy_between(
     source: &Reference,
     target: &Reference,
     registry: &RegistryArgs,
     trust: &TrustArgs,
+    overwrite: Overwrite,
     concurrency: usize,
     json: bool,
     quiet: bool,
@@ -183,11 +248,20 @@ async fn copy_between(
             .op(|| format!("failed to read {source}"))?,
     };
     let to = endpoint(target, registry, true)?;
+    let force = may_overwrite(overwrite.force, overwrite.policy.as_ref(), &to)?;
     let tag = target_tag(target, Some(source));
     let reporter = output::reporter(quiet, json);
-    transfer::copy(&from, &resolved, &to, Some(&tag), concurrency, reporter)
-        .await
-        .op(|| format!("failed to copy {source} to {target}"))?;
+    transfer::copy(
+        &from,
+        &resolved,
+        &to,
+        Some(&tag),
+        force,
+        concurrency,
+        reporter,
+    )
+    .await
+    .op(|| format!("failed to copy {source} to {target}"))?;
     modelark::sign::attach::copy_attached(&from, &to, &resolved.descriptor.digest)
         .await
         .op(|| format!("failed to copy the signatures of {source} to {target}"))?;
@@ -245,11 +319,13 @@ pub async fn pull(args: PullArgs, registry: &RegistryArgs, quiet: bool) -> anyho
         .collect();
     if args.include.is_empty() {
         let tag = reference.tag().cloned();
+        // The local copy follows the registry: a cached version tag is replaced.
         transfer::copy(
             &from,
             &resolved,
             &to,
             tag.as_ref(),
+            true,
             args.concurrency,
             reporter.clone(),
         )

@@ -73,7 +73,7 @@ pub struct AttestationCheck {
     pub predicate_type: Option<String>,
     /// The trusted keys it verified under.
     pub signers: Vec<String>,
-    /// The statement, when it parses and verifies.
+    /// The statement, when it parses (check `problem` before trusting it).
     #[serde(skip)]
     pub statement: Option<Statement>,
     /// Why it does not count, when it does not.
@@ -217,15 +217,18 @@ fn check_envelope(
         statement: None,
         problem: None,
     };
+    // The statement is kept even when it does not count, so history can show what an
+    // unverified record claims; everything that decides checks `problem` first.
     match statement {
         Err(e) => check.problem = Some(e.to_string()),
-        Ok(_) if check.signers.is_empty() => {
-            check.problem = Some("no trusted key verifies it".into())
+        Ok(statement) => {
+            if check.signers.is_empty() {
+                check.problem = Some("no trusted key verifies it".into());
+            } else if !statement.covers(digest) {
+                check.problem = Some("its subject is another model".into());
+            }
+            check.statement = Some(statement);
         }
-        Ok(statement) if !statement.covers(digest) => {
-            check.problem = Some("its subject is another model".into());
-        }
-        Ok(statement) => check.statement = Some(statement),
     }
     if check.problem.is_some() {
         check.signers.clear();

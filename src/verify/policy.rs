@@ -46,6 +46,8 @@ struct RuleFile {
     attestations: Vec<AttestationRule>,
     #[serde(default)]
     aliases: BTreeMap<String, AliasRule>,
+    #[serde(default, rename = "overwriteVersions")]
+    overwrite_versions: bool,
 }
 
 /// How many distinct trusted keys must have signed, and which keys count.
@@ -106,6 +108,8 @@ pub struct Rule {
     pub attestations: Vec<AttestationRule>,
     /// Extra requirements per alias.
     pub aliases: BTreeMap<String, AliasRule>,
+    /// Whether `--force` may move a version tag in these repositories.
+    pub overwrite_versions: bool,
 }
 
 /// A loaded, checked trust policy.
@@ -170,6 +174,7 @@ impl Policy {
                 }),
                 attestations: Vec::new(),
                 aliases: BTreeMap::new(),
+                overwrite_versions: false,
             }],
         }
     }
@@ -242,6 +247,7 @@ impl Policy {
                 signatures: rule.signatures,
                 attestations: rule.attestations,
                 aliases: rule.aliases,
+                overwrite_versions: rule.overwrite_versions,
             };
             policy.check_rule(&rule).map_err(fail)?;
             policy.rules.push(rule);

@@ -85,10 +85,15 @@ fn a_download_cut_mid_blob_resumes_with_range() {
     other.fails(&["pull", &remote, "--plain-http", "--retries", "0"], 2);
     // The cut blob's partial download is kept (a small blob in flight when the pull gave up
     // may leave one too; both are resumed or replaced by the next run).
-    let weights_hex = weights["digest"].as_str().unwrap().trim_start_matches("sha256:");
+    let weights_hex = weights["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
     let partials = names(&other.home().join("store/blobs/sha256"));
     assert!(
-        partials.iter().any(|n| n.starts_with(".partial-") && n.contains(weights_hex)),
+        partials
+            .iter()
+            .any(|n| n.starts_with(".partial-") && n.contains(weights_hex)),
         "a partial download is kept: {partials:?}"
     );
     let out = other.path("out");

@@ -176,11 +176,20 @@ fn tampered_foreign_and_moved_signatures_do_not_verify() {
         "{stderr}"
     );
 
-    // The tag moves to an unsigned model: its signature does not follow.
+    // The tag is forced onto an unsigned model: its signature does not follow.
     raw.put_manifest(&sig_tag, &original);
     let third = random_model(env, "third", 2000);
-    let third_digest =
-        digest_of(&env.ok(&["push", third.to_str().unwrap(), &s.remote, "--plain-http"]));
+    env.fails(
+        &["push", third.to_str().unwrap(), &s.remote, "--plain-http"],
+        1,
+    );
+    let third_digest = digest_of(&env.ok(&[
+        "push",
+        third.to_str().unwrap(),
+        &s.remote,
+        "--force",
+        "--plain-http",
+    ]));
     let stderr = env.fails(&["verify", &s.remote, "--key", &alice, "--plain-http"], 1);
     assert!(
         stderr.contains("the model has no signatures") && stderr.contains(&third_digest),
