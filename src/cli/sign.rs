@@ -494,7 +494,13 @@ pub async fn enforce(
     reference: &Reference,
     policy: &Policy,
 ) -> anyhow::Result<Checked> {
-    let checked = check(endpoint, reference, policy).await?;
+    // Pulling an alias (`:production`) also checks what the policy asks of that alias, so a
+    // tag moved around `promote` still has to meet it.
+    let alias = reference
+        .tag()
+        .filter(|t| modelark::governance::versions::is_alias(t))
+        .map(|t| t.as_str());
+    let checked = check_for(endpoint, reference, policy, alias).await?;
     if !checked.verdict.passed() {
         return Err(violation(reference, &checked));
     }

@@ -3,6 +3,7 @@
 mod cli;
 mod faults;
 mod foreign;
+mod governance;
 mod harness;
 mod hostile;
 mod interop;
