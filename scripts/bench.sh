@@ -117,6 +117,27 @@ measure "modelark pull many" "$modelark" pull -q --plain-http "$host/bench/model
 forget_skopeo_cache
 measure "skopeo pull many" skopeo copy --src-tls-verify=false "docker://$host/bench/skopeo:many" "oci:$work/out-skopeo:1"
 
+versions=$((2000 / scale)); repos=10
+echo "governance: $versions versions in $repos repositories (distinct small models):" >&2
+mkdir -p "$work/small"
+echo '{"architecture": "tiny"}' > "$work/small/config.json"
+head -c 4096 /dev/urandom > "$work/small/model.safetensors"
+start=$(date +%s.%N)
+for r in $(seq 1 "$repos"); do
+  for v in $(seq 1 $((versions / repos))); do
+    "$modelark" push -q --plain-http "$work/small" "$host/zoo/m$r:1.0.$v" --name "m$r" --version "1.0.$v" \
+      --framework pytorch --license Apache-2.0 --metric "accuracy=0.$((v % 100))" >/dev/null
+  done
+done
+printf '  %-28s %8.2f s\n' "push $versions versions" "$(python3 -c "import time,sys; print(time.time()-float(sys.argv[1]))" "$start")" >&2
+measure "modelark search first" "$modelark" search --plain-http "$host/zoo" --where framework=pytorch --where 'metrics.accuracy>=0.9'
+measure "modelark search repeat" "$modelark" search --plain-http "$host/zoo" --where framework=pytorch --where 'metrics.accuracy>=0.9'
+measure "modelark versions (1 repo)" "$modelark" versions --plain-http "$host/zoo/m1"
+COSIGN_PASSWORD= "$modelark" generate-key-pair --output-key-prefix "$work/bench" >/dev/null
+COSIGN_PASSWORD= "$modelark" sign --plain-http "$host/bench/modelark:big" --key "$work/bench.key" >/dev/null
+rm -rf "$MODELARK_HOME/store"
+measure "modelark pull --key big" "$modelark" pull -q --plain-http "$host/bench/modelark:big" --key "$work/bench.pub"
+
 ratio() { python3 -c "import sys; a,b=map(float,sys.argv[1:]); print(f'{a/b:.2f}x' if b>0 else 'n/a')" "$1" "$2"; }
 echo
 echo "modelark vs the others (lower is better for time ratios):"
@@ -129,7 +150,9 @@ printf '%-44s %s\n' \
   "skopeo pull big / modelark pull (target >= 3x)" "$(ratio "${seconds[skopeo pull big]}" "${seconds[modelark pull big]}")" \
   "pull big / curl GET" "$(ratio "${seconds[modelark pull big]}" "${seconds[curl GET big]}")" \
   "skopeo pull big / modelark pull -o (2 writes)" "$(ratio "${seconds[skopeo pull big]}" "${seconds[modelark pull -o big]}")" \
-  "skopeo pull many / modelark pull" "$(ratio "${seconds[skopeo pull many]}" "${seconds[modelark pull many]}")"
+  "skopeo pull many / modelark pull" "$(ratio "${seconds[skopeo pull many]}" "${seconds[modelark pull many]}")" \
+  "verified pull --key / pull (signature check)" "$(ratio "${seconds[modelark pull --key big]}" "${seconds[modelark pull big]}")" \
+  "search, first / repeat ($versions versions)" "${seconds[modelark search first]} s / ${seconds[modelark search repeat]} s (target repeat < 1 s)"
 max_rss=0
 for k in "${!rss[@]}"; do [[ $k == modelark* ]] && ((rss[$k] > max_rss)) && max_rss=${rss[$k]}; done
 echo "modelark peak RSS over all runs: $((max_rss / 1024)) MiB (target < 64 MiB)"

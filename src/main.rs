@@ -1,4 +1,4 @@
-//! The `modelark` command. Exit codes: 0 ok, 1 not found or verification failed,
+//! The `modelark` command. Exit codes: 0 ok, 1 not found, verification failed or refused by governance,
 //! 2 usage or operational error. A closed stdout (e.g. `| head`) exits 0.
 
 mod cli;

@@ -27,7 +27,7 @@ use modelark::transfer::Endpoint;
 #[derive(Debug, Parser)]
 #[command(name = "modelark", version, about, long_about = None)]
 #[command(
-    after_help = "References:\n  NAME[:TAG][@DIGEST]          a model in the local store ($MODELARK_HOME)\n  oci:PATH[:TAG|@DIGEST]       an OCI image layout directory (skopeo's syntax)\n  HOST[:PORT]/REPO[:TAG]       a registry repository\n\nExit codes: 0 ok, 1 not found or verification failed, 2 usage or operational error."
+    after_help = "References:\n  NAME[:TAG][@DIGEST]          a model in the local store ($MODELARK_HOME)\n  oci:PATH[:TAG|@DIGEST]       an OCI image layout directory (skopeo's syntax)\n  HOST[:PORT]/REPO[:TAG]       a registry repository\n\nExit codes: 0 ok, 1 not found, verification failed or refused by governance, 2 usage or operational error."
 )]
 pub struct Cli {
     /// Log what modelark does to stderr (-v info, -vv debug).

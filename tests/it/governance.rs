@@ -737,6 +737,18 @@ fn search_over_hundreds_of_versions_uses_an_incremental_index() {
     );
     let (count, _) = search(&["--where", "version>=1.0.95", "--where", "repository~zoo/m2"]);
     assert_eq!(count, 5);
+    // `versions` over a hundred versions: all of them, in semver order (1.0.2 before 1.0.10).
+    let listed = env.json(&["versions", &format!("{host}/zoo/m0"), "--plain-http"]);
+    let tags: Vec<String> = listed["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["tag"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        tags,
+        (0..100).map(|i| format!("1.0.{i}")).collect::<Vec<_>>()
+    );
     // The index answers offline.
     drop(registry);
     let out = env

@@ -98,6 +98,24 @@ fn signatures_add_up_and_verify_only_under_their_keys() {
     );
     assert!(stderr.contains("does not claim pipeline=other"), "{stderr}");
 
+    // Two signers required: one is too few.
+    let policy = env.path("two.yaml");
+    std::fs::write(&policy, format!("keys: {{alice: {}, bob: {}}}\nrules: [{{scope: '**', signatures: {{threshold: 2}}}}]\n", s.public("alice"), s.public("bob"))).unwrap();
+    let stderr = env.fails(
+        &[
+            "verify",
+            &s.remote,
+            "--policy",
+            policy.to_str().unwrap(),
+            "--plain-http",
+        ],
+        1,
+    );
+    assert!(
+        stderr.contains("2 signature(s) by any trusted key (alice, bob): signed by alice"),
+        "{stderr}"
+    );
+
     // A second signer adds a layer; the first signature stays.
     env.ok(&["sign", &s.remote, "--key", &s.key("bob"), "--plain-http"]);
     let sig = s.raw().manifest(&attachment_tag(&s.digest, ".sig"));
@@ -116,6 +134,13 @@ fn signatures_add_up_and_verify_only_under_their_keys() {
             .len(),
         2
     );
+    env.ok(&[
+        "verify",
+        &s.remote,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--plain-http",
+    ]);
     let report = env.json(&[
         "verify",
         &s.remote,
