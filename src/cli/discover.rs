@@ -158,11 +158,21 @@ pub async fn search(args: SearchArgs, registry: &RegistryArgs) -> anyhow::Result
     let repositories: Vec<String> = if args.no_refresh {
         index.repositories(&format!("{host}/{prefix}")).op(what)?
     } else {
-        let catalog = client.repository(&host, "").catalog().await.op(what)?;
-        let wanted: Vec<String> = catalog
-            .into_iter()
-            .filter(|r| prefix.is_empty() || *r == prefix || r.starts_with(&format!("{prefix}/")))
-            .collect();
+        let wanted: Vec<String> = match client.repository(&host, "").catalog().await {
+            Ok(catalog) => catalog
+                .into_iter()
+                .filter(|r| {
+                    prefix.is_empty() || *r == prefix || r.starts_with(&format!("{prefix}/"))
+                })
+                .collect(),
+            // Registries without a catalog (GHCR, Docker Hub, ECR) can still be searched one
+            // repository at a time.
+            Err(e) if !prefix.is_empty() => {
+                tracing::info!("no catalog ({e}); searching {host}/{prefix} as one repository");
+                vec![prefix.clone()]
+            }
+            Err(e) => return Err(e).op(|| format!("{}; name a repository: HOST/REPO", what())),
+        };
         let open = |name: &str| {
             let repository = name.strip_prefix(&format!("{host}/")).unwrap_or(name);
             Endpoint::Registry(client.repository(&host, repository))

@@ -171,12 +171,17 @@ fn print_moved(json: bool, repository: &Reference, moved: &Moved) -> anyhow::Res
     if json {
         return output::json(moved);
     }
+    let alias = repository.with_tag(moved.alias.parse().map_err(anyhow::Error::msg)?);
+    if moved.from.as_ref() == Some(&moved.to) {
+        return output::line(format!(
+            "{alias} already points at {} ({}); nothing recorded",
+            moved.version, moved.to
+        ));
+    }
     let from = moved.from.as_ref().map_or("nothing".into(), |d| d.short());
     output::line(format!(
-        "{}: {from} -> {} ({})",
-        repository.with_tag(moved.alias.parse().map_err(anyhow::Error::msg)?),
-        moved.version,
-        moved.to
+        "{alias}: {from} -> {} ({})",
+        moved.version, moved.to
     ))
 }
 

@@ -250,6 +250,15 @@ pub async fn move_alias(
         .into());
     };
     let from = endpoint.fetch_tag(alias).await?.map(|(d, _)| d.digest);
+    if from.as_ref() == Some(&descriptor.digest) {
+        // Already there: no move, no record.
+        return Ok(Moved {
+            alias: alias.to_string(),
+            from,
+            to: descriptor.digest,
+            version: version.to_string(),
+        });
+    }
     let record = Promotion {
         alias: alias.to_string(),
         repository: endpoint.display_name(),

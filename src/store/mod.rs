@@ -264,15 +264,36 @@ impl LayoutRepo {
     /// [`Error::NotFound`] when nothing matches; I/O errors.
     pub fn remove(&self, reference: &Reference) -> Result<Vec<Tag>, Error> {
         let target = self.resolve(reference)?;
-        let remove: Vec<String> = self
-            .entries()?
-            .into_iter()
+        let entries = self.entries()?;
+        let mut remove: Vec<String> = entries
+            .iter()
             .filter(|e| match reference.digest() {
                 Some(digest) => e.descriptor.digest == *digest,
                 None => e.tag == reference.tag_or_latest() && e.descriptor.digest == target.digest,
             })
             .map(|e| self.ref_name(&e.tag))
             .collect();
+        // When the model loses its last tag, its signatures, attestations and referrers
+        // (`sha256-<hex>`, `.sig`, `.att`) go with it.
+        let attachment_prefix = format!(
+            "{}-{}",
+            target.digest.algorithm().as_str(),
+            target.digest.hex()
+        );
+        let is_attachment = |tag: &Tag| tag.as_str().starts_with(&attachment_prefix);
+        let still_tagged = entries.iter().any(|e| {
+            e.descriptor.digest == target.digest
+                && !is_attachment(&e.tag)
+                && !remove.contains(&self.ref_name(&e.tag))
+        });
+        if !still_tagged {
+            remove.extend(
+                entries
+                    .iter()
+                    .filter(|e| is_attachment(&e.tag))
+                    .map(|e| self.ref_name(&e.tag)),
+            );
+        }
         let removed = self.layout.update_index(|index| {
             let mut removed = Vec::new();
             index.manifests.retain(|d| {
@@ -288,7 +309,8 @@ impl LayoutRepo {
         self.layout.gc()?;
         Ok(removed
             .iter()
-            .filter_map(|n| n.rsplit(':').next().and_then(|t| t.parse().ok()))
+            .filter_map(|n| n.rsplit(':').next().and_then(|t| t.parse::<Tag>().ok()))
+            .filter(|t| !is_attachment(t))
             .collect())
     }
 }

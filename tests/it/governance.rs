@@ -290,6 +290,15 @@ fn promotion_needs_the_policy_and_history_shows_what_is_verified() {
     approve(&v2, "bob.key", &[]);
     let (code, _, stderr) = promote(&v2, "bob.key");
     assert_eq!(code, 0, "{stderr}");
+    // Promoting again changes nothing and records nothing.
+    let layers = raw.manifest(&attachment_tag(&d2, ".att")).layers.len();
+    let (code, stdout, _) = promote(&v2, "bob.key");
+    assert_eq!(code, 0);
+    assert!(stdout.contains("already points at 2.0.0"), "{stdout}");
+    assert_eq!(
+        raw.manifest(&attachment_tag(&d2, ".att")).layers.len(),
+        layers
+    );
     let pulled = env.json(&[
         "pull",
         &format!("{repo}:production"),

@@ -733,6 +733,31 @@ fn copy_export_and_import_carry_signatures_for_offline_verification() {
     let out = airgap.path("out");
     airgap.ok(&["unpack", "restored:1", "-o", out.to_str().unwrap()]);
     assert_same_tree(&sample(), &out);
+    // Removing a model's last tag removes its attachments; the other name keeps its own.
+    airgap.ok(&["rm", "tiny:1.0.0"]);
+    let left = airgap.json(&["list", "--all"]);
+    let names: Vec<String> = left
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["name"].as_str().unwrap(),
+                e["tag"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with("tiny:")), "{names:?}");
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| n.starts_with("restored:sha256-"))
+            .count(),
+        3,
+        "{names:?}"
+    );
+    airgap.ok(&["verify", "restored:1", "--key", &public("bob")]);
 }
 
 #[test]
