@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the tests use: the CNCF distribution registry, skopeo, htpasswd and openssl
-# from Debian, and the PyPI jsonschema validator, oras client and securesystemslib (DSSE). Idempotent; needs root for apt-get.
+# from Debian, the PyPI jsonschema validator, oras client and securesystemslib (DSSE), and npm
+# @sigstore/verify (bundles). Idempotent; needs root for apt-get.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v htpasswd >/dev/null || need_apt+=(apache2-utils)
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v npm >/dev/null || need_apt+=(npm)
 if ((${#need_apt[@]})); then
   echo "installing ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -22,4 +25,10 @@ python3 -c 'import securesystemslib.dsse, cryptography' 2>/dev/null || need_pip+
 if ((${#need_pip[@]})); then
   echo "installing ${need_pip[*]} (PyPI)" >&2
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${need_pip[@]}"
+fi
+
+# npm @sigstore/verify for the Sigstore bundle interop test, pinned by the lockfile.
+if [[ ! -d tests/interop/node_modules/@sigstore/verify ]]; then
+  echo "installing npm @sigstore/verify (tests/interop)" >&2
+  npm ci --silent --no-audit --no-fund --prefix tests/interop
 fi

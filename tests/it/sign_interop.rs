@@ -1,6 +1,7 @@
 //! Independent implementations check what modelark signs, and modelark checks what they
 //! sign: the `sigstore` crate (cosign's format in Rust) both ways, `openssl dgst` on a
-//! simple-signing signature, PyPI `securesystemslib` on DSSE envelopes.
+//! simple-signing signature, PyPI `securesystemslib` on DSSE envelopes, npm `@sigstore/verify`
+//! on Sigstore bundles.
 
 use std::process::Command;
 
@@ -229,4 +230,78 @@ fn securesystemslib_verifies_modelark_envelopes() {
             "{what} verified under another key"
         );
     }
+}
+
+#[test]
+fn sigstore_js_verifies_modelark_bundles() {
+    let registry = Registry::start();
+    let env = Env::new();
+    let remote = format!("{}/models/tiny:1.0.0", registry.host());
+    let digest = digest_of(&env.ok(&["push", sample().to_str().unwrap(), &remote, "--plain-http"]));
+    let (key, public) = env.keypair("alice");
+    let (_, other) = env.keypair("bob");
+    env.ok(&[
+        "sign",
+        &remote,
+        "--key",
+        &key,
+        "--format",
+        "bundle",
+        "--plain-http",
+    ]);
+    env.ok(&[
+        "attest",
+        &remote,
+        "--key",
+        &key,
+        "--type",
+        "provenance",
+        "--format",
+        "bundle",
+        "--plain-http",
+    ]);
+    let raw = Raw::new(&registry.host(), "models/tiny");
+    let (_, index) = raw
+        .tag(&attachment_tag(&digest, ""))
+        .expect("fallback index");
+    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    let node = which("node");
+    let script = root().join("tests/interop/verify_bundle.js");
+    let mut types = Vec::new();
+    for entry in index["manifests"].as_array().unwrap() {
+        let referrer = raw.manifest_at(entry["digest"].as_str().unwrap());
+        std::fs::write(env.path("bundle.json"), raw.blob(&referrer.layers[0])).unwrap();
+        let verify = |public: &str| {
+            Command::new(&node)
+                .arg(&script)
+                .arg(env.path("bundle.json"))
+                .arg(public)
+                .output()
+                .unwrap()
+        };
+        let out = verify(&public);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let statement: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            statement["subject"][0]["digest"]["sha256"],
+            digest.trim_start_matches("sha256:")
+        );
+        types.push(statement["predicateType"].as_str().unwrap().to_owned());
+        assert!(
+            !verify(&other).status.success(),
+            "verified under another key"
+        );
+    }
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "https://sigstore.dev/cosign/sign/v1",
+            "https://slsa.dev/provenance/v1"
+        ]
+    );
 }
