@@ -86,8 +86,63 @@ pub async fn append_layer(
 ) -> Result<Descriptor> {
     let _guard = layout_guard(endpoint)?;
     endpoint.put_blob_bytes(&layer, blob).await?;
-    merge_layers(endpoint, tag, vec![layer]).await
+    let written = merge_layers(endpoint, tag, vec![layer.clone()]).await?;
+    let contains = |bytes: &[u8], digest: &Digest| {
+        Manifest::from_slice(bytes, digest).is_ok_and(|m| m.layers.contains(&layer))
+    };
+    settle(endpoint, tag, contains, || async {
+        merge_layers(endpoint, tag, vec![layer.clone()])
+            .await
+            .map(|_| ())
+    })
+    .await?;
+    Ok(written)
 }
+
+/// Registries have no compare-and-swap on tags: a writer that read `tag` before our write
+/// can replace it after. So what we wrote must be seen twice, after randomised pauses longer
+/// than such a read-modify-write takes; each time it is missing, `rewrite` merges it again.
+async fn settle<F, Fut>(
+    endpoint: &Endpoint,
+    tag: &Tag,
+    contains: impl Fn(&[u8], &Digest) -> bool,
+    mut rewrite: F,
+) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    if matches!(endpoint, Endpoint::Layout(_)) {
+        // Layout index updates are serialised by a file lock: nothing to settle.
+        return Ok(());
+    }
+    let mut seen = 0;
+    for _ in 0..MERGE_ATTEMPTS {
+        let pause = 150 + getrandom::u64().unwrap_or(0) % 250;
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        let present = match endpoint.fetch_tag(tag).await? {
+            Some((descriptor, bytes)) => contains(&bytes, &descriptor.digest),
+            None => false,
+        };
+        if present {
+            seen += 1;
+            if seen == 2 {
+                return Ok(());
+            }
+        } else {
+            tracing::info!("{tag} lost a concurrent update; merging again");
+            seen = 0;
+            rewrite().await?;
+        }
+    }
+    Err(super::Error::Contended {
+        tag: tag.to_string(),
+    }
+    .into())
+}
+
+/// Read-backs of a signature tag before giving up on seeing it settle.
+const MERGE_ATTEMPTS: usize = 12;
 
 /// Writes the manifest under `tag` as its current layers plus `new` ones (whose blobs are
 /// already stored), each layer once.
@@ -217,7 +272,19 @@ pub async fn copy_attached(from: &Endpoint, to: &Endpoint, digest: &Digest) -> R
 
 async fn add_to_fallback(endpoint: &Endpoint, subject: &Digest, entry: &Descriptor) -> Result<()> {
     let tag = fallback_tag(subject);
-    let mut index = match endpoint.fetch_tag(&tag).await? {
+    merge_fallback(endpoint, &tag, entry).await?;
+    let contains = |bytes: &[u8], digest: &Digest| {
+        Index::from_slice(bytes, digest)
+            .is_ok_and(|i| i.manifests.iter().any(|m| m.digest == entry.digest))
+    };
+    settle(endpoint, &tag, contains, || {
+        merge_fallback(endpoint, &tag, entry)
+    })
+    .await
+}
+
+async fn merge_fallback(endpoint: &Endpoint, tag: &Tag, entry: &Descriptor) -> Result<()> {
+    let mut index = match endpoint.fetch_tag(tag).await? {
         Some((descriptor, bytes)) => Index::from_slice(&bytes, &descriptor.digest)?,
         None => Index::new(),
     };
@@ -232,7 +299,7 @@ async fn add_to_fallback(endpoint: &Endpoint, subject: &Digest, entry: &Descript
         bytes.len() as u64,
     );
     endpoint
-        .put_manifest_bytes(Some(&tag), &descriptor, &bytes)
+        .put_manifest_bytes(Some(tag), &descriptor, &bytes)
         .await
 }
 

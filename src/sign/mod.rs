@@ -43,6 +43,12 @@ pub enum Error {
         /// Why it does not parse.
         reason: String,
     },
+    /// Other writers kept replacing the tag the signature was added to.
+    #[error("{tag} kept changing under concurrent writers; the signature may not have been kept")]
+    Contended {
+        /// The `.sig` or `.att` tag.
+        tag: String,
+    },
     /// A `--type` that is neither a known short name nor a URI.
     #[error("unknown predicate type `{name}`")]
     PredicateType {

@@ -6,7 +6,7 @@ use std::process::Command;
 use crate::harness::{Env, Registry, assert_same_tree, sample, which};
 
 /// skopeo with its own HOME, so no shared blob cache or auth file changes what it does.
-fn skopeo(env: &Env, args: &[&str]) -> String {
+pub fn skopeo(env: &Env, args: &[&str]) -> String {
     let home = env.path("skopeo-home");
     std::fs::create_dir_all(&home).unwrap();
     let out = Command::new(which("skopeo"))

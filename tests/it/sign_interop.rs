@@ -305,3 +305,38 @@ fn sigstore_js_verifies_modelark_bundles() {
         ]
     );
 }
+
+#[test]
+fn signatures_skopeo_copied_still_verify() {
+    // skopeo copies a model and its `.sig` manifest to another repository, rewriting the
+    // `.sig` manifest's config; modelark verifies the copy.
+    let registry = Registry::start();
+    let env = Env::new();
+    let host = registry.host();
+    let remote = format!("{host}/models/tiny:1.0.0");
+    let digest = digest_of(&env.ok(&["push", sample().to_str().unwrap(), &remote, "--plain-http"]));
+    let (key, public) = env.keypair("alice");
+    env.ok(&["sign", &remote, "--key", &key, "--plain-http"]);
+    let sig = attachment_tag(&digest, ".sig");
+    for tag in ["1.0.0", sig.as_str()] {
+        crate::interop::skopeo(
+            &env,
+            &[
+                "copy",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                "--preserve-digests",
+                &format!("docker://{host}/models/tiny:{tag}"),
+                &format!("docker://{host}/skopeo-copy/tiny:{tag}"),
+            ],
+        );
+    }
+    let report = env.json(&[
+        "verify",
+        &format!("{host}/skopeo-copy/tiny:1.0.0"),
+        "--key",
+        &public,
+        "--plain-http",
+    ]);
+    assert_eq!(report["verified"], true, "{report}");
+}

@@ -872,3 +872,89 @@ fn keys_load_from_every_format_and_bad_ones_are_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn concurrent_signers_all_land_and_oversized_attachments_are_refused_unread() {
+    let s = setup();
+    let env = &s.env;
+    let names = ["k1", "k2", "k3", "k4"];
+    for name in names {
+        env.keypair(name);
+    }
+    // Four approvers at once: registries cannot compare-and-swap a tag, so each write is
+    // read back and merged again when another writer replaced it.
+    let children: Vec<_> = names
+        .iter()
+        .map(|name| {
+            env.cmd(&[
+                "approve",
+                &s.remote,
+                "--env",
+                "production",
+                "--key",
+                &format!("{name}.key"),
+                "--plain-http",
+            ])
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let raw = s.raw();
+    let att_tag = attachment_tag(&s.digest, ".att");
+    assert_eq!(raw.manifest(&att_tag).layers.len(), 4);
+    for name in names {
+        env.ok(&[
+            "verify-attestation",
+            &s.remote,
+            "--key",
+            &format!("{name}.pub"),
+            "--type",
+            "approval",
+            "--plain-http",
+        ]);
+    }
+    // The same for bundle referrers and the fallback index they share.
+    let children: Vec<_> = names
+        .iter()
+        .map(|name| {
+            env.cmd(&[
+                "sign",
+                &s.remote,
+                "--key",
+                &format!("{name}.key"),
+                "--format",
+                "bundle",
+                "--plain-http",
+            ])
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let (_, index) = raw.tag(&attachment_tag(&s.digest, "")).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 4, "{index:#}");
+
+    // A .sig layer that claims 64 MiB is reported, not downloaded.
+    env.ok(&["sign", &s.remote, "--key", &s.key("alice"), "--plain-http"]);
+    let sig_tag = attachment_tag(&s.digest, ".sig");
+    let mut sig = raw.manifest(&sig_tag);
+    let mut huge = sig.layers[0].clone();
+    huge.size = 64 << 20;
+    sig.layers.push(huge);
+    raw.put_manifest(&sig_tag, &sig);
+    let (code, stdout, _) = env.run(&[
+        "verify",
+        &s.remote,
+        "--key",
+        &s.public("alice"),
+        "--plain-http",
+    ]);
+    assert_eq!(code, 0, "the valid signature still counts: {stdout}");
+    assert!(stdout.contains("over the 1 MiB limit"), "{stdout}");
+}
