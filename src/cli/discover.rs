@@ -10,7 +10,7 @@ use modelark::reference::{Location, Reference};
 use modelark::store::{Home, LayoutRepo};
 use modelark::transfer::Endpoint;
 
-use super::sign::TrustArgs;
+use super::verify::TrustArgs;
 use super::{Op, RegistryArgs, endpoint, output};
 
 #[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]

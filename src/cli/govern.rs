@@ -7,7 +7,8 @@ use modelark::governance::versions::{self, VersionInfo};
 use modelark::reference::{Reference, Tag};
 use modelark::verify::{Policy, TrustedKey};
 
-use super::sign::{SigningKey, TrustArgs, enforce_alias, load_private_key};
+use super::sign::{SigningKey, load_private_key};
+use super::verify::{TrustArgs, enforce_alias};
 use super::{Op, RegistryArgs, endpoint, output};
 
 #[derive(Debug, clap::Args)]

@@ -12,6 +12,7 @@ mod sign;
 mod tags;
 mod transfer;
 mod unpack;
+mod verify;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -136,7 +137,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  modelark verify registry.example.com/ml/bert:1.0.0 --key cosign.pub\n  modelark verify registry.example.com/ml/bert:production --policy deploy.yaml --json\n\nExit 1 when nothing trusted verifies or a policy requirement is unmet."
     )]
-    Verify(sign::VerifyArgs),
+    Verify(verify::VerifyArgs),
     /// List a repository's versions with signatures, approvals and aliases (semver order).
     #[command(
         after_help = "Examples:\n  modelark versions registry.example.com/ml/bert --policy deploy.yaml\n  modelark versions registry.example.com/ml/bert --key release.pub --json"
@@ -176,7 +177,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  modelark verify-attestation bert:1.0.0 --key cosign.pub --type provenance --json"
     )]
-    VerifyAttestation(sign::VerifyAttestationArgs),
+    VerifyAttestation(verify::VerifyAttestationArgs),
 }
 
 /// How to reach registries; shared by every command that can talk to one.
@@ -254,7 +255,7 @@ pub fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
             registry,
             modelark::sign::predicate::Decision::Rejected,
         )),
-        Command::Verify(args) => runtime.block_on(sign::verify(args, registry)),
+        Command::Verify(args) => runtime.block_on(verify::verify(args, registry)),
         Command::Versions(args) => runtime.block_on(govern::list_versions(args, registry)),
         Command::Promote(args) => runtime.block_on(govern::promote(args, registry)),
         Command::Rollback(args) => runtime.block_on(govern::rollback(args, registry)),
@@ -263,7 +264,7 @@ pub fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         Command::Search(args) => runtime.block_on(discover::search(args, registry)),
         Command::Diff(args) => runtime.block_on(discover::show_diff(args, registry)),
         Command::VerifyAttestation(args) => {
-            runtime.block_on(sign::verify_attestation(args, registry))
+            runtime.block_on(verify::verify_attestation(args, registry))
         }
     }
 }

@@ -1,5 +1,4 @@
-//! `modelark generate-key-pair`, `sign`, `attest`, `approve`, `reject`, `verify` and
-//! `verify-attestation`, plus the `--policy`/`--key` check `pull` and `copy` run first.
+//! `modelark generate-key-pair`, `sign`, `attest`, `approve` and `reject`.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
@@ -8,9 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use modelark::oci::Descriptor;
 use modelark::reference::Reference;
-use modelark::sign::{self, Format, PrivateKey, PublicKey, keys::KeyFile, predicate};
+use modelark::sign::{self, Format, PrivateKey, keys::KeyFile, predicate};
 use modelark::transfer::Endpoint;
-use modelark::verify::{Evidence, Policy, TrustedKey, Verdict};
 use serde::Serialize;
 
 use super::{Op, RegistryArgs, endpoint, key_value, output};
@@ -121,86 +119,11 @@ pub struct ApproveArgs {
     json: bool,
 }
 
-/// What a model must show before it is used: a policy file, or trusted public keys.
-#[derive(Debug, Default, clap::Args)]
-pub struct TrustArgs {
-    /// Verify against this trust policy first (see docs/policy.md).
-    #[arg(long, value_name = "FILE")]
-    policy: Option<PathBuf>,
-    /// Trust this public key: one valid signature by any --key is required (repeatable).
-    #[arg(long = "key", value_name = "PUB", conflicts_with = "policy")]
-    keys: Vec<PathBuf>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct VerifyArgs {
-    /// The model: HOST/REPO:TAG, NAME:TAG or oci:PATH:TAG.
-    reference: Reference,
-    #[command(flatten)]
-    trust: TrustArgs,
-    /// Require this claim in a verified signature (repeatable), as cosign's -a.
-    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
-    annotations: Vec<String>,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct VerifyAttestationArgs {
-    /// The model: HOST/REPO:TAG, NAME:TAG or oci:PATH:TAG.
-    reference: Reference,
-    /// Trust this public key (repeatable).
-    #[arg(long = "key", value_name = "PUB", required = true)]
-    keys: Vec<PathBuf>,
-    /// The predicate type required (short name or URI).
-    #[arg(long = "type", value_name = "TYPE")]
-    kind: String,
-    /// Print JSON (the verified statements).
-    #[arg(long)]
-    json: bool,
-}
-
 impl SigningKey {
     /// The key file.
     pub fn path(&self) -> &Path {
         &self.key
     }
-}
-
-impl TrustArgs {
-    /// The policy file, when given.
-    pub fn policy_path(&self) -> Option<&PathBuf> {
-        self.policy.as_ref()
-    }
-
-    /// The policy these flags describe, if any.
-    pub fn load(&self) -> anyhow::Result<Option<Policy>> {
-        if let Some(path) = &self.policy {
-            return Ok(Some(
-                Policy::load(path).op(|| "failed to load the trust policy".into())?,
-            ));
-        }
-        if self.keys.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Policy::trust_keys(load_public_keys(&self.keys)?)))
-    }
-}
-
-pub(super) fn load_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<TrustedKey>> {
-    paths
-        .iter()
-        .map(|path| {
-            let pem = fs_err::read_to_string(path)?;
-            let key = PublicKey::from_pem(&pem)
-                .op(|| format!("failed to read the public key {}", path.display()))?;
-            Ok(TrustedKey {
-                name: path.display().to_string(),
-                key,
-            })
-        })
-        .collect()
 }
 
 /// Reads a private key, asking for its password only when it is encrypted.
@@ -300,7 +223,10 @@ struct Signed {
 }
 
 /// Resolves `reference` to its manifest descriptor in `endpoint`.
-async fn subject(endpoint: &Endpoint, reference: &Reference) -> anyhow::Result<Descriptor> {
+pub(super) async fn subject(
+    endpoint: &Endpoint,
+    reference: &Reference,
+) -> anyhow::Result<Descriptor> {
     let resolved = endpoint
         .resolve(reference)
         .await
@@ -473,266 +399,4 @@ fn expiry(text: &str) -> anyhow::Result<String> {
     };
     let at = time::OffsetDateTime::now_utc().replace_nanosecond(0)? + duration;
     Ok(at.format(&Rfc3339)?)
-}
-
-/// Everything verified about a model under a policy.
-pub struct Checked {
-    /// The manifest that was verified.
-    pub subject: Descriptor,
-    /// It, read once: what is verified is what is fetched.
-    pub resolved: modelark::transfer::Resolved,
-    /// What was found.
-    pub evidence: Evidence,
-    /// The policy's verdict.
-    pub verdict: Verdict,
-}
-
-/// Resolves `reference` once and checks what is attached to that digest against `policy`.
-/// Fails with a policy violation (exit 1) when it does not pass.
-pub async fn enforce(
-    endpoint: &Endpoint,
-    reference: &Reference,
-    policy: &Policy,
-) -> anyhow::Result<Checked> {
-    // Pulling an alias (`:production`) also checks what the policy asks of that alias, so a
-    // tag moved around `promote` still has to meet it.
-    let alias = reference
-        .tag()
-        .filter(|t| modelark::governance::versions::is_alias(t))
-        .map(|t| t.as_str());
-    let checked = check_for(endpoint, reference, policy, alias).await?;
-    if !checked.verdict.passed() {
-        return Err(violation(reference, &checked));
-    }
-    Ok(checked)
-}
-
-async fn check(
-    endpoint: &Endpoint,
-    reference: &Reference,
-    policy: &Policy,
-) -> anyhow::Result<Checked> {
-    check_for(endpoint, reference, policy, None).await
-}
-
-/// Like [`enforce`] for moving `alias` (when given) to the model: the rule's requirements
-/// plus the alias's.
-pub async fn enforce_alias(
-    endpoint: &Endpoint,
-    reference: &Reference,
-    policy: &Policy,
-    alias: &str,
-) -> anyhow::Result<Checked> {
-    let checked = check_for(endpoint, reference, policy, Some(alias)).await?;
-    if !checked.verdict.passed() {
-        return Err(violation(reference, &checked));
-    }
-    Ok(checked)
-}
-
-async fn check_for(
-    endpoint: &Endpoint,
-    reference: &Reference,
-    policy: &Policy,
-    alias: Option<&str>,
-) -> anyhow::Result<Checked> {
-    let resolved = endpoint
-        .resolve(reference)
-        .await
-        .op(|| format!("failed to read {reference}"))?;
-    let subject = resolved.descriptor.clone();
-    let attached = sign::attach::discover(endpoint, &subject.digest)
-        .await
-        .op(|| format!("failed to read the signatures of {reference}"))?;
-    let evidence = Evidence::collect(&subject.digest, &attached, policy.keys());
-    let now = time::OffsetDateTime::now_utc();
-    let verdict = match alias {
-        Some(alias) => policy.evaluate_alias(&endpoint.display_name(), alias, &evidence, now),
-        None => policy.evaluate(&endpoint.display_name(), &evidence, now),
-    };
-    Ok(Checked {
-        subject,
-        resolved,
-        evidence,
-        verdict,
-    })
-}
-
-fn violation(reference: &Reference, checked: &Checked) -> anyhow::Error {
-    let error = modelark::verify::Error::PolicyViolation {
-        reference: reference.to_string(),
-        digest: checked.subject.digest.clone(),
-        failures: checked.verdict.failures(),
-    };
-    anyhow::Error::from(modelark::Error::from(error))
-}
-
-#[derive(Serialize)]
-struct Report<'a> {
-    reference: String,
-    digest: String,
-    verified: bool,
-    signers: Vec<String>,
-    evidence: &'a Evidence,
-    policy: &'a Verdict,
-}
-
-pub async fn verify(args: VerifyArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
-    let policy = args
-        .trust
-        .load()?
-        .ok_or_else(|| anyhow::anyhow!("verify needs --key PUB or --policy FILE"))?;
-    let claims: Vec<(String, String)> = args
-        .annotations
-        .iter()
-        .map(|a| key_value(a))
-        .collect::<Result<_, _>>()?;
-    let endpoint = endpoint(&args.reference, registry, false)?;
-    let mut checked = check(&endpoint, &args.reference, &policy).await?;
-    for signature in &mut checked.evidence.signatures {
-        let missing = claims
-            .iter()
-            .find(|(k, v)| signature.claims.get(k) != Some(v));
-        if let Some((k, v)) = missing
-            && signature.problem.is_none()
-            && !signature.signers.is_empty()
-        {
-            signature.problem = Some(format!("it does not claim {k}={v}"));
-            signature.signers.clear();
-        }
-    }
-    if !claims.is_empty() {
-        let now = time::OffsetDateTime::now_utc();
-        checked.verdict = policy.evaluate(&endpoint.display_name(), &checked.evidence, now);
-    }
-    let pinned = args.reference.with_digest(checked.subject.digest.clone());
-    if args.json {
-        output::json(&Report {
-            reference: pinned.to_string(),
-            digest: checked.subject.digest.to_string(),
-            verified: checked.verdict.passed(),
-            signers: checked.evidence.signers(),
-            evidence: &checked.evidence,
-            policy: &checked.verdict,
-        })?;
-    } else {
-        print_evidence(&pinned, &checked)?;
-    }
-    if !checked.verdict.passed() {
-        return Err(violation(&args.reference, &checked));
-    }
-    Ok(())
-}
-
-fn print_evidence(pinned: &Reference, checked: &Checked) -> anyhow::Result<()> {
-    output::line(format!("Verification for {pinned}"))?;
-    for s in &checked.evidence.signatures {
-        match &s.problem {
-            None => output::line(format!(
-                "  ok    signature by {} ({})",
-                s.signers.join(", "),
-                s.source
-            ))?,
-            Some(problem) => output::line(format!("  bad   signature ({}): {problem}", s.source))?,
-        }
-    }
-    for a in &checked.evidence.attestations {
-        let kind = a.predicate_type.as_deref().unwrap_or("?");
-        match &a.problem {
-            None => output::line(format!(
-                "  ok    attestation {kind} by {} ({})",
-                a.signers.join(", "),
-                a.source
-            ))?,
-            Some(problem) => output::line(format!(
-                "  bad   attestation {kind} ({}): {problem}",
-                a.source
-            ))?,
-        }
-    }
-    for problem in &checked.evidence.problems {
-        output::line(format!("  bad   {problem}"))?;
-    }
-    for finding in &checked.verdict.findings {
-        let mark = if finding.met { "met" } else { "unmet" };
-        output::line(format!(
-            "  {mark:<5} {}: {}",
-            finding.requirement, finding.detail
-        ))?;
-    }
-    Ok(())
-}
-
-pub async fn verify_attestation(
-    args: VerifyAttestationArgs,
-    registry: &RegistryArgs,
-) -> anyhow::Result<()> {
-    let keys = load_public_keys(&args.keys)?;
-    let predicate_type = predicate::predicate_type(&args.kind).op(|| "failed to verify".into())?;
-    let endpoint = endpoint(&args.reference, registry, false)?;
-    let subject = subject(&endpoint, &args.reference).await?;
-    let attached = sign::attach::discover(&endpoint, &subject.digest)
-        .await
-        .op(|| format!("failed to read the attestations of {}", args.reference))?;
-    let evidence = Evidence::collect(&subject.digest, &attached, &keys);
-    let valid: Vec<_> = evidence.attestations_of(&predicate_type).collect();
-    let pinned = args.reference.with_digest(subject.digest.clone());
-    if args.json {
-        let statements: Vec<_> = valid
-            .iter()
-            .map(|a| {
-                serde_json::json!({
-                    "source": a.source,
-                    "signers": a.signers,
-                    "statement": a.statement,
-                })
-            })
-            .collect();
-        output::json(&statements)?;
-    } else {
-        output::line(format!(
-            "Verification for {pinned}, predicate {predicate_type}"
-        ))?;
-        for a in &valid {
-            output::line(format!(
-                "  ok    by {} ({})",
-                a.signers.join(", "),
-                a.source
-            ))?;
-            if let Some(statement) = &a.statement {
-                output::line(format!("        {}", statement.predicate))?;
-            }
-        }
-        for a in evidence.attestations.iter().filter(|a| a.problem.is_some()) {
-            let kind = a.predicate_type.as_deref().unwrap_or("?");
-            output::line(format!(
-                "  bad   {kind} ({}): {}",
-                a.source,
-                a.problem.as_deref().unwrap_or_default()
-            ))?;
-        }
-        for problem in &evidence.problems {
-            output::line(format!("  bad   {problem}"))?;
-        }
-    }
-    if valid.is_empty() {
-        let others: Vec<String> = evidence
-            .attestations
-            .iter()
-            .filter(|a| a.problem.is_none())
-            .filter_map(|a| a.predicate_type.clone())
-            .collect();
-        let mut failure =
-            format!("no attestation of type {predicate_type} verifies under the given key(s)");
-        if !others.is_empty() {
-            failure.push_str(&format!(" (found verified: {})", others.join(", ")));
-        }
-        let error = modelark::verify::Error::PolicyViolation {
-            reference: args.reference.to_string(),
-            digest: subject.digest,
-            failures: vec![failure],
-        };
-        return Err(modelark::Error::from(error).into());
-    }
-    Ok(())
 }

@@ -11,7 +11,7 @@ use modelark::transfer::{self, Endpoint};
 use serde::Serialize;
 
 use super::pack::ModelArgs;
-use super::sign::{TrustArgs, enforce};
+use super::verify::{TrustArgs, enforce};
 use super::{Op, RegistryArgs, endpoint, output};
 
 #[derive(Debug, clap::Args)]

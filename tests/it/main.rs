@@ -1,6 +1,8 @@
 //! Integration tests through the modelark binary, against real tools where they exist.
 
+mod attachments;
 mod cli;
+mod discovery;
 mod faults;
 mod foreign;
 mod governance;
