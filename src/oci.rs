@@ -82,6 +82,20 @@ impl Descriptor {
             other: BTreeMap::new(),
         }
     }
+
+    /// The descriptor of `bytes` held in memory (a config, manifest or small blob).
+    pub fn of(media_type: impl Into<String>, bytes: &[u8]) -> Self {
+        Descriptor::new(media_type, Digest::sha256_of(bytes), bytes.len() as u64)
+    }
+
+    /// A copy naming only the content (media type, digest, size, artifactType), without
+    /// annotations: what an index entry or a `subject` starts from.
+    pub fn pointer(&self) -> Self {
+        Descriptor {
+            artifact_type: self.artifact_type.clone(),
+            ..Descriptor::new(&self.media_type, self.digest.clone(), self.size)
+        }
+    }
 }
 
 /// An OCI image manifest.

@@ -59,18 +59,21 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
         })
         .collect();
     let what = || format!("failed to export {reference} to {}", args.output.display());
-    if args.output.as_os_str() == "-" {
-        let stdout = io::stdout().lock();
-        return archive::export(
-            repo.layout(),
+    let write = |out: &mut dyn Write| {
+        let layout = repo.layout();
+        archive::export(
+            layout,
             &descriptor,
             &manifest,
             &tag,
             &full_name,
             &attachments,
-            stdout,
+            out,
         )
-        .op(what);
+        .op(what)
+    };
+    if args.output.as_os_str() == "-" {
+        return write(&mut io::stdout().lock());
     }
     let dir = match args.output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
@@ -80,16 +83,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
         .prefix(".modelark-export-")
         .tempfile_in(&dir)
         .with_context(|| format!("failed to create a temp file in {}", dir.display()))?;
-    archive::export(
-        repo.layout(),
-        &descriptor,
-        &manifest,
-        &tag,
-        &full_name,
-        &attachments,
-        io::BufWriter::new(&mut file),
-    )
-    .op(what)?;
+    write(&mut io::BufWriter::new(&mut file))?;
     file.as_file().sync_all().with_context(what)?;
     file.persist(&args.output).with_context(what)?;
     output::line(format!(

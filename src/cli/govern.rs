@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use modelark::governance::history::{self, Moved};
 use modelark::governance::versions::{self, VersionInfo};
 use modelark::reference::{Reference, Tag};
+use modelark::sign::PrivateKey;
+use modelark::transfer::Endpoint;
 use modelark::verify::{Policy, TrustedKey};
 
 use super::sign::{SigningKey, load_private_key};
-use super::verify::{TrustArgs, enforce_alias};
+use super::verify::{TrustArgs, enforce};
 use super::{Op, RegistryArgs, endpoint, output};
 
 #[derive(Debug, clap::Args)]
@@ -33,19 +35,7 @@ pub struct PromoteArgs {
     #[arg(long = "to", value_name = "ALIAS")]
     alias: Tag,
     #[command(flatten)]
-    key: SigningKey,
-    /// Require what this policy asks for the alias (see docs/policy.md).
-    #[arg(long, value_name = "FILE")]
-    policy: Option<PathBuf>,
-    /// Why, recorded in the signed promotion record.
-    #[arg(long)]
-    reason: Option<String>,
-    /// Who, recorded in the record (default: $USER).
-    #[arg(long, value_name = "NAME")]
-    by: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    record: MoveArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -56,14 +46,22 @@ pub struct RollbackArgs {
     #[arg(long, value_name = "ALIAS")]
     alias: Tag,
     #[command(flatten)]
+    record: MoveArgs,
+}
+
+/// What every alias move takes: who signs its record, the policy it must meet, and why.
+#[derive(Debug, clap::Args)]
+pub struct MoveArgs {
+    #[command(flatten)]
     key: SigningKey,
-    /// Require what this policy asks for the alias; its keys also verify earlier records.
+    /// Require what this policy asks for the alias (see docs/policy.md); for rollback its
+    /// keys also verify earlier records.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Why, recorded in the signed record.
+    /// Why, recorded in the signed promotion record.
     #[arg(long)]
     reason: Option<String>,
-    /// Who (default: $USER).
+    /// Who, recorded in the record (default: $USER).
     #[arg(long, value_name = "NAME")]
     by: Option<String>,
     /// Print JSON.
@@ -186,6 +184,44 @@ fn print_moved(json: bool, repository: &Reference, moved: &Moved) -> anyhow::Res
     ))
 }
 
+/// The signing key and the policy of an alias move, loaded.
+struct Mover {
+    key: PrivateKey,
+    policy: Option<Policy>,
+}
+
+impl MoveArgs {
+    fn load(&self) -> anyhow::Result<Mover> {
+        Ok(Mover {
+            key: load_private_key(&self.key)?,
+            policy: load_policy(&self.policy)?,
+        })
+    }
+
+    /// Checks what the policy asks of `alias` on `version` (when a policy is given), then
+    /// moves the alias with a signed record (`action`: promote or rollback) and prints it.
+    async fn apply(
+        &self,
+        mover: &Mover,
+        endpoint: &Endpoint,
+        repository: &Reference,
+        version: &Tag,
+        alias: &Tag,
+        action: &str,
+    ) -> anyhow::Result<()> {
+        let model = repository.with_tag(version.clone());
+        if let Some(policy) = &mover.policy {
+            enforce(endpoint, &model, policy, Some(alias.as_str())).await?;
+        }
+        let by = who(&self.by);
+        let reason = self.reason.clone();
+        let moved = history::move_alias(endpoint, version, alias, &mover.key, &by, reason, action)
+            .await
+            .op(|| format!("failed to {action} {model} to {alias}"))?;
+        print_moved(self.json, repository, &moved)
+    }
+}
+
 pub async fn promote(args: PromoteArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
     let Some(version) = args.reference.tag().cloned() else {
         anyhow::bail!(
@@ -193,71 +229,51 @@ pub async fn promote(args: PromoteArgs, registry: &RegistryArgs) -> anyhow::Resu
             args.reference
         );
     };
-    let key = load_private_key(&args.key)?;
-    let policy = load_policy(&args.policy)?;
+    let mover = args.record.load()?;
     let endpoint = endpoint(&args.reference, registry, false)?;
-    if let Some(policy) = &policy {
-        enforce_alias(&endpoint, &args.reference, policy, args.alias.as_str()).await?;
-    }
-    let moved = history::move_alias(
-        &endpoint,
-        &version,
-        &args.alias,
-        &key,
-        &who(&args.by),
-        args.reason.clone(),
-        "promote",
-    )
-    .await
-    .op(|| format!("failed to promote {} to {}", args.reference, args.alias))?;
-    print_moved(args.json, &args.reference.without_selector(), &moved)
+    let repository = args.reference.without_selector();
+    args.record
+        .apply(
+            &mover,
+            &endpoint,
+            &repository,
+            &version,
+            &args.alias,
+            "promote",
+        )
+        .await
 }
 
 pub async fn rollback(args: RollbackArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
-    let key = load_private_key(&args.key)?;
-    let policy = load_policy(&args.policy)?;
+    let mover = args.record.load()?;
+    let (key, policy) = (&mover.key, &mover.policy);
     let repository = args.repository.without_selector();
     let endpoint = endpoint(&repository, registry, false)?;
+    // Earlier records count when a policy key or the signing key itself signed them.
     let mut keys: Vec<TrustedKey> = policy
         .as_ref()
         .map(|p| p.keys().to_vec())
         .unwrap_or_default();
     if !keys.iter().any(|k| k.key == key.public_key()) {
+        let name = format!("{} (signing key)", args.record.key.path().display());
         keys.push(TrustedKey {
-            name: args.key_name(),
+            name,
             key: key.public_key(),
         });
     }
     let what = || format!("failed to roll back {repository}:{}", args.alias);
     let found = versions::list(&endpoint, &keys, 8).await.op(what)?;
     let target = history::rollback_target(&found, args.alias.as_str()).op(what)?;
-    if let Some(policy) = &policy {
-        enforce_alias(
+    args.record
+        .apply(
+            &mover,
             &endpoint,
-            &repository.with_tag(target.clone()),
-            policy,
-            args.alias.as_str(),
+            &repository,
+            &target,
+            &args.alias,
+            "rollback",
         )
-        .await?;
-    }
-    let moved = history::move_alias(
-        &endpoint,
-        &target,
-        &args.alias,
-        &key,
-        &who(&args.by),
-        args.reason.clone(),
-        "rollback",
-    )
-    .await
-    .op(what)?;
-    print_moved(args.json, &repository, &moved)
-}
-
-impl RollbackArgs {
-    fn key_name(&self) -> String {
-        format!("{} (signing key)", self.key.path().display())
-    }
+        .await
 }
 
 pub async fn show_history(args: HistoryArgs, registry: &RegistryArgs) -> anyhow::Result<()> {

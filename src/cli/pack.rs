@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use modelark::governance::versions;
 use modelark::metadata::{self, Dataset, ModelMetadata, Source};
 use modelark::package::{self, Kind, ModelFile, modelfile};
 use modelark::reference::{Location, Reference};
@@ -137,20 +138,16 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         reporter.as_ref(),
     )
     .op(|| format!("failed to pack {} into {target}", args.dir.display()))?;
-    if let Ok(existing) = repo.resolve(&target.with_tag(tag.clone()))
-        && existing.digest != packed.descriptor.digest
-        && !args.force
-        && modelark::governance::versions::version_of(&tag).is_some()
-    {
-        // The packed blobs stay unreferenced; the next gc frees them.
-        let error = modelark::governance::Error::VersionExists {
-            reference: target.with_tag(tag.clone()).to_string(),
-            existing: existing.digest,
-            new: packed.descriptor.digest.clone(),
-        };
-        return Err(modelark::Error::from(error))
-            .op(|| format!("failed to pack {}", args.dir.display()));
-    }
+    // Versions are immutable; the packed blobs of a refused model are freed by the next gc.
+    let existing = repo.resolve(&target.with_tag(tag.clone())).ok();
+    versions::check_move(
+        &target.with_tag(tag.clone()).to_string(),
+        &tag,
+        existing.as_ref().map(|d| &d.digest),
+        &packed.descriptor.digest,
+        args.force,
+    )
+    .op(|| format!("failed to pack {}", args.dir.display()))?;
     let previous = repo
         .set_tag(&tag, &packed.descriptor)
         .op(|| format!("failed to tag {target}"))?;

@@ -11,7 +11,7 @@ use modelark::transfer::{self, Endpoint};
 use serde::Serialize;
 
 use super::pack::ModelArgs;
-use super::verify::{TrustArgs, enforce};
+use super::verify::{TrustArgs, alias_of, enforce};
 use super::{Op, RegistryArgs, endpoint, output};
 
 #[derive(Debug, clap::Args)]
@@ -241,7 +241,11 @@ async fn copy_between(
     let from = endpoint(source, registry, false)?;
     // Verify before the target is even opened: a refused model leaves no trace there.
     let resolved = match &policy {
-        Some(policy) => enforce(&from, source, policy).await?.resolved,
+        Some(policy) => {
+            enforce(&from, source, policy, alias_of(source))
+                .await?
+                .resolved
+        }
         None => from
             .resolve(source)
             .await
@@ -296,7 +300,11 @@ pub async fn pull(args: PullArgs, registry: &RegistryArgs, quiet: bool) -> anyho
     // Resolve once: the digest resolved (and verified) here is the one fetched, even if the
     // tag moves. Verification comes before anything is written, the store included.
     let resolved = match &policy {
-        Some(policy) => enforce(&from, reference, policy).await?.resolved,
+        Some(policy) => {
+            enforce(&from, reference, policy, alias_of(reference))
+                .await?
+                .resolved
+        }
         None => from.resolve(reference).await.op(what)?,
     };
     if let Some(out) = &args.output {

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use modelark::oci::Descriptor;
 use modelark::reference::Reference;
 use modelark::sign::{self, PublicKey, predicate};
 use modelark::transfer::Endpoint;
@@ -90,9 +89,7 @@ pub(super) fn load_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<TrustedK
 
 /// Everything verified about a model under a policy.
 pub struct Checked {
-    /// The manifest that was verified.
-    pub subject: Descriptor,
-    /// It, read once: what is verified is what is fetched.
+    /// The model, read once: what is verified is what is fetched.
     pub resolved: modelark::transfer::Resolved,
     /// What was found.
     pub evidence: Evidence,
@@ -100,20 +97,25 @@ pub struct Checked {
     pub verdict: Verdict,
 }
 
-/// Resolves `reference` once and checks what is attached to that digest against `policy`.
-/// Fails with a policy violation (exit 1) when it does not pass.
+/// The alias a reference names (`:production`), if any. Pulling an alias also checks what
+/// the policy asks of it, so a tag moved around `promote` still has to meet it.
+pub fn alias_of(reference: &Reference) -> Option<&str> {
+    reference
+        .tag()
+        .filter(|t| modelark::governance::versions::is_alias(t))
+        .map(|t| t.as_str())
+}
+
+/// Resolves `reference` once and checks what is attached to that digest against `policy`
+/// (plus its requirements for `alias`, when given). Fails with a policy violation (exit 1)
+/// when it does not pass.
 pub async fn enforce(
     endpoint: &Endpoint,
     reference: &Reference,
     policy: &Policy,
+    alias: Option<&str>,
 ) -> anyhow::Result<Checked> {
-    // Pulling an alias (`:production`) also checks what the policy asks of that alias, so a
-    // tag moved around `promote` still has to meet it.
-    let alias = reference
-        .tag()
-        .filter(|t| modelark::governance::versions::is_alias(t))
-        .map(|t| t.as_str());
-    let checked = check_for(endpoint, reference, policy, alias).await?;
+    let checked = check(endpoint, reference, policy, alias, &[]).await?;
     if !checked.verdict.passed() {
         return Err(violation(reference, &checked));
     }
@@ -124,47 +126,25 @@ async fn check(
     endpoint: &Endpoint,
     reference: &Reference,
     policy: &Policy,
-) -> anyhow::Result<Checked> {
-    check_for(endpoint, reference, policy, None).await
-}
-
-/// Like [`enforce`] for moving `alias` (when given) to the model: the rule's requirements
-/// plus the alias's.
-pub async fn enforce_alias(
-    endpoint: &Endpoint,
-    reference: &Reference,
-    policy: &Policy,
-    alias: &str,
-) -> anyhow::Result<Checked> {
-    let checked = check_for(endpoint, reference, policy, Some(alias)).await?;
-    if !checked.verdict.passed() {
-        return Err(violation(reference, &checked));
-    }
-    Ok(checked)
-}
-
-async fn check_for(
-    endpoint: &Endpoint,
-    reference: &Reference,
-    policy: &Policy,
     alias: Option<&str>,
+    claims: &[(String, String)],
 ) -> anyhow::Result<Checked> {
     let resolved = endpoint
         .resolve(reference)
         .await
         .op(|| format!("failed to read {reference}"))?;
-    let subject = resolved.descriptor.clone();
-    let attached = sign::attach::discover(endpoint, &subject.digest)
+    let digest = &resolved.descriptor.digest;
+    let attached = sign::attach::discover(endpoint, digest)
         .await
         .op(|| format!("failed to read the signatures of {reference}"))?;
-    let evidence = Evidence::collect(&subject.digest, &attached, policy.keys());
+    let mut evidence = Evidence::collect(digest, &attached, policy.keys());
+    evidence.require_claims(claims);
     let now = time::OffsetDateTime::now_utc();
     let verdict = match alias {
         Some(alias) => policy.evaluate_alias(&endpoint.display_name(), alias, &evidence, now),
         None => policy.evaluate(&endpoint.display_name(), &evidence, now),
     };
     Ok(Checked {
-        subject,
         resolved,
         evidence,
         verdict,
@@ -174,7 +154,7 @@ async fn check_for(
 fn violation(reference: &Reference, checked: &Checked) -> anyhow::Error {
     let error = modelark::verify::Error::PolicyViolation {
         reference: reference.to_string(),
-        digest: checked.subject.digest.clone(),
+        digest: checked.resolved.descriptor.digest.clone(),
         failures: checked.verdict.failures(),
     };
     anyhow::Error::from(modelark::Error::from(error))
@@ -201,28 +181,13 @@ pub async fn verify(args: VerifyArgs, registry: &RegistryArgs) -> anyhow::Result
         .map(|a| key_value(a))
         .collect::<Result<_, _>>()?;
     let endpoint = endpoint(&args.reference, registry, false)?;
-    let mut checked = check(&endpoint, &args.reference, &policy).await?;
-    for signature in &mut checked.evidence.signatures {
-        let missing = claims
-            .iter()
-            .find(|(k, v)| signature.claims.get(k) != Some(v));
-        if let Some((k, v)) = missing
-            && signature.problem.is_none()
-            && !signature.signers.is_empty()
-        {
-            signature.problem = Some(format!("it does not claim {k}={v}"));
-            signature.signers.clear();
-        }
-    }
-    if !claims.is_empty() {
-        let now = time::OffsetDateTime::now_utc();
-        checked.verdict = policy.evaluate(&endpoint.display_name(), &checked.evidence, now);
-    }
-    let pinned = args.reference.with_digest(checked.subject.digest.clone());
+    let checked = check(&endpoint, &args.reference, &policy, None, &claims).await?;
+    let digest = &checked.resolved.descriptor.digest;
+    let pinned = args.reference.with_digest(digest.clone());
     if args.json {
         output::json(&Report {
             reference: pinned.to_string(),
-            digest: checked.subject.digest.to_string(),
+            digest: digest.to_string(),
             verified: checked.verdict.passed(),
             signers: checked.evidence.signers(),
             evidence: &checked.evidence,

@@ -88,12 +88,10 @@ pub async fn walk(
     {
         let is_root = child.is_none();
         let found = match open(&reference) {
-            Ok(endpoint) => read(&endpoint, &reference, keys)
-                .await
-                .map(|f| (endpoint, f)),
+            Ok(endpoint) => read(&endpoint, &reference, keys).await,
             Err(e) => Err(e),
         };
-        let (_endpoint, model) = match found {
+        let model = match found {
             Ok(found) => found,
             Err(e) if is_root => return Err(e),
             Err(e) => {

@@ -49,17 +49,34 @@ pub async fn guard_version(
     if force || version_of(tag).is_none() {
         return Ok(());
     }
-    if let Some((existing, _)) = endpoint.fetch_tag(tag).await?
-        && existing.digest != *new
-    {
-        return Err(Error::VersionExists {
-            reference: format!("{}:{tag}", endpoint.display_name()),
-            existing: existing.digest,
-            new: new.clone(),
+    let existing = endpoint.fetch_tag(tag).await?.map(|(d, _)| d.digest);
+    let reference = format!("{}:{tag}", endpoint.display_name());
+    Ok(check_move(&reference, tag, existing.as_ref(), new, force)?)
+}
+
+/// The rule itself, for callers that already know where `tag` points (`existing`): a
+/// version tag may point at `new` only when it points nowhere yet, already at `new`, or
+/// with `force`.
+///
+/// # Errors
+/// [`Error::VersionExists`] naming both digests.
+pub fn check_move(
+    reference: &str,
+    tag: &Tag,
+    existing: Option<&Digest>,
+    new: &Digest,
+    force: bool,
+) -> Result<(), Error> {
+    match existing {
+        Some(existing) if !force && existing != new && version_of(tag).is_some() => {
+            Err(Error::VersionExists {
+                reference: reference.to_owned(),
+                existing: existing.clone(),
+                new: new.clone(),
+            })
         }
-        .into());
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// One version of a model as `modelark versions` shows it.
@@ -252,5 +269,22 @@ mod tests {
             "a".repeat(64)
         ))));
         assert!(!is_alias(&tag(&format!("sha256-{}", "a".repeat(64)))));
+    }
+
+    #[test]
+    fn only_a_version_tag_pointing_elsewhere_is_refused() {
+        let tag = |t: &str| t.parse::<Tag>().unwrap();
+        let (a, b) = (Digest::sha256_of(b"a"), Digest::sha256_of(b"b"));
+        let cases = [
+            ("1.0.0", Some(&a), false, false),
+            ("1.0.0", Some(&a), true, true),
+            ("1.0.0", Some(&b), false, true),
+            ("1.0.0", None, false, true),
+            ("production", Some(&a), false, true),
+        ];
+        for (t, existing, force, ok) in cases {
+            let result = check_move("r:t", &tag(t), existing, &b, force);
+            assert_eq!(result.is_ok(), ok, "{t} {existing:?} force={force}");
+        }
     }
 }

@@ -167,11 +167,7 @@ pub fn assemble(scan: &Scan, digests: Vec<Digest>, options: &Options) -> Result<
         schema_version: 2,
         media_type: Some(media_types::OCI_MANIFEST.into()),
         artifact_type: Some(media_types::MODEL_ARTIFACT.into()),
-        config: Descriptor::new(
-            media_types::MODEL_CONFIG,
-            Digest::sha256_of(&config_bytes),
-            config_bytes.len() as u64,
-        ),
+        config: Descriptor::of(media_types::MODEL_CONFIG, &config_bytes),
         layers,
         subject: None,
         annotations: annotations(options)?,
@@ -183,11 +179,7 @@ pub fn assemble(scan: &Scan, digests: Vec<Digest>, options: &Options) -> Result<
             files: scan.sources.len(),
         });
     }
-    let mut descriptor = Descriptor::new(
-        media_types::OCI_MANIFEST,
-        Digest::sha256_of(&bytes),
-        bytes.len() as u64,
-    );
+    let mut descriptor = Descriptor::of(media_types::OCI_MANIFEST, &bytes);
     descriptor.artifact_type = manifest.artifact_type.clone();
     Ok(Packed {
         descriptor,

@@ -197,11 +197,7 @@ pub async fn attach_bundle(
 ) -> Result<Descriptor> {
     let _guard = layout_guard(endpoint)?;
     let bytes = bundle.to_bytes();
-    let mut layer = Descriptor::new(
-        media_types::SIGSTORE_BUNDLE,
-        Digest::sha256_of(&bytes),
-        bytes.len() as u64,
-    );
+    let mut layer = Descriptor::of(media_types::SIGSTORE_BUNDLE, &bytes);
     layer.annotations.insert(
         media_types::OCI_TITLE.into(),
         format!(
@@ -212,8 +208,8 @@ pub async fn attach_bundle(
     );
     endpoint.put_blob_bytes(&layer, bytes).await?;
     let config = put_json_blob(endpoint, media_types::OCI_EMPTY, b"{}".to_vec()).await?;
-    let mut subject = Descriptor::new(&subject.media_type, subject.digest.clone(), subject.size);
-    subject.artifact_type = None;
+    // The subject names the model's manifest by content only, as cosign writes it.
+    let subject = Descriptor::new(&subject.media_type, subject.digest.clone(), subject.size);
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(media_types::OCI_MANIFEST.to_owned()),
@@ -293,11 +289,7 @@ async fn merge_fallback(endpoint: &Endpoint, tag: &Tag, entry: &Descriptor) -> R
     }
     index.manifests.push(entry.clone());
     let bytes = index.to_bytes();
-    let descriptor = Descriptor::new(
-        media_types::OCI_INDEX,
-        Digest::sha256_of(&bytes),
-        bytes.len() as u64,
-    );
+    let descriptor = Descriptor::of(media_types::OCI_INDEX, &bytes);
     endpoint
         .put_manifest_bytes(Some(tag), &descriptor, &bytes)
         .await
@@ -444,7 +436,7 @@ async fn put_json_blob(
     media_type: &str,
     bytes: Vec<u8>,
 ) -> Result<Descriptor> {
-    let descriptor = Descriptor::new(media_type, Digest::sha256_of(&bytes), bytes.len() as u64);
+    let descriptor = Descriptor::of(media_type, &bytes);
     endpoint.put_blob_bytes(&descriptor, bytes).await?;
     Ok(descriptor)
 }
@@ -455,11 +447,7 @@ async fn put_manifest(
     manifest: &Manifest,
 ) -> Result<Descriptor> {
     let bytes = manifest.to_bytes();
-    let mut descriptor = Descriptor::new(
-        media_types::OCI_MANIFEST,
-        Digest::sha256_of(&bytes),
-        bytes.len() as u64,
-    );
+    let mut descriptor = Descriptor::of(media_types::OCI_MANIFEST, &bytes);
     descriptor.artifact_type = manifest.artifact_type.clone();
     endpoint
         .put_manifest_bytes(tag, &descriptor, &bytes)

@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 
 pub use keys::{PrivateKey, PublicKey};
 
-use crate::digest::Digest;
 use crate::error::Result;
 use crate::media_types;
 use crate::oci::Descriptor;
@@ -84,11 +83,7 @@ pub async fn sign(
         Format::Cosign => {
             let payload = payload::Payload::new(&identity, &subject.digest, claims).to_bytes();
             let signature = key.sign(&payload);
-            let mut layer = Descriptor::new(
-                media_types::COSIGN_SIMPLE_SIGNING,
-                Digest::sha256_of(&payload),
-                payload.len() as u64,
-            );
+            let mut layer = Descriptor::of(media_types::COSIGN_SIMPLE_SIGNING, &payload);
             layer.annotations.insert(
                 media_types::COSIGN_SIGNATURE.into(),
                 base64::Engine::encode(&base64::engine::general_purpose::STANDARD, signature),
@@ -133,11 +128,7 @@ pub async fn attest(
     match format {
         Format::Cosign => {
             let bytes = envelope.to_bytes();
-            let mut layer = Descriptor::new(
-                media_types::DSSE_ENVELOPE,
-                Digest::sha256_of(&bytes),
-                bytes.len() as u64,
-            );
+            let mut layer = Descriptor::of(media_types::DSSE_ENVELOPE, &bytes);
             layer.annotations.insert(
                 media_types::COSIGN_PREDICATE_TYPE.into(),
                 predicate_type.to_owned(),

@@ -33,12 +33,7 @@ pub fn export(
     out: impl Write,
 ) -> Result<(), Error> {
     let entry = |descriptor: &Descriptor, tag: &Tag, full_name: &str| {
-        let mut entry = Descriptor::new(
-            &descriptor.media_type,
-            descriptor.digest.clone(),
-            descriptor.size,
-        );
-        entry.artifact_type = descriptor.artifact_type.clone();
+        let mut entry = descriptor.pointer();
         entry
             .annotations
             .insert(media_types::OCI_REF_NAME.into(), tag.to_string());

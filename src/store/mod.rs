@@ -233,12 +233,7 @@ impl LayoutRepo {
     /// I/O errors.
     pub fn set_tag(&self, tag: &Tag, descriptor: &Descriptor) -> Result<Option<Descriptor>, Error> {
         let ref_name = self.ref_name(tag);
-        let mut entry = Descriptor::new(
-            &descriptor.media_type,
-            descriptor.digest.clone(),
-            descriptor.size,
-        );
-        entry.artifact_type = descriptor.artifact_type.clone();
+        let mut entry = descriptor.pointer();
         entry
             .annotations
             .insert(media_types::OCI_REF_NAME.into(), ref_name.clone());

@@ -140,6 +140,23 @@ impl Evidence {
         evidence
     }
 
+    /// Requires every `key=value` claim in a signature's payload (`verify -a`): a valid
+    /// signature without them stops counting, with the missing claim as its problem.
+    pub fn require_claims(&mut self, claims: &[(String, String)]) {
+        for signature in &mut self.signatures {
+            if signature.problem.is_some() || signature.signers.is_empty() {
+                continue;
+            }
+            if let Some((k, v)) = claims
+                .iter()
+                .find(|(k, v)| signature.claims.get(k) != Some(v))
+            {
+                signature.problem = Some(format!("it does not claim {k}={v}"));
+                signature.signers.clear();
+            }
+        }
+    }
+
     /// The distinct trusted keys with at least one valid signature.
     pub fn signers(&self) -> Vec<String> {
         let mut names: Vec<String> = self

@@ -3,32 +3,22 @@
 //! attachments too large to read.
 
 use crate::harness::{Env, assert_same_tree, attachment_tag, digest_of, random_model, sample};
-use crate::signing::setup;
+use crate::signing::{Setup, setup};
 
 #[test]
 fn bundles_are_referrers_in_the_fallback_index() {
     let s = setup();
     let env = &s.env;
     let raw = s.raw();
-    env.ok(&[
-        "sign",
-        &s.remote,
-        "--key",
-        &s.key("alice"),
-        "--format",
-        "bundle",
-        "--plain-http",
-    ]);
-    env.ok(&[
+    s.ok(&["sign", "--key", &s.key("alice"), "--format", "bundle"]);
+    s.ok(&[
         "attest",
-        &s.remote,
         "--key",
         &s.key("bob"),
         "--type",
         "provenance",
         "--format",
         "bundle",
-        "--plain-http",
     ]);
     // No .sig tag: the signature is a referrer listed in the sha256-<hex> index.
     assert!(raw.tag(&attachment_tag(&s.digest, ".sig")).is_none());
@@ -68,32 +58,15 @@ fn bundles_are_referrers_in_the_fallback_index() {
             "application/vnd.in-toto+json"
         );
     }
-    let report = env.json(&[
-        "verify",
-        &s.remote,
-        "--key",
-        &s.public("alice"),
-        "--plain-http",
-    ]);
+    let report = s.json(&["verify", "--key", &s.public("alice")]);
     assert_eq!(report["verified"], true, "{report}");
-    env.fails(
-        &[
-            "verify",
-            &s.remote,
-            "--key",
-            &s.public("bob"),
-            "--plain-http",
-        ],
-        1,
-    );
-    env.ok(&[
+    s.fails(&["verify", "--key", &s.public("bob")], 1);
+    s.ok(&[
         "verify-attestation",
-        &s.remote,
         "--key",
         &s.public("bob"),
         "--type",
         "provenance",
-        "--plain-http",
     ]);
 
     // A referrer whose subject is another model, listed in this model's index, is ignored.
@@ -117,39 +90,12 @@ fn bundles_are_referrers_in_the_fallback_index() {
         .as_array_mut()
         .unwrap()
         .push(other_index["manifests"][0].clone());
-    let forged_bytes = serde_json::to_vec(&forged).unwrap();
-    let forged_descriptor = modelark::oci::Descriptor::new(
-        "application/vnd.oci.image.index.v1+json",
-        modelark::Digest::sha256_of(&forged_bytes),
-        forged_bytes.len() as u64,
+    raw.put_bytes(
+        &attachment_tag(&s.digest, ""),
+        modelark::media_types::OCI_INDEX,
+        &serde_json::to_vec(&forged).unwrap(),
     );
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let options = modelark::store::registry::Options {
-        plain_http: true,
-        ..Default::default()
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let client = modelark::store::registry::Client::new(
-        options,
-        modelark::store::registry::CredentialStore::at(tmp.path().join("a.json"), vec![]),
-    )
-    .unwrap();
-    let endpoint = modelark::transfer::Endpoint::Registry(
-        client.repository(&s.registry.host(), "models/tiny"),
-    );
-    rt.block_on(endpoint.put_manifest_bytes(
-        Some(&attachment_tag(&s.digest, "").parse().unwrap()),
-        &forged_descriptor,
-        &forged_bytes,
-    ))
-    .unwrap();
-    let (code, stdout, _) = env.run(&[
-        "verify",
-        &s.remote,
-        "--key",
-        &s.public("carol"),
-        "--plain-http",
-    ]);
+    let (code, stdout, _) = s.run(&["verify", "--key", &s.public("carol")]);
     assert_eq!(code, 1);
     assert!(
         stdout.contains("its subject is another manifest"),
@@ -162,29 +108,13 @@ fn copy_export_and_import_carry_signatures_for_offline_verification() {
     let s = setup();
     let env = &s.env;
     let host = s.registry.host();
-    env.ok(&["sign", &s.remote, "--key", &s.key("alice"), "--plain-http"]);
-    env.ok(&[
-        "sign",
-        &s.remote,
-        "--key",
-        &s.key("bob"),
-        "--format",
-        "bundle",
-        "--plain-http",
-    ]);
-    env.ok(&[
-        "approve",
-        &s.remote,
-        "--env",
-        "production",
-        "--key",
-        &s.key("carol"),
-        "--plain-http",
-    ]);
+    s.ok(&["sign", "--key", &s.key("alice")]);
+    s.ok(&["sign", "--key", &s.key("bob"), "--format", "bundle"]);
+    s.ok(&["approve", "--env", "production", "--key", &s.key("carol")]);
     let keys = ["--key", &s.public("alice")];
     // Registry to registry, under --key: the mirror verifies by itself.
     let mirror = format!("{host}/mirror/tiny:1.0.0");
-    env.ok(&["copy", &s.remote, &mirror, keys[0], keys[1], "--plain-http"]);
+    s.ok(&["copy", &mirror, keys[0], keys[1]]);
     env.ok(&[
         "verify",
         &mirror,
@@ -204,21 +134,11 @@ fn copy_export_and_import_carry_signatures_for_offline_verification() {
     ]);
     // A copy under a key that signed nothing is refused and the target gets nothing.
     let refused = format!("{host}/refused/tiny:1.0.0");
-    env.fails(
-        &[
-            "copy",
-            &s.remote,
-            &refused,
-            "--key",
-            &s.public("carol"),
-            "--plain-http",
-        ],
-        1,
-    );
+    s.fails(&["copy", &refused, "--key", &s.public("carol")], 1);
     env.fails(&["inspect", &refused, "--plain-http"], 1);
 
     // Registry to the local store, then an archive, then another machine with no registry.
-    env.ok(&["copy", &s.remote, "tiny:1.0.0", "--plain-http"]);
+    s.ok(&["copy", "tiny:1.0.0"]);
     env.ok(&["verify", "tiny:1.0.0", "--key", &s.public("bob")]);
     let archive = env.path("tiny.tar");
     env.ok(&["export", "tiny:1.0.0", "-o", archive.to_str().unwrap()]);
@@ -284,78 +204,56 @@ fn concurrent_signers_all_land_and_oversized_attachments_are_refused_unread() {
     }
     // Four approvers at once: registries cannot compare-and-swap a tag, so each write is
     // read back and merged again when another writer replaced it.
-    let children: Vec<_> = names
-        .iter()
-        .map(|name| {
-            env.cmd(&[
-                "approve",
-                &s.remote,
-                "--env",
-                "production",
-                "--key",
-                &format!("{name}.key"),
-                "--plain-http",
-            ])
-            .spawn()
-            .unwrap()
-        })
-        .collect();
-    for mut child in children {
-        assert!(child.wait().unwrap().success());
-    }
+    at_once(&s, &names, |name| {
+        vec!["approve", "--env", "production", "--key", name]
+    });
     let raw = s.raw();
     let att_tag = attachment_tag(&s.digest, ".att");
     assert_eq!(raw.manifest(&att_tag).layers.len(), 4);
     for name in names {
-        env.ok(&[
+        s.ok(&[
             "verify-attestation",
-            &s.remote,
             "--key",
             &format!("{name}.pub"),
             "--type",
             "approval",
-            "--plain-http",
         ]);
     }
     // The same for bundle referrers and the fallback index they share.
-    let children: Vec<_> = names
-        .iter()
-        .map(|name| {
-            env.cmd(&[
-                "sign",
-                &s.remote,
-                "--key",
-                &format!("{name}.key"),
-                "--format",
-                "bundle",
-                "--plain-http",
-            ])
-            .spawn()
-            .unwrap()
-        })
-        .collect();
-    for mut child in children {
-        assert!(child.wait().unwrap().success());
-    }
+    at_once(&s, &names, |name| {
+        vec!["sign", "--key", name, "--format", "bundle"]
+    });
     let (_, index) = raw.tag(&attachment_tag(&s.digest, "")).unwrap();
     let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
     assert_eq!(index["manifests"].as_array().unwrap().len(), 4, "{index:#}");
 
     // A .sig layer that claims 64 MiB is reported, not downloaded.
-    env.ok(&["sign", &s.remote, "--key", &s.key("alice"), "--plain-http"]);
+    s.ok(&["sign", "--key", &s.key("alice")]);
     let sig_tag = attachment_tag(&s.digest, ".sig");
     let mut sig = raw.manifest(&sig_tag);
     let mut huge = sig.layers[0].clone();
     huge.size = 64 << 20;
     sig.layers.push(huge);
     raw.put_manifest(&sig_tag, &sig);
-    let (code, stdout, _) = env.run(&[
-        "verify",
-        &s.remote,
-        "--key",
-        &s.public("alice"),
-        "--plain-http",
-    ]);
+    let (code, stdout, _) = s.run(&["verify", "--key", &s.public("alice")]);
     assert_eq!(code, 0, "the valid signature still counts: {stdout}");
     assert!(stdout.contains("over the 1 MiB limit"), "{stdout}");
+}
+
+/// Runs one `modelark COMMAND REMOTE ...` per key file (`NAME.key`) at the same time; all
+/// must succeed.
+fn at_once(s: &Setup, names: &[&str], command: impl Fn(&str) -> Vec<&str>) {
+    let keys: Vec<String> = names.iter().map(|name| format!("{name}.key")).collect();
+    let children: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            let mut args = command(key);
+            args.insert(1, s.remote.as_str());
+            args.push("--plain-http");
+            s.env.cmd(&args).spawn().unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
 }

@@ -490,31 +490,53 @@ impl Raw {
     }
 
     pub fn put_manifest(&self, tag: &str, manifest: &modelark::oci::Manifest) {
-        let bytes = manifest.to_bytes();
-        let descriptor = modelark::oci::Descriptor::new(
+        self.put_bytes(
+            tag,
             modelark::media_types::OCI_MANIFEST,
-            modelark::Digest::sha256_of(&bytes),
-            bytes.len() as u64,
+            &manifest.to_bytes(),
         );
+    }
+
+    /// Stores manifest or index bytes as they are under `tag`.
+    pub fn put_bytes(&self, tag: &str, media_type: &str, bytes: &[u8]) {
+        let descriptor = modelark::oci::Descriptor::of(media_type, bytes);
         let tag = tag.parse().unwrap();
         self.runtime
             .block_on(
                 self.endpoint
-                    .put_manifest_bytes(Some(&tag), &descriptor, &bytes),
+                    .put_manifest_bytes(Some(&tag), &descriptor, bytes),
             )
             .unwrap();
     }
 
     pub fn put_blob(&self, media_type: &str, bytes: &[u8]) -> modelark::oci::Descriptor {
-        let descriptor = modelark::oci::Descriptor::new(
-            media_type,
-            modelark::Digest::sha256_of(bytes),
-            bytes.len() as u64,
-        );
+        let descriptor = modelark::oci::Descriptor::of(media_type, bytes);
         self.runtime
             .block_on(self.endpoint.put_blob_bytes(&descriptor, bytes.to_vec()))
             .unwrap();
         descriptor
+    }
+
+    /// Runs `f` on this handle's repository (library calls the CLI has no command for).
+    pub fn run<T>(&self, f: impl AsyncFnOnce(&modelark::store::registry::Repository) -> T) -> T {
+        let modelark::transfer::Endpoint::Registry(repository) = &self.endpoint else {
+            unreachable!("Raw always talks to a registry")
+        };
+        self.runtime.block_on(f(repository))
+    }
+
+    /// The referrer manifests the `sha256-<hex>` fallback index of `digest` lists.
+    pub fn referrers(&self, digest: &str) -> Vec<modelark::oci::Manifest> {
+        let (_, index) = self
+            .tag(&attachment_tag(digest, ""))
+            .expect("fallback index");
+        let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| self.manifest_at(entry["digest"].as_str().unwrap()))
+            .collect()
     }
 
     pub fn blob(&self, descriptor: &modelark::oci::Descriptor) -> Vec<u8> {

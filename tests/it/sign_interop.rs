@@ -13,9 +13,8 @@ use sigstore::crypto::SigningScheme;
 use sigstore::crypto::signing_key::SigStoreKeyPair;
 use sigstore::registry::{Auth, ClientConfig, ClientProtocol, OciReference};
 
-use crate::harness::{
-    Env, Raw, Registry, attachment_tag, digest_of, random_model, root, sample, which,
-};
+use crate::harness::{attachment_tag, random_model, root, which};
+use crate::signing::{Setup, setup};
 
 fn fixture(name: &str) -> String {
     root()
@@ -52,30 +51,23 @@ async fn sigstore_verifies(image: &str, public: &str) -> bool {
 
 #[test]
 fn the_sigstore_crate_and_modelark_verify_each_others_signatures() {
-    let registry = Registry::start();
-    let env = Env::new();
-    let host = registry.host();
-    let ours = format!("{host}/models/tiny:1.0.0");
-    env.ok(&["push", sample().to_str().unwrap(), &ours, "--plain-http"]);
-    let (_, other_pub) = env.keypair("other");
+    let s = setup();
+    let (env, host, other_pub) = (&s.env, s.registry.host(), s.public("bob"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
 
     // modelark signs with the key real cosign made; sigstore-rs verifies with its public key.
-    env.ok(&[
-        "sign",
-        &ours,
-        "--key",
-        &fixture("cosign-generated.key"),
-        "--plain-http",
-    ]);
-    assert!(runtime.block_on(sigstore_verifies(&ours, &fixture("cosign-generated.pub"))));
-    assert!(!runtime.block_on(sigstore_verifies(&ours, &other_pub)));
+    s.ok(&["sign", "--key", &fixture("cosign-generated.key")]);
+    assert!(runtime.block_on(sigstore_verifies(
+        &s.remote,
+        &fixture("cosign-generated.pub")
+    )));
+    assert!(!runtime.block_on(sigstore_verifies(&s.remote, &other_pub)));
 
     // sigstore-rs signs another model; modelark verifies it (and not under another key).
     let theirs = format!("{host}/models/theirs:1.0.0");
     env.ok(&[
         "push",
-        random_model(&env, "theirs", 4096).to_str().unwrap(),
+        random_model(env, "theirs", 4096).to_str().unwrap(),
         &theirs,
         "--plain-http",
     ]);
@@ -112,35 +104,26 @@ fn the_sigstore_crate_and_modelark_verify_each_others_signatures() {
 
 #[test]
 fn openssl_verifies_a_signature_over_its_payload() {
-    let registry = Registry::start();
-    let env = Env::new();
-    let remote = format!("{}/models/tiny:1.0.0", registry.host());
-    let digest = digest_of(&env.ok(&["push", sample().to_str().unwrap(), &remote, "--plain-http"]));
-    env.ok(&[
-        "sign",
-        &remote,
-        "--key",
-        &fixture("cosign-generated.key"),
-        "--plain-http",
-    ]);
-    let raw = Raw::new(&registry.host(), "models/tiny");
-    let sig = raw.manifest(&attachment_tag(&digest, ".sig"));
+    let s = setup();
+    s.ok(&["sign", "--key", &fixture("cosign-generated.key")]);
+    let raw = s.raw();
+    let sig = raw.manifest(&attachment_tag(&s.digest, ".sig"));
     let payload = raw.blob(&sig.layers[0]);
     let signature = base64::engine::general_purpose::STANDARD
         .decode(&sig.layers[0].annotations["dev.cosignproject.cosign/signature"])
         .unwrap();
-    std::fs::write(env.path("payload.json"), &payload).unwrap();
-    std::fs::write(env.path("sig.der"), &signature).unwrap();
+    std::fs::write(s.env.path("payload.json"), &payload).unwrap();
+    std::fs::write(s.env.path("sig.der"), &signature).unwrap();
     let payload: serde_json::Value = serde_json::from_slice(&payload).unwrap();
     assert_eq!(
         payload["critical"]["image"]["docker-manifest-digest"],
-        digest.as_str()
+        s.digest.as_str()
     );
     let verify = |public: &str| {
         Command::new(which("openssl"))
             .args(["dgst", "-sha256", "-verify", public, "-signature"])
-            .arg(env.path("sig.der"))
-            .arg(env.path("payload.json"))
+            .arg(s.env.path("sig.der"))
+            .arg(s.env.path("payload.json"))
             .output()
             .unwrap()
     };
@@ -149,71 +132,72 @@ fn openssl_verifies_a_signature_over_its_payload() {
         out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Verified OK"),
         "{out:?}"
     );
-    let (_, other) = env.keypair("other");
-    assert!(!verify(&other).status.success());
+    assert!(!verify(&s.public("bob")).status.success());
+}
+
+/// Runs an independent verifier `program script FILE PUBLIC [EXTRA]` on `bytes`.
+fn independent(
+    s: &Setup,
+    program: &std::path::Path,
+    script: &str,
+    bytes: &[u8],
+    public: &str,
+    extra: &[String],
+) -> std::process::Output {
+    let file = s.env.path("attachment.json");
+    std::fs::write(&file, bytes).unwrap();
+    Command::new(program)
+        .arg(root().join("tests/interop").join(script))
+        .arg(&file)
+        .arg(public)
+        .args(extra)
+        .output()
+        .unwrap()
 }
 
 #[test]
 fn securesystemslib_verifies_modelark_envelopes() {
-    let registry = Registry::start();
-    let env = Env::new();
-    let remote = format!("{}/models/tiny:1.0.0", registry.host());
-    let digest = digest_of(&env.ok(&["push", sample().to_str().unwrap(), &remote, "--plain-http"]));
-    let (key, public) = env.keypair("alice");
-    let (_, other) = env.keypair("bob");
-    env.ok(&[
+    let s = setup();
+    s.ok(&[
         "approve",
-        &remote,
         "--env",
         "production",
         "--key",
-        &key,
+        &s.key("alice"),
         "--ticket",
         "CHG-7",
-        "--plain-http",
     ]);
-    env.ok(&[
+    s.ok(&[
         "attest",
-        &remote,
         "--key",
-        &key,
+        &s.key("alice"),
         "--type",
         "provenance",
         "--format",
         "bundle",
-        "--plain-http",
     ]);
-    let raw = Raw::new(&registry.host(), "models/tiny");
-    let att = raw.manifest(&attachment_tag(&digest, ".att"));
+    let raw = s.raw();
+    let att = raw.manifest(&attachment_tag(&s.digest, ".att"));
     let envelope = raw.blob(&att.layers[0]);
-    let (_, index) = raw.tag(&attachment_tag(&digest, "")).unwrap();
-    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
-    let referrer = raw.manifest_at(index["manifests"][0]["digest"].as_str().unwrap());
+    let referrer = &raw.referrers(&s.digest)[0];
     let bundle: serde_json::Value = serde_json::from_slice(&raw.blob(&referrer.layers[0])).unwrap();
-    let key_id = |pem: &str| {
-        modelark::sign::PublicKey::from_pem(&std::fs::read_to_string(pem).unwrap())
-            .unwrap()
-            .key_id()
-    };
-    let script = root().join("tests/interop/verify_dsse.py");
+    let python = which("python3");
+    // securesystemslib matches signatures to keys by keyid: modelark's is the key's SHA-256.
     let check = |envelope: &[u8], public: &str| {
-        std::fs::write(env.path("envelope.json"), envelope).unwrap();
-        Command::new("python3")
-            .arg(&script)
-            .arg(env.path("envelope.json"))
-            .arg(public)
-            .arg(key_id(public))
-            .output()
-            .unwrap()
+        let key =
+            modelark::sign::PublicKey::from_pem(&std::fs::read_to_string(public).unwrap()).unwrap();
+        independent(
+            &s,
+            &python,
+            "verify_dsse.py",
+            envelope,
+            public,
+            &[key.key_id()],
+        )
     };
-    for (what, envelope) in [
-        ("approval", envelope),
-        (
-            "bundle",
-            serde_json::to_vec(&bundle["dsseEnvelope"]).unwrap(),
-        ),
-    ] {
-        let out = check(&envelope, &public);
+    let bundled = serde_json::to_vec(&bundle["dsseEnvelope"]).unwrap();
+    for (what, envelope) in [("approval", envelope), ("bundle", bundled)] {
+        let out = check(&envelope, &s.public("alice"));
         assert!(
             out.status.success(),
             "{what}: {}",
@@ -223,10 +207,10 @@ fn securesystemslib_verifies_modelark_envelopes() {
         assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
         assert_eq!(
             statement["subject"][0]["digest"]["sha256"],
-            digest.trim_start_matches("sha256:")
+            s.digest.trim_start_matches("sha256:")
         );
         assert!(
-            !check(&envelope, &other).status.success(),
+            !check(&envelope, &s.public("bob")).status.success(),
             "{what} verified under another key"
         );
     }
@@ -234,52 +218,30 @@ fn securesystemslib_verifies_modelark_envelopes() {
 
 #[test]
 fn sigstore_js_verifies_modelark_bundles() {
-    let registry = Registry::start();
-    let env = Env::new();
-    let remote = format!("{}/models/tiny:1.0.0", registry.host());
-    let digest = digest_of(&env.ok(&["push", sample().to_str().unwrap(), &remote, "--plain-http"]));
-    let (key, public) = env.keypair("alice");
-    let (_, other) = env.keypair("bob");
-    env.ok(&[
-        "sign",
-        &remote,
-        "--key",
-        &key,
-        "--format",
-        "bundle",
-        "--plain-http",
-    ]);
-    env.ok(&[
+    let s = setup();
+    s.ok(&["sign", "--key", &s.key("alice"), "--format", "bundle"]);
+    s.ok(&[
         "attest",
-        &remote,
         "--key",
-        &key,
+        &s.key("alice"),
         "--type",
         "provenance",
         "--format",
         "bundle",
-        "--plain-http",
     ]);
-    let raw = Raw::new(&registry.host(), "models/tiny");
-    let (_, index) = raw
-        .tag(&attachment_tag(&digest, ""))
-        .expect("fallback index");
-    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    let raw = s.raw();
     let node = which("node");
-    let script = root().join("tests/interop/verify_bundle.js");
     let mut types = Vec::new();
-    for entry in index["manifests"].as_array().unwrap() {
-        let referrer = raw.manifest_at(entry["digest"].as_str().unwrap());
-        std::fs::write(env.path("bundle.json"), raw.blob(&referrer.layers[0])).unwrap();
-        let verify = |public: &str| {
-            Command::new(&node)
-                .arg(&script)
-                .arg(env.path("bundle.json"))
-                .arg(public)
-                .output()
-                .unwrap()
-        };
-        let out = verify(&public);
+    for referrer in raw.referrers(&s.digest) {
+        let bundle = raw.blob(&referrer.layers[0]);
+        let out = independent(
+            &s,
+            &node,
+            "verify_bundle.js",
+            &bundle,
+            &s.public("alice"),
+            &[],
+        );
         assert!(
             out.status.success(),
             "{}",
@@ -288,13 +250,18 @@ fn sigstore_js_verifies_modelark_bundles() {
         let statement: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(
             statement["subject"][0]["digest"]["sha256"],
-            digest.trim_start_matches("sha256:")
+            s.digest.trim_start_matches("sha256:")
         );
         types.push(statement["predicateType"].as_str().unwrap().to_owned());
-        assert!(
-            !verify(&other).status.success(),
-            "verified under another key"
+        let other = independent(
+            &s,
+            &node,
+            "verify_bundle.js",
+            &bundle,
+            &s.public("bob"),
+            &[],
         );
+        assert!(!other.status.success(), "verified under another key");
     }
     types.sort();
     assert_eq!(
@@ -310,17 +277,13 @@ fn sigstore_js_verifies_modelark_bundles() {
 fn signatures_skopeo_copied_still_verify() {
     // skopeo copies a model and its `.sig` manifest to another repository, rewriting the
     // `.sig` manifest's config; modelark verifies the copy.
-    let registry = Registry::start();
-    let env = Env::new();
-    let host = registry.host();
-    let remote = format!("{host}/models/tiny:1.0.0");
-    let digest = digest_of(&env.ok(&["push", sample().to_str().unwrap(), &remote, "--plain-http"]));
-    let (key, public) = env.keypair("alice");
-    env.ok(&["sign", &remote, "--key", &key, "--plain-http"]);
-    let sig = attachment_tag(&digest, ".sig");
+    let s = setup();
+    let host = s.registry.host();
+    s.ok(&["sign", "--key", &s.key("alice")]);
+    let sig = attachment_tag(&s.digest, ".sig");
     for tag in ["1.0.0", sig.as_str()] {
         crate::interop::skopeo(
-            &env,
+            &s.env,
             &[
                 "copy",
                 "--src-tls-verify=false",
@@ -331,12 +294,9 @@ fn signatures_skopeo_copied_still_verify() {
             ],
         );
     }
-    let report = env.json(&[
-        "verify",
-        &format!("{host}/skopeo-copy/tiny:1.0.0"),
-        "--key",
-        &public,
-        "--plain-http",
-    ]);
+    let copy = format!("{host}/skopeo-copy/tiny:1.0.0");
+    let report = s
+        .env
+        .json(&["verify", &copy, "--key", &s.public("alice"), "--plain-http"]);
     assert_eq!(report["verified"], true, "{report}");
 }

@@ -40,29 +40,42 @@ impl Setup {
     pub fn raw(&self) -> Raw {
         Raw::new(&self.registry.host(), "models/tiny")
     }
+
+    fn args<'a>(&'a self, command: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![command, self.remote.as_str()];
+        args.extend_from_slice(rest);
+        args.push("--plain-http");
+        args
+    }
+
+    /// `modelark COMMAND REMOTE REST... --plain-http`, which must succeed: its stdout.
+    pub fn ok(&self, command: &[&str]) -> String {
+        self.env.ok(&self.args(command[0], &command[1..]))
+    }
+
+    /// As [`Setup::ok`] with `--json`, parsed.
+    pub fn json(&self, command: &[&str]) -> serde_json::Value {
+        self.env.json(&self.args(command[0], &command[1..]))
+    }
+
+    /// As [`Setup::ok`]: exit code, stdout and stderr.
+    pub fn run(&self, command: &[&str]) -> (i32, String, String) {
+        self.env.run(&self.args(command[0], &command[1..]))
+    }
+
+    /// As [`Setup::ok`], which must exit with `code`: its stderr.
+    pub fn fails(&self, command: &[&str], code: i32) -> String {
+        self.env.fails(&self.args(command[0], &command[1..]), code)
+    }
 }
 
 #[test]
 fn signatures_add_up_and_verify_only_under_their_keys() {
     let s = setup();
     let env = &s.env;
-    let signed = env.ok(&[
-        "sign",
-        &s.remote,
-        "--key",
-        &s.key("alice"),
-        "-a",
-        "pipeline=train-42",
-        "--plain-http",
-    ]);
+    let signed = s.ok(&["sign", "--key", &s.key("alice"), "-a", "pipeline=train-42"]);
     assert!(signed.contains(&s.digest), "{signed}");
-    let report = env.json(&[
-        "verify",
-        &s.remote,
-        "--key",
-        &s.public("alice"),
-        "--plain-http",
-    ]);
+    let report = s.json(&["verify", "--key", &s.public("alice")]);
     assert_eq!(report["verified"], true);
     assert_eq!(report["digest"], s.digest.as_str());
     assert_eq!(report["signers"][0], s.public("alice"));
@@ -72,27 +85,16 @@ fn signatures_add_up_and_verify_only_under_their_keys() {
     );
 
     // Wrong key: exit 1 with the reason.
-    let stderr = env.fails(
-        &[
-            "verify",
-            &s.remote,
-            "--key",
-            &s.public("bob"),
-            "--plain-http",
-        ],
-        1,
-    );
+    let stderr = s.fails(&["verify", "--key", &s.public("bob")], 1);
     assert!(stderr.contains("no trusted key verifies it"), "{stderr}");
     // A claim the signature does not make.
-    let stderr = env.fails(
+    let stderr = s.fails(
         &[
             "verify",
-            &s.remote,
             "--key",
             &s.public("alice"),
             "-a",
             "pipeline=other",
-            "--plain-http",
         ],
         1,
     );
@@ -101,23 +103,14 @@ fn signatures_add_up_and_verify_only_under_their_keys() {
     // Two signers required: one is too few.
     let policy = env.path("two.yaml");
     std::fs::write(&policy, format!("keys: {{alice: {}, bob: {}}}\nrules: [{{scope: '**', signatures: {{threshold: 2}}}}]\n", s.public("alice"), s.public("bob"))).unwrap();
-    let stderr = env.fails(
-        &[
-            "verify",
-            &s.remote,
-            "--policy",
-            policy.to_str().unwrap(),
-            "--plain-http",
-        ],
-        1,
-    );
+    let stderr = s.fails(&["verify", "--policy", policy.to_str().unwrap()], 1);
     assert!(
         stderr.contains("2 signature(s) by any trusted key (alice, bob): signed by alice"),
         "{stderr}"
     );
 
     // A second signer adds a layer; the first signature stays.
-    env.ok(&["sign", &s.remote, "--key", &s.key("bob"), "--plain-http"]);
+    s.ok(&["sign", "--key", &s.key("bob")]);
     let sig = s.raw().manifest(&attachment_tag(&s.digest, ".sig"));
     assert_eq!(sig.layers.len(), 2);
     assert!(sig.layers.iter().all(|l| {
@@ -126,7 +119,7 @@ fn signatures_add_up_and_verify_only_under_their_keys() {
                 .contains_key("dev.cosignproject.cosign/signature")
     }));
     // Signing the same way again stores nothing new (ECDSA here is deterministic, RFC 6979).
-    env.ok(&["sign", &s.remote, "--key", &s.key("bob"), "--plain-http"]);
+    s.ok(&["sign", "--key", &s.key("bob")]);
     assert_eq!(
         s.raw()
             .manifest(&attachment_tag(&s.digest, ".sig"))
@@ -134,21 +127,13 @@ fn signatures_add_up_and_verify_only_under_their_keys() {
             .len(),
         2
     );
-    env.ok(&[
+    s.ok(&["verify", "--policy", policy.to_str().unwrap()]);
+    let report = s.json(&[
         "verify",
-        &s.remote,
-        "--policy",
-        policy.to_str().unwrap(),
-        "--plain-http",
-    ]);
-    let report = env.json(&[
-        "verify",
-        &s.remote,
         "--key",
         &s.public("alice"),
         "--key",
         &s.public("bob"),
-        "--plain-http",
     ]);
     assert_eq!(report["signers"].as_array().unwrap().len(), 2, "{report}");
 }
@@ -159,7 +144,7 @@ fn tampered_foreign_and_moved_signatures_do_not_verify() {
     let env = &s.env;
     let raw = s.raw();
     let sig_tag = attachment_tag(&s.digest, ".sig");
-    env.ok(&["sign", &s.remote, "--key", &s.key("alice"), "--plain-http"]);
+    s.ok(&["sign", "--key", &s.key("alice")]);
     let alice = s.public("alice");
 
     // Tampered payload: same signature annotation over a changed payload.
@@ -173,10 +158,10 @@ fn tampered_foreign_and_moved_signatures_do_not_verify() {
     layer.annotations = original.layers[0].annotations.clone();
     tampered.layers = vec![layer];
     raw.put_manifest(&sig_tag, &tampered);
-    let stderr = env.fails(&["verify", &s.remote, "--key", &alice, "--plain-http"], 1);
+    let stderr = s.fails(&["verify", "--key", &alice], 1);
     assert!(stderr.contains("no trusted key verifies it"), "{stderr}");
     raw.put_manifest(&sig_tag, &original);
-    env.ok(&["verify", &s.remote, "--key", &alice, "--plain-http"]);
+    s.ok(&["verify", "--key", &alice]);
 
     // A valid signature of another model copied beside this one.
     let other = random_model(env, "other", 1000);
@@ -186,16 +171,7 @@ fn tampered_foreign_and_moved_signatures_do_not_verify() {
     env.ok(&["sign", &other_ref, "--key", &s.key("bob"), "--plain-http"]);
     let foreign = raw.manifest(&attachment_tag(&other_digest, ".sig"));
     raw.put_manifest(&sig_tag, &foreign);
-    let stderr = env.fails(
-        &[
-            "verify",
-            &s.remote,
-            "--key",
-            &s.public("bob"),
-            "--plain-http",
-        ],
-        1,
-    );
+    let stderr = s.fails(&["verify", "--key", &s.public("bob")], 1);
     assert!(
         stderr.contains(&format!("it signs {other_digest}, not this model")),
         "{stderr}"
@@ -215,7 +191,7 @@ fn tampered_foreign_and_moved_signatures_do_not_verify() {
         "--force",
         "--plain-http",
     ]));
-    let stderr = env.fails(&["verify", &s.remote, "--key", &alice, "--plain-http"], 1);
+    let stderr = s.fails(&["verify", "--key", &alice], 1);
     assert!(
         stderr.contains("the model has no signatures") && stderr.contains(&third_digest),
         "{stderr}"
@@ -240,18 +216,7 @@ fn pull_under_a_policy_writes_nothing_until_it_passes() {
     let policy = policy.to_str().unwrap();
     let out_arg = out.to_str().unwrap();
     let refused = |expect: &str| {
-        let stderr = env.fails(
-            &[
-                "pull",
-                &s.remote,
-                "-o",
-                out_arg,
-                "--policy",
-                policy,
-                "--plain-http",
-            ],
-            1,
-        );
+        let stderr = s.fails(&["pull", "-o", out_arg, "--policy", policy], 1);
         assert!(stderr.contains(expect), "expected {expect:?} in:\n{stderr}");
         assert!(!out.exists(), "the output directory was written");
         assert!(
@@ -260,109 +225,65 @@ fn pull_under_a_policy_writes_nothing_until_it_passes() {
         );
     };
     refused("the model has no signatures");
-    let stderr = env.fails(
-        &[
-            "pull",
-            &s.remote,
-            "--key",
-            &s.public("alice"),
-            "--plain-http",
-        ],
-        1,
-    );
+    let stderr = s.fails(&["pull", "--key", &s.public("alice")], 1);
     assert!(stderr.contains("no signatures"), "{stderr}");
 
-    env.ok(&["sign", &s.remote, "--key", &s.key("alice"), "--plain-http"]);
+    s.ok(&["sign", "--key", &s.key("alice")]);
     refused(
         "2 `approval` attestation(s) with decision=approved, environment=production by ml-leads (bob, carol): none found",
     );
     // Too few approvers.
-    env.ok(&[
+    s.ok(&[
         "approve",
-        &s.remote,
         "--env",
         "production",
         "--key",
         &s.key("bob"),
         "--ticket",
         "CHG-1",
-        "--plain-http",
     ]);
     refused("by bob");
     // An approval for another environment, and one by an untrusted key (alice is not a lead).
-    env.ok(&[
-        "approve",
-        &s.remote,
-        "--env",
-        "staging",
-        "--key",
-        &s.key("carol"),
-        "--plain-http",
-    ]);
-    env.ok(&[
-        "approve",
-        &s.remote,
-        "--env",
-        "production",
-        "--key",
-        &s.key("alice"),
-        "--plain-http",
-    ]);
+    s.ok(&["approve", "--env", "staging", "--key", &s.key("carol")]);
+    s.ok(&["approve", "--env", "production", "--key", &s.key("alice")]);
     refused("carol: environment is staging");
     // An expired approval.
-    env.ok(&[
+    s.ok(&[
         "approve",
-        &s.remote,
         "--env",
         "production",
         "--key",
         &s.key("carol"),
         "--expires",
         "2020-01-01T00:00:00Z",
-        "--plain-http",
     ]);
     refused("carol's approval expired 2020-01-01T00:00:00Z");
     // A valid one: the pull goes through and unpacks exactly the model.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    env.ok(&[
+    s.ok(&[
         "approve",
-        &s.remote,
         "--env",
         "production",
         "--key",
         &s.key("carol"),
         "--expires",
         "30d",
-        "--plain-http",
     ]);
-    let pulled = env.json(&[
-        "pull",
-        &s.remote,
-        "-o",
-        out_arg,
-        "--policy",
-        policy,
-        "--plain-http",
-    ]);
+    let pulled = s.json(&["pull", "-o", out_arg, "--policy", policy]);
     assert_eq!(pulled["digest"], s.digest.as_str());
     assert_same_tree(&sample(), &out);
     // A later rejection revokes bob's approval.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    env.ok(&[
+    s.ok(&[
         "reject",
-        &s.remote,
         "--env",
         "production",
         "--key",
         &s.key("bob"),
         "--reason",
         "bias regression",
-        "--plain-http",
     ]);
-    let stderr = env.fails(
-        &["verify", &s.remote, "--policy", policy, "--plain-http"],
-        1,
-    );
+    let stderr = s.fails(&["verify", "--policy", policy], 1);
     assert!(stderr.contains("bob: decision is rejected"), "{stderr}");
 }
 
@@ -371,23 +292,13 @@ fn attestations_verify_by_type_and_malformed_ones_are_reported() {
     let s = setup();
     let env = &s.env;
     let raw = s.raw();
-    env.ok(&[
-        "attest",
-        &s.remote,
-        "--key",
-        &s.key("alice"),
-        "--type",
-        "provenance",
-        "--plain-http",
-    ]);
-    let statements = env.json(&[
+    s.ok(&["attest", "--key", &s.key("alice"), "--type", "provenance"]);
+    let statements = s.json(&[
         "verify-attestation",
-        &s.remote,
         "--key",
         &s.public("alice"),
         "--type",
         "provenance",
-        "--plain-http",
     ]);
     let statement = &statements[0]["statement"];
     assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
@@ -401,15 +312,13 @@ fn attestations_verify_by_type_and_malformed_ones_are_reported() {
     );
 
     // The wrong type, and the wrong key.
-    let stderr = env.fails(
+    let stderr = s.fails(
         &[
             "verify-attestation",
-            &s.remote,
             "--key",
             &s.public("alice"),
             "--type",
             "approval",
-            "--plain-http",
         ],
         1,
     );
@@ -417,15 +326,13 @@ fn attestations_verify_by_type_and_malformed_ones_are_reported() {
         stderr.contains("found verified: https://slsa.dev/provenance/v1"),
         "{stderr}"
     );
-    env.fails(
+    s.fails(
         &[
             "verify-attestation",
-            &s.remote,
             "--key",
             &s.public("bob"),
             "--type",
             "provenance",
-            "--plain-http",
         ],
         1,
     );
@@ -433,16 +340,14 @@ fn attestations_verify_by_type_and_malformed_ones_are_reported() {
     // A custom predicate from a file, stored cosign-style with its predicateType annotation.
     let predicate = env.path("eval.json");
     std::fs::write(&predicate, r#"{"dataset": "imdb", "accuracy": 0.91}"#).unwrap();
-    env.ok(&[
+    s.ok(&[
         "attest",
-        &s.remote,
         "--key",
         &s.key("bob"),
         "--type",
         "https://example.com/eval/v1",
         "--predicate",
         predicate.to_str().unwrap(),
-        "--plain-http",
     ]);
     let att = raw.manifest(&attachment_tag(&s.digest, ".att"));
     assert_eq!(att.layers.len(), 2);
@@ -462,29 +367,25 @@ fn attestations_verify_by_type_and_malformed_ones_are_reported() {
         b"{\"payload\": 42}",
     ));
     raw.put_manifest(&attachment_tag(&s.digest, ".att"), &broken);
-    let (code, stdout, _) = env.run(&[
+    let (code, stdout, _) = s.run(&[
         "verify-attestation",
-        &s.remote,
         "--key",
         &s.public("bob"),
         "--type",
         "https://example.com/eval/v1",
-        "--plain-http",
     ]);
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("malformed DSSE envelope"), "{stdout}");
     // An approval predicate that is not an approval is refused before anything is stored.
-    let stderr = env.fails(
+    let stderr = s.fails(
         &[
             "attest",
-            &s.remote,
             "--key",
             &s.key("bob"),
             "--type",
             "approval",
             "--predicate",
             predicate.to_str().unwrap(),
-            "--plain-http",
         ],
         2,
     );

@@ -205,6 +205,8 @@ pub struct Client {
     token_fetch: tokio::sync::Mutex<()>,
     /// Set once a registry refused a streamed `PATCH`; later uploads use one `PUT` each.
     streaming_refused: std::sync::atomic::AtomicBool,
+    /// Hosts found to lack the OCI 1.1 referrers API: not asked again by this client.
+    without_referrers: Mutex<std::collections::HashSet<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -244,6 +246,7 @@ impl Client {
             state: Mutex::new(AuthState::default()),
             token_fetch: tokio::sync::Mutex::new(()),
             streaming_refused: std::sync::atomic::AtomicBool::new(false),
+            without_referrers: Mutex::default(),
         }))
     }
 
@@ -342,6 +345,18 @@ impl Repository {
     /// The repository name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether this client already found the host without the referrers API.
+    pub(crate) fn lacks_referrers(&self) -> bool {
+        let hosts = self.client.without_referrers.lock().expect("not poisoned");
+        hosts.contains(&self.host)
+    }
+
+    /// Remembers that the host has no referrers API.
+    pub(crate) fn note_no_referrers(&self) {
+        let mut hosts = self.client.without_referrers.lock().expect("not poisoned");
+        hosts.insert(self.host.clone());
     }
 
     /// The client.

@@ -250,6 +250,10 @@ impl Repository {
     /// # Errors
     /// Transport errors and malformed answers.
     pub async fn referrers(&self, digest: &Digest) -> Result<Option<crate::oci::Index>, Error> {
+        // Support is a property of the registry: one 404 answers for every later model.
+        if self.lacks_referrers() {
+            return Ok(None);
+        }
         let url = self.urls.referrers(&self.name, digest);
         let response = self
             .send("list referrers of", &Access::Pull, |http| {
@@ -268,6 +272,7 @@ impl Repository {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with(media_types::OCI_INDEX));
         if unsupported.contains(&response.status()) || !is_index {
+            self.note_no_referrers();
             return Ok(None);
         }
         let response = self

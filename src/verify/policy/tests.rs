@@ -67,6 +67,20 @@ fn evidence(
     signed_by: &[&str],
     attestations: &[(&str, serde_json::Value)],
 ) -> Evidence {
+    Evidence::collect(
+        digest,
+        &attached(f, digest, signed_by, attestations),
+        policy.keys(),
+    )
+}
+
+/// Signatures and approvals made by the fixture's keys about `digest`.
+fn attached(
+    f: &Fixture,
+    digest: &Digest,
+    signed_by: &[&str],
+    attestations: &[(&str, serde_json::Value)],
+) -> Attached {
     let mut attached = Attached::default();
     for name in signed_by {
         let payload =
@@ -92,7 +106,7 @@ fn evidence(
             source: format!("att by {name}"),
         });
     }
-    Evidence::collect(digest, &attached, policy.keys())
+    attached
 }
 
 fn now() -> OffsetDateTime {
@@ -264,13 +278,37 @@ fn approvals_thresholds_expiry_and_revocation() {
 fn signatures_for_another_digest_do_not_count() {
     let f = fixture();
     let policy = load(&f, POLICY).unwrap();
-    let evidence = evidence(&f, &policy, &Digest::sha256_of(b"other"), &["release"], &[]);
-    let evidence = Evidence {
-        digest: Digest::sha256_of(b"model"),
-        ..evidence
-    };
-    let recheck = Evidence::collect(&evidence.digest, &Attached::default(), policy.keys());
-    assert!(recheck.signers().is_empty());
+    let (model, other) = (Digest::sha256_of(b"model"), Digest::sha256_of(b"other"));
+    let approve = approval("production", "approved", "2026-05-01T00:00:00Z", None);
+    let made_for_other = attached(
+        &f,
+        &other,
+        &["release"],
+        &[("alice", approve.clone()), ("bob", approve)],
+    );
+    // About the digest they name, they pass...
+    let own = Evidence::collect(&other, &made_for_other, policy.keys());
+    assert!(
+        policy
+            .evaluate("reg.example/models/m", &own, now())
+            .passed()
+    );
+    // ...and beside another model, valid signatures by trusted keys count for nothing.
+    let copied = Evidence::collect(&model, &made_for_other, policy.keys());
+    assert!(copied.signers().is_empty());
+    let problem = copied.signatures[0].problem.as_deref().unwrap();
+    assert_eq!(problem, format!("it signs {other}, not this model"));
+    assert!(
+        copied
+            .attestations
+            .iter()
+            .all(|a| a.problem.as_deref() == Some("its subject is another model"))
+    );
+    assert!(
+        !policy
+            .evaluate("reg.example/models/m", &copied, now())
+            .passed()
+    );
 }
 
 #[test]
