@@ -10,7 +10,7 @@ use modelark::transfer::Endpoint;
 use modelark::verify::{Policy, TrustedKey};
 
 use super::sign::{SigningKey, load_private_key};
-use super::verify::{TrustArgs, enforce};
+use super::verify::{TrustArgs, enforce, load_policy};
 use super::{Op, RegistryArgs, endpoint, output};
 
 #[derive(Debug, clap::Args)]
@@ -160,12 +160,6 @@ fn row(v: &VersionInfo, verified: bool) -> Vec<String> {
     ]
 }
 
-fn load_policy(path: &Option<PathBuf>) -> anyhow::Result<Option<Policy>> {
-    path.as_ref()
-        .map(|p| Policy::load(p).op(|| "failed to load the trust policy".into()))
-        .transpose()
-}
-
 fn print_moved(json: bool, repository: &Reference, moved: &Moved) -> anyhow::Result<()> {
     if json {
         return output::json(moved);
@@ -194,7 +188,7 @@ impl MoveArgs {
     fn load(&self) -> anyhow::Result<Mover> {
         Ok(Mover {
             key: load_private_key(&self.key)?,
-            policy: load_policy(&self.policy)?,
+            policy: load_policy(self.policy.as_ref())?,
         })
     }
 

@@ -8,10 +8,11 @@ use modelark::package::{self, cache::DigestCache, unpack};
 use modelark::reference::{Location, Reference};
 use modelark::store::{Home, LayoutRepo};
 use modelark::transfer::{self, Endpoint};
+use modelark::verify::Policy;
 use serde::Serialize;
 
 use super::pack::ModelArgs;
-use super::verify::{TrustArgs, alias_of, enforce};
+use super::verify::{TrustArgs, alias_of, enforce, load_policy};
 use super::{Op, RegistryArgs, endpoint, output};
 
 #[derive(Debug, clap::Args)]
@@ -79,40 +80,22 @@ pub struct CopyArgs {
     json: bool,
 }
 
-/// `--force` and the policy that must allow it.
-struct Overwrite {
+/// `--force`, and the policy file that must allow it (when one is given).
+struct Overwrite<'a> {
     force: bool,
-    policy: Option<modelark::verify::Policy>,
+    policy: Option<&'a Policy>,
 }
 
-impl Overwrite {
-    fn load(force: bool, policy: Option<&PathBuf>) -> anyhow::Result<Overwrite> {
-        let policy = match policy.filter(|_| force) {
-            Some(path) => Some(
-                modelark::verify::Policy::load(path).op(|| "failed to load the policy".into())?,
+impl Overwrite<'_> {
+    /// Whether a version tag in `target` may be moved.
+    fn allowed(&self, target: &Endpoint) -> anyhow::Result<bool> {
+        let repository = target.display_name();
+        match self.policy {
+            Some(policy) if self.force && !policy.allows_overwrite(&repository) => anyhow::bail!(
+                "the policy does not allow moving version tags in {repository}; versions stay immutable (a rule with overwriteVersions: true allows --force)"
             ),
-            None => None,
-        };
-        Ok(Overwrite { force, policy })
-    }
-}
-
-/// Whether a version tag may be moved: `--force`, and, under a policy, its rule for the
-/// target repository allows it.
-fn may_overwrite(
-    force: bool,
-    policy: Option<&modelark::verify::Policy>,
-    target: &Endpoint,
-) -> anyhow::Result<bool> {
-    let Some(policy) = policy.filter(|_| force) else {
-        return Ok(force);
-    };
-    let repository = target.display_name();
-    match policy.rule_for(&repository) {
-        Some(rule) if rule.overwrite_versions => Ok(true),
-        _ => anyhow::bail!(
-            "the policy does not allow moving version tags in {repository}; versions stay immutable (a rule with overwriteVersions: true allows --force)"
-        ),
+            _ => Ok(self.force),
+        }
     }
 }
 
@@ -167,12 +150,12 @@ pub async fn push(args: PushArgs, registry: &RegistryArgs, quiet: bool) -> anyho
         options.concurrency = args.concurrency;
         let home = Home::from_env().op(|| "failed to locate the local store".into())?;
         options.cache = Some(DigestCache::load(home.root().join("cache/file-digests.json")).into());
-        let overwrite = Overwrite::load(args.force, args.policy.as_ref())?;
-        let force = may_overwrite(
-            overwrite.force,
-            overwrite.policy.as_ref(),
-            &Endpoint::Registry(repo.clone()),
-        )?;
+        let policy = load_policy(args.policy.as_ref())?;
+        let overwrite = Overwrite {
+            force: args.force,
+            policy: policy.as_ref(),
+        };
+        let force = overwrite.allowed(&Endpoint::Registry(repo.clone()))?;
         let packed = transfer::push_directory(
             &dir,
             &options,
@@ -198,12 +181,16 @@ pub async fn push(args: PushArgs, registry: &RegistryArgs, quiet: bool) -> anyho
             args.source
         )
     })?;
-    let overwrite = Overwrite::load(args.force, args.policy.as_ref())?;
+    let policy = load_policy(args.policy.as_ref())?;
+    let overwrite = Overwrite {
+        force: args.force,
+        policy: policy.as_ref(),
+    };
     copy_between(
         &source,
         target,
         registry,
-        &TrustArgs::default(),
+        None,
         overwrite,
         args.concurrency,
         args.json,
@@ -213,12 +200,18 @@ pub async fn push(args: PushArgs, registry: &RegistryArgs, quiet: bool) -> anyho
 }
 
 pub async fn copy(args: CopyArgs, registry: &RegistryArgs, quiet: bool) -> anyhow::Result<()> {
+    // One policy verifies the source and, from a file, governs overwriting the target.
+    let policy = args.trust.load()?;
+    let overwrite = Overwrite {
+        force: args.force,
+        policy: args.trust.policy_path().and(policy.as_ref()),
+    };
     copy_between(
         &args.source,
         &args.target,
         registry,
-        &args.trust,
-        Overwrite::load(args.force, args.trust.policy_path())?,
+        policy.as_ref(),
+        overwrite,
         args.concurrency,
         args.json,
         quiet,
@@ -231,16 +224,15 @@ async fn copy_between(
     source: &Reference,
     target: &Reference,
     registry: &RegistryArgs,
-    trust: &TrustArgs,
-    overwrite: Overwrite,
+    verify: Option<&Policy>,
+    overwrite: Overwrite<'_>,
     concurrency: usize,
     json: bool,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    let policy = trust.load()?;
     let from = endpoint(source, registry, false)?;
     // Verify before the target is even opened: a refused model leaves no trace there.
-    let resolved = match &policy {
+    let resolved = match verify {
         Some(policy) => {
             enforce(&from, source, policy, alias_of(source))
                 .await?
@@ -252,7 +244,7 @@ async fn copy_between(
             .op(|| format!("failed to read {source}"))?,
     };
     let to = endpoint(target, registry, true)?;
-    let force = may_overwrite(overwrite.force, overwrite.policy.as_ref(), &to)?;
+    let force = overwrite.allowed(&to)?;
     let tag = target_tag(target, Some(source));
     let reporter = output::reporter(quiet, json);
     transfer::copy(

@@ -60,16 +60,20 @@ impl TrustArgs {
 
     /// The policy these flags describe, if any.
     pub fn load(&self) -> anyhow::Result<Option<Policy>> {
-        if let Some(path) = &self.policy {
-            return Ok(Some(
-                Policy::load(path).op(|| "failed to load the trust policy".into())?,
-            ));
+        if self.policy.is_some() {
+            return load_policy(self.policy.as_ref());
         }
         if self.keys.is_empty() {
             return Ok(None);
         }
         Ok(Some(Policy::trust_keys(load_public_keys(&self.keys)?)))
     }
+}
+
+/// Loads the policy file at `path`, when there is one.
+pub fn load_policy(path: Option<&PathBuf>) -> anyhow::Result<Option<Policy>> {
+    path.map(|p| Policy::load(p).op(|| "failed to load the trust policy".into()))
+        .transpose()
 }
 
 pub(super) fn load_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<TrustedKey>> {

@@ -298,6 +298,13 @@ impl Policy {
         &self.keys
     }
 
+    /// Whether `--force` may move a version tag in `repository`: only where the covering
+    /// rule sets `overwriteVersions: true`.
+    pub fn allows_overwrite(&self, repository: &str) -> bool {
+        self.rule_for(repository)
+            .is_some_and(|r| r.overwrite_versions)
+    }
+
     /// The first rule whose scope matches `repository` (`HOST/REPO`, a local name, `oci:PATH`).
     pub fn rule_for(&self, repository: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.matcher.is_match(repository))
