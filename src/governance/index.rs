@@ -114,23 +114,32 @@ impl SearchIndex {
         Ok(table.get(digest).map_err(|e| self.fail(e))?.is_some())
     }
 
-    /// Replaces `repository`'s tags and adds new models, in one transaction.
+    /// Brings `repository`'s tags from `old` (as indexed) to `tags` and adds new models, in
+    /// one transaction; nothing is written (no commit, no fsync) when nothing changed.
     fn store(
         &self,
         repository: &str,
+        old: &BTreeMap<String, String>,
         tags: &BTreeMap<String, String>,
         models: &[(String, Fields)],
     ) -> Result<(), Error> {
-        let old = self.tags_of(repository)?;
+        let changed: Vec<(&String, &String)> = tags
+            .iter()
+            .filter(|(tag, digest)| old.get(*tag) != Some(*digest))
+            .collect();
+        let removed: Vec<&String> = old.keys().filter(|t| !tags.contains_key(*t)).collect();
+        if changed.is_empty() && removed.is_empty() && models.is_empty() {
+            return Ok(());
+        }
         let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
         {
             let mut table = txn.open_table(TAGS).map_err(|e| self.fail(e))?;
-            for tag in old.keys().filter(|t| !tags.contains_key(*t)) {
+            for tag in removed {
                 table
                     .remove(format!("{repository}\t{tag}").as_str())
                     .map_err(|e| self.fail(e))?;
             }
-            for (tag, digest) in tags {
+            for (tag, digest) in changed {
                 table
                     .insert(format!("{repository}\t{tag}").as_str(), digest.as_str())
                     .map_err(|e| self.fail(e))?;
@@ -281,7 +290,7 @@ pub async fn refresh(
             }
             tag_map.insert(tag, digest);
         }
-        index.store(repository, &tag_map, &models)?;
+        index.store(repository, &known, &tag_map, &models)?;
     }
     Ok(stats)
 }
