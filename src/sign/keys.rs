@@ -351,8 +351,8 @@ fn to_pem(label: &str, body: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    const FIXTURE_KEY: &str = include_str!("../../../shared/fixtures/cosign/cosign-generated.key");
-    const FIXTURE_PUB: &str = include_str!("../../../shared/fixtures/cosign/cosign-generated.pub");
+    const FIXTURE_KEY: &str = include_str!("../../testdata/cosign/cosign-generated.key");
+    const FIXTURE_PUB: &str = include_str!("../../testdata/cosign/cosign-generated.pub");
 
     #[test]
     fn reads_the_key_real_cosign_made() {

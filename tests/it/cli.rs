@@ -406,7 +406,7 @@ fn the_sample_config_validates_against_the_modelpack_schema() {
 /// Validates a config with the PyPI `jsonschema` package (an independent implementation),
 /// checking formats too.
 fn validate_with_python_jsonschema(config: &std::path::Path) {
-    let schema = root().join("../shared/specs/modelpack/config-schema.json");
+    let schema = root().join("testdata/modelpack/config-schema.json");
     assert!(schema.is_file(), "missing {}", schema.display());
     let script = "import json,sys,jsonschema\n\
         schema=json.load(open(sys.argv[1])); doc=json.load(open(sys.argv[2]))\n\

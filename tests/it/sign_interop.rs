@@ -18,7 +18,7 @@ use crate::signing::{Setup, setup};
 
 fn fixture(name: &str) -> String {
     root()
-        .join("../shared/fixtures/cosign")
+        .join("testdata/cosign")
         .join(name)
         .display()
         .to_string()

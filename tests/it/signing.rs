@@ -456,7 +456,7 @@ fn keys_load_from_every_format_and_bad_ones_are_named() {
     env.ok(&["verify", "tiny:1.0.0", "--key", "cosign.pub"]);
 
     // The key real cosign made (password "") signs, and its public key verifies.
-    let fixtures = crate::harness::root().join("../shared/fixtures/cosign");
+    let fixtures = crate::harness::root().join("testdata/cosign");
     env.ok(&[
         "sign",
         "tiny:1.0.0",
