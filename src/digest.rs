@@ -279,6 +279,64 @@ pub fn verification_error(error: &io::Error) -> Option<&Error> {
         .and_then(|inner| inner.downcast_ref::<Error>())
 }
 
+/// What identifies one version of a file's content: size, modification and change time
+/// (to the nanosecond), inode and device. A file rewritten in place, even to the same size,
+/// gets another stamp; so does a file replaced by a rename.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    text: String,
+    precise: bool,
+}
+
+impl Stamp {
+    /// The stamp of a file's metadata (on non-Unix systems, only its size).
+    pub fn of(metadata: &std::fs::Metadata) -> Stamp {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Stamp {
+                text: format!(
+                    "{}:{}:{}:{}.{}:{}.{}",
+                    metadata.dev(),
+                    metadata.ino(),
+                    metadata.len(),
+                    metadata.mtime(),
+                    metadata.mtime_nsec(),
+                    metadata.ctime(),
+                    metadata.ctime_nsec(),
+                ),
+                precise: true,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Stamp {
+                text: metadata.len().to_string(),
+                precise: false,
+            }
+        }
+    }
+
+    /// The stamp of the file at `path` now.
+    ///
+    /// # Errors
+    /// I/O errors naming the path.
+    pub fn read(path: &std::path::Path) -> io::Result<Stamp> {
+        Ok(Stamp::of(&fs_err::metadata(path)?))
+    }
+
+    /// Whether the stamp changes with every content change (not only with the size).
+    pub fn is_precise(&self) -> bool {
+        self.precise
+    }
+}
+
+impl fmt::Display for Stamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,6 +86,19 @@ impl Error {
         }
     }
 
+    /// The I/O error at the bottom of this one, if it is one (module errors wrap I/O
+    /// errors transparently, so an error chain does not show them on its own).
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        match self {
+            Error::Store(store::Error::Io(e))
+            | Error::Package(package::Error::Io(e))
+            | Error::Package(package::Error::Store(store::Error::Io(e)))
+            | Error::Registry(registry::Error::Io(e))
+            | Error::Registry(registry::Error::Store(store::Error::Io(e))) => Some(e),
+            _ => None,
+        }
+    }
+
     /// What the user can do about it, when there is something specific to say.
     pub fn hint(&self) -> Option<String> {
         if let Some(store) = self.store() {

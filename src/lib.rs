@@ -23,6 +23,7 @@
 pub mod digest;
 pub mod error;
 pub mod governance;
+pub mod interrupt;
 pub mod media_types;
 pub mod metadata;
 pub mod oci;

@@ -21,7 +21,16 @@ fn main() -> ExitCode {
             return report(&anyhow::Error::new(error).context("failed to start the async runtime"));
         }
     };
-    match cli::run(args, &runtime) {
+    runtime.spawn(cli::watch_signals());
+    let result = cli::run(args, &runtime);
+    if modelark::interrupt::requested() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: interrupted; nothing half-written was left (partial downloads are kept and resume on the next run)"
+        );
+        return ExitCode::from(130);
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => report(&error),
     }
@@ -45,17 +54,18 @@ fn report(error: &anyhow::Error) -> ExitCode {
     let mut stderr = std::io::stderr().lock();
     let mut causes = error.chain();
     if let Some(top) = causes.next() {
-        let _ = writeln!(stderr, "error: {top}");
+        let _ = writeln!(stderr, "error: {}", cli::escape(&top.to_string()));
     }
     for cause in causes {
         // Transparent wrappers repeat their source's message; print it once.
-        let _ = writeln!(stderr, "  caused by: {cause}");
+        let _ = writeln!(stderr, "  caused by: {}", cli::escape(&cause.to_string()));
     }
     if let Some(hint) = hint {
-        let _ = writeln!(stderr, "  hint: {hint}");
+        let _ = writeln!(stderr, "  hint: {}", cli::escape(&hint));
     }
     match library.map(modelark::Error::class) {
         Some(Class::NotFound | Class::Verification) => ExitCode::from(1),
+        _ if cli::is_failed_check(error) => ExitCode::from(1),
         _ => ExitCode::from(2),
     }
 }

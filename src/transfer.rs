@@ -205,6 +205,14 @@ impl Endpoint {
         })
     }
 
+    /// The most layers a signature or attestation manifest here may have.
+    pub fn max_attachment_layers(&self) -> usize {
+        match self {
+            Endpoint::Layout(_) => crate::store::registry::Options::default().max_attachment_layers,
+            Endpoint::Registry(repo) => repo.client().options().max_attachment_layers,
+        }
+    }
+
     /// A short name for messages: `HOST/REPO`, a local name, or `oci:PATH`.
     pub fn display_name(&self) -> String {
         match self {

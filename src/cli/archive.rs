@@ -111,8 +111,7 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
     let result = if args.input.as_os_str() == "-" {
         archive::import(layout, io::stdin().lock(), &args.input)
     } else {
-        let file = fs_err::File::open(&args.input).with_context(what)?;
-        archive::import(layout, io::BufReader::new(file), &args.input)
+        archive::import_file(layout, &args.input)
     };
     let found = match result {
         Ok(found) => found,

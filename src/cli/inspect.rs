@@ -130,7 +130,7 @@ fn render(reference: &Reference, view: &ModelView) -> anyhow::Result<()> {
         }
     }
     for (key, value) in fields {
-        output::line(format!("{key:<13} {value}"))?;
+        output::line(format!("{key:<13} {}", output::escape(&value)))?;
     }
     output::line(format!(
         "\nFiles ({}, {})",

@@ -33,6 +33,17 @@ struct Row {
     artifact_type: Option<String>,
 }
 
+impl Args {
+    /// `modelark list [--all] [--json]`: everything in the local store.
+    pub fn whole_store(all: bool, json: bool) -> Args {
+        Args {
+            reference: None,
+            all,
+            json,
+        }
+    }
+}
+
 /// What `list` lists.
 #[derive(Debug, Clone)]
 pub enum Target {

@@ -9,6 +9,7 @@ mod login;
 mod output;
 mod pack;
 mod sign;
+mod store;
 mod tags;
 mod transfer;
 mod unpack;
@@ -16,6 +17,7 @@ mod verify;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -173,6 +175,11 @@ enum Command {
         after_help = "Examples:\n  modelark diff registry.example.com/ml/bert:1.3.0 registry.example.com/ml/bert:1.4.0"
     )]
     Diff(discover::DiffArgs),
+    /// Look after the local store: list, remove local copies, collect garbage, check.
+    #[command(
+        after_help = "Examples:\n  modelark store list\n  modelark store rm ghcr.io/acme/bert:1.0.0\n  modelark store gc\n  modelark store fsck --repair"
+    )]
+    Store(store::Args),
     /// Check that a model carries a verified attestation of a type.
     #[command(
         after_help = "Examples:\n  modelark verify-attestation bert:1.0.0 --key cosign.pub --type provenance --json"
@@ -205,6 +212,41 @@ pub struct RegistryArgs {
     /// Smallest part of a blob fetched over its own connection.
     #[arg(long, global = true, default_value_t = 64 << 20, value_name = "BYTES", hide = true)]
     part_size: u64,
+    /// Give up connecting to a registry after this long (e.g. 30s, 2m).
+    #[arg(long, global = true, default_value = "30s", value_name = "TIME", value_parser = duration)]
+    connect_timeout: Duration,
+    /// Wait this long for a registry to answer a request (retried, then an error).
+    #[arg(long, global = true, default_value = "60s", value_name = "TIME", value_parser = duration)]
+    timeout: Duration,
+    /// A transfer that receives nothing for this long is stalled: resumed with Range, then an error.
+    #[arg(long, global = true, default_value = "60s", value_name = "TIME", value_parser = duration)]
+    read_timeout: Duration,
+    /// The longest single wait before a retry, whatever a registry's Retry-After asks for.
+    #[arg(long, global = true, default_value = "60s", value_name = "TIME", value_parser = duration)]
+    max_retry_wait: Duration,
+    /// Layers a signature or attestation manifest may have before it is refused unread.
+    #[arg(long, global = true, default_value_t = 256, value_name = "N")]
+    max_attachment_layers: usize,
+}
+
+/// Parses `90`, `90s`, `500ms`, `2m` or `1h`.
+fn duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 30s, 500ms or 2m"))?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(format!("{text:?}: the unit must be ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
 }
 
 impl RegistryArgs {
@@ -217,11 +259,65 @@ impl RegistryArgs {
             chunk_size: self.chunk_size,
             connections_per_blob: self.connections.map(|n| n.max(1)),
             min_part_size: self.part_size.max(1),
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.timeout,
+            read_timeout: self.read_timeout,
+            max_retry_wait: self.max_retry_wait,
+            max_attachment_layers: self.max_attachment_layers,
             ..registry::Options::default()
         };
         Client::new(options, CredentialStore::from_env())
             .op(|| "failed to set up the registry client".into())
     }
+}
+
+pub use output::escape;
+
+/// Turns the first SIGINT or SIGTERM into [`modelark::interrupt::request`], so running
+/// copies stop at their next buffer and clean up; a second one ends the process at once.
+pub async fn watch_signals() {
+    #[cfg(unix)]
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    loop {
+        #[cfg(unix)]
+        let terminated = async {
+            match terminate.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminated = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminated => {}
+        }
+        if modelark::interrupt::requested() {
+            std::process::exit(130);
+        }
+        modelark::interrupt::request();
+    }
+}
+
+/// Runs `work` until it ends or an interruption is requested; then it is dropped (its
+/// temp files with it) and the command ends.
+fn block<T>(
+    runtime: &tokio::runtime::Runtime,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    runtime.block_on(async {
+        tokio::select! {
+            result = work => result,
+            () = async {
+                while !modelark::interrupt::requested() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            } => Err(modelark::interrupt::check().unwrap_err().into()),
+        }
+    })
 }
 
 /// Runs the parsed command; `runtime` drives everything that talks to a registry.
@@ -230,41 +326,48 @@ pub fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     let registry = &cli.registry;
     match cli.command {
         Command::Pack(args) => pack::run(*args, quiet),
-        Command::Inspect(args) => runtime.block_on(inspect::run(args, registry)),
-        Command::List(args) => runtime.block_on(list::run(args, registry)),
-        Command::Tag(args) => runtime.block_on(tags::tag(args, registry)),
-        Command::Rm(args) => runtime.block_on(tags::rm(args, registry)),
+        Command::Inspect(args) => block(runtime, inspect::run(args, registry)),
+        Command::List(args) => block(runtime, list::run(args, registry)),
+        Command::Tag(args) => block(runtime, tags::tag(args, registry)),
+        Command::Rm(args) => block(runtime, tags::rm(args, registry)),
         Command::Unpack(args) => unpack::run(args, quiet),
         Command::Export(args) => archive::export(args),
         Command::Import(args) => archive::import(args),
-        Command::Push(args) => runtime.block_on(transfer::push(*args, registry, quiet)),
-        Command::Pull(args) => runtime.block_on(transfer::pull(args, registry, quiet)),
-        Command::Copy(args) => runtime.block_on(transfer::copy(args, registry, quiet)),
-        Command::Login(args) => runtime.block_on(login::login(args, registry)),
+        Command::Push(args) => block(runtime, transfer::push(*args, registry, quiet)),
+        Command::Pull(args) => block(runtime, transfer::pull(args, registry, quiet)),
+        Command::Copy(args) => block(runtime, transfer::copy(args, registry, quiet)),
+        Command::Login(args) => block(runtime, login::login(args, registry)),
         Command::Logout(args) => login::logout(args),
         Command::GenerateKeyPair(args) => sign::generate(args),
-        Command::Sign(args) => runtime.block_on(sign::sign(args, registry)),
-        Command::Attest(args) => runtime.block_on(sign::attest(args, registry)),
-        Command::Approve(args) => runtime.block_on(sign::approve(
-            args,
-            registry,
-            modelark::sign::predicate::Decision::Approved,
-        )),
-        Command::Reject(args) => runtime.block_on(sign::approve(
-            args,
-            registry,
-            modelark::sign::predicate::Decision::Rejected,
-        )),
-        Command::Verify(args) => runtime.block_on(verify::verify(args, registry)),
-        Command::Versions(args) => runtime.block_on(govern::list_versions(args, registry)),
-        Command::Promote(args) => runtime.block_on(govern::promote(args, registry)),
-        Command::Rollback(args) => runtime.block_on(govern::rollback(args, registry)),
-        Command::History(args) => runtime.block_on(govern::show_history(args, registry)),
-        Command::Lineage(args) => runtime.block_on(discover::show_lineage(args, registry)),
-        Command::Search(args) => runtime.block_on(discover::search(args, registry)),
-        Command::Diff(args) => runtime.block_on(discover::show_diff(args, registry)),
+        Command::Sign(args) => block(runtime, sign::sign(args, registry)),
+        Command::Attest(args) => block(runtime, sign::attest(args, registry)),
+        Command::Approve(args) => block(
+            runtime,
+            sign::approve(
+                args,
+                registry,
+                modelark::sign::predicate::Decision::Approved,
+            ),
+        ),
+        Command::Reject(args) => block(
+            runtime,
+            sign::approve(
+                args,
+                registry,
+                modelark::sign::predicate::Decision::Rejected,
+            ),
+        ),
+        Command::Verify(args) => block(runtime, verify::verify(args, registry)),
+        Command::Versions(args) => block(runtime, govern::list_versions(args, registry)),
+        Command::Promote(args) => block(runtime, govern::promote(args, registry)),
+        Command::Rollback(args) => block(runtime, govern::rollback(args, registry)),
+        Command::History(args) => block(runtime, govern::show_history(args, registry)),
+        Command::Lineage(args) => block(runtime, discover::show_lineage(args, registry)),
+        Command::Search(args) => block(runtime, discover::search(args, registry)),
+        Command::Diff(args) => block(runtime, discover::show_diff(args, registry)),
+        Command::Store(args) => block(runtime, store::run(args, registry)),
         Command::VerifyAttestation(args) => {
-            runtime.block_on(verify::verify_attestation(args, registry))
+            block(runtime, verify::verify_attestation(args, registry))
         }
     }
 }
@@ -298,8 +401,45 @@ pub fn init_logging(verbose: u8) {
         .init();
 }
 
+/// Whether a CLI-level error reports a failed check (exit 1): a damaged store.
+pub fn is_failed_check(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| e.is::<store::Damaged>())
+}
+
 /// Hints for errors raised by the CLI itself rather than the library.
 pub fn hint_for(error: &anyhow::Error) -> Option<String> {
+    let io_kind = |kind: std::io::ErrorKind| {
+        error.chain().any(|e| {
+            let io = e.downcast_ref::<std::io::Error>().or_else(|| {
+                e.downcast_ref::<modelark::Error>()
+                    .and_then(modelark::Error::io_error)
+            });
+            io.is_some_and(|io| io.kind() == kind)
+        })
+    };
+    if io_kind(std::io::ErrorKind::StorageFull) || io_kind(std::io::ErrorKind::QuotaExceeded) {
+        return Some("the disk is full: `modelark store gc` frees unreferenced blobs and leftovers of interrupted work; free space and run the command again (downloads resume)".into());
+    }
+    if error.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<modelark::Error>(),
+            Some(modelark::Error::Sign(
+                modelark::sign::Error::TooManyLayers { .. }
+            ))
+        )
+    }) {
+        return Some("someone added an unreasonable number of signatures; if they are genuine, raise --max-attachment-layers".into());
+    }
+    if error.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<modelark::Error>(),
+            Some(modelark::Error::Registry(
+                registry::Error::Timeout { .. } | registry::Error::RetryBudget { .. }
+            ))
+        )
+    }) {
+        return Some("the registry is overloaded or unreachable; run the command again later (downloads resume), or raise --timeout / --read-timeout for a slow link".into());
+    }
     error
         .chain()
         .find_map(|e| e.downcast_ref::<CliError>())

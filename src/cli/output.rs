@@ -9,11 +9,45 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use modelark::progress::{Reporter, Silent};
 use serde::Serialize;
 
-/// Writes a line to stdout.
+/// Writes a line to stdout. Control characters other than newline and tab, and the
+/// bidirectional-text controls, are escaped: text from a registry (tags, paths, messages)
+/// can then neither drive the terminal nor reorder what it shows. JSON output is exact.
 pub fn line(text: impl std::fmt::Display) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{text}")?;
+    writeln!(out, "{}", escape_with(&text.to_string(), true))?;
     Ok(())
+}
+
+/// `text` with every control character (newlines too) and bidi control escaped as `\u{..}`
+/// (`\n`, `\t`, `\r` for those): for one untrusted value inside a line, so it cannot
+/// forge another row.
+pub fn escape(text: &str) -> String {
+    escape_with(text, false)
+}
+
+fn escape_with(text: &str, keep_layout: bool) -> String {
+    let unsafe_char = |c: char| {
+        (c.is_control() && !(keep_layout && (c == '\n' || c == '\t'))) || is_bidi_control(c)
+    };
+    if !text.chars().any(unsafe_char) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            _ if !unsafe_char(c) => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            _ => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    out
+}
+
+/// Marks that reorder text on screen (Trojan Source, CVE-2021-42574).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Writes pretty JSON to stdout.
@@ -42,6 +76,11 @@ pub fn size(bytes: u64) -> String {
 
 /// A left-aligned table: header row plus rows, columns padded to their widest cell.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| escape(cell)).collect())
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -100,7 +139,7 @@ impl Reporter for Bars {
         let bar = self.multi.add(
             ProgressBar::new(total)
                 .with_style(style)
-                .with_message(label.to_owned()),
+                .with_message(escape(label)),
         );
         self.bars.lock().expect("not poisoned").insert(id, bar);
     }
@@ -141,6 +180,21 @@ pub fn reporter(quiet: bool, json: bool) -> Arc<dyn Reporter> {
     })
 }
 
+/// Warns about each layer an unpack skipped (a model with no named files must not look like
+/// "unpacked 0 files" and nothing else).
+pub fn warn_skipped(report: &modelark::package::unpack::Report) {
+    for skipped in &report.skipped {
+        tracing::warn!("skipped layer {skipped}");
+    }
+    if report.files == 0 && !report.skipped.is_empty() {
+        tracing::warn!(
+            "no layer names a file (no {} or {} annotation): nothing was unpacked",
+            modelark::media_types::ANNOTATION_FILEPATH,
+            modelark::media_types::OCI_TITLE
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +205,28 @@ mod tests {
         assert_eq!(size(1023), "1023 B");
         assert_eq!(size(1536), "1.5 KiB");
         assert_eq!(size(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+
+    #[test]
+    fn terminal_controls_and_bidi_marks_are_escaped() {
+        let cases = [
+            ("weights.bin", "weights.bin"),
+            ("a\nforged row", "a\\nforged row"),
+            (
+                "\u{1b}[2J\u{1b}]0;pwned\u{7}",
+                "\\u{1b}[2J\\u{1b}]0;pwned\\u{7}",
+            ),
+            ("nul\0byte", "nul\\u{0}byte"),
+            ("cr\rover", "cr\\rover"),
+            ("abc\u{202e}gpj.exe", "abc\\u{202e}gpj.exe"),
+            ("\u{2066}isolate\u{2069}", "\\u{2066}isolate\\u{2069}"),
+            ("c1\u{9b}31m", "c1\\u{9b}31m"),
+            ("ünïcödé ok", "ünïcödé ok"),
+        ];
+        for (input, escaped) in cases {
+            assert_eq!(escape(input), escaped, "{input:?}");
+        }
+        // Whole lines keep their own layout, nothing else.
+        assert_eq!(escape_with("a\tb\nc\u{1b}", true), "a\tb\nc\\u{1b}");
     }
 }

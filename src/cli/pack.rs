@@ -138,6 +138,22 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         reporter.as_ref(),
     )
     .op(|| format!("failed to pack {} into {target}", args.dir.display()))?;
+    // Builds are reproducible, so a pinned digest is a promise to check: nothing is tagged
+    // when the directory packs to something else.
+    if let Some(pinned) = target.digest()
+        && *pinned != packed.descriptor.digest
+    {
+        return Err(modelark::digest::Error::Mismatch {
+            expected: pinned.clone(),
+            actual: packed.descriptor.digest.clone(),
+        })
+        .op(|| {
+            format!(
+                "failed to pack {} as {target}: it packs to another digest; nothing was tagged",
+                args.dir.display()
+            )
+        });
+    }
     // Versions are immutable; the packed blobs of a refused model are freed by the next gc.
     let existing = repo.resolve(&target.with_tag(tag.clone())).ok();
     versions::check_move(

@@ -299,15 +299,31 @@ pub async fn pull(args: PullArgs, registry: &RegistryArgs, quiet: bool) -> anyho
         }
         None => from.resolve(reference).await.op(what)?,
     };
-    if let Some(out) = &args.output {
-        package::unpack::check_output(out, args.force).op(what)?;
-    }
+    // OUT is checked before anything is fetched; unpacking replaces only what was seen here.
+    let checked = match &args.output {
+        Some(out) if args.include.is_empty() => {
+            Some(package::unpack::prepare(&resolved.manifest, out, args.force).op(what)?)
+        }
+        Some(out) => Some(package::unpack::check_output(out, args.force).op(what)?),
+        None => None,
+    };
     let home = Home::from_env().op(|| "failed to locate the local store".into())?;
     let cache =
         LayoutRepo::open(reference, &home, true).op(|| "failed to open the local store".into())?;
     let pinned = reference.with_digest(resolved.descriptor.digest.clone());
     let reporter = output::reporter(quiet, args.json);
     let to = Endpoint::Layout(cache.clone());
+    // Everything that needs the registry comes before anything is committed: the
+    // signatures first (small), then the blobs (into the store, untagged until all are in).
+    let attachments = if args.include.is_empty() {
+        Some(
+            modelark::sign::attach::fetch_attached(&from, &resolved.descriptor.digest)
+                .await
+                .op(|| format!("failed to fetch the signatures of {reference}"))?,
+        )
+    } else {
+        None
+    };
     let guard = cache.layout().write_guard().op(what)?;
     // Blobs downloaded now are verified while they stream; unpacking need not hash them again.
     let verified = resolved
@@ -350,12 +366,18 @@ pub async fn pull(args: PullArgs, registry: &RegistryArgs, quiet: bool) -> anyho
             .await
             .op(what)?;
     }
-    let mut files = None;
+    if let Some(attachments) = attachments {
+        modelark::sign::attach::store_attached(&to, attachments)
+            .await
+            .op(|| format!("failed to keep the signatures of {reference}"))?;
+    }
+    let (mut files, mut unchanged) = (None, false);
     if let Some(out) = &args.output {
         let options = unpack::Options {
             include: args.include.clone(),
             force: args.force,
             verified,
+            output: checked,
         };
         let layout = cache.layout().clone();
         let (manifest, out_dir, reporter) =
@@ -365,12 +387,9 @@ pub async fn pull(args: PullArgs, registry: &RegistryArgs, quiet: bool) -> anyho
         })
         .await?
         .op(|| format!("failed to unpack {pinned} into {}", out.display()))?;
+        output::warn_skipped(&report);
+        unchanged = report.unchanged;
         files = Some(report.files);
-    }
-    if args.include.is_empty() {
-        modelark::sign::attach::copy_attached(&from, &to, &resolved.descriptor.digest)
-            .await
-            .op(|| format!("failed to keep the signatures of {reference}"))?;
     }
     drop(guard);
     let size = resolved.manifest.layers.iter().map(|l| l.size).sum();
@@ -385,6 +404,12 @@ pub async fn pull(args: PullArgs, registry: &RegistryArgs, quiet: bool) -> anyho
     }
     output::line(&pinned)?;
     if let (Some(out), Some(files)) = (&args.output, files) {
+        if unchanged {
+            return output::line(format!(
+                "{} already holds this model ({files} files); nothing written",
+                out.display()
+            ));
+        }
         output::line(format!(
             "unpacked {files} files ({}) into {}",
             output::size(size),

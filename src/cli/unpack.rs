@@ -34,6 +34,7 @@ struct Outcome {
     files: usize,
     bytes: u64,
     skipped: Vec<String>,
+    unchanged: bool,
 }
 
 pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
@@ -46,6 +47,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         include: args.include.clone(),
         force: args.force,
         verified: Default::default(),
+        output: None,
     };
     let reporter = output::reporter(quiet, args.json);
     let report = package::unpack(
@@ -61,9 +63,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
             args.output.display()
         )
     })?;
-    for skipped in &report.skipped {
-        tracing::warn!("skipped layer {skipped}");
-    }
+    output::warn_skipped(&report);
     let outcome = Outcome {
         reference: reference.to_string(),
         digest: descriptor.digest.to_string(),
@@ -71,9 +71,19 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         files: report.files,
         bytes: report.bytes,
         skipped: report.skipped,
+        unchanged: report.unchanged,
     };
     if args.json {
         return output::json(&outcome);
+    }
+    if outcome.unchanged {
+        return output::line(format!(
+            "{} already holds {}@{} ({} files); nothing written",
+            args.output.display(),
+            reference,
+            descriptor.digest.short(),
+            outcome.files
+        ));
     }
     output::line(format!(
         "unpacked {} files ({}) from {}@{} into {}",

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::digest::Digest;
+use crate::digest::{Digest, Stamp};
 
 /// A persistent map from file identity to digest.
 #[derive(Debug)]
@@ -17,26 +17,10 @@ pub struct DigestCache {
 
 /// The cache key of a file: everything that changes when its content may have.
 fn key(path: &Path, metadata: &std::fs::Metadata) -> Option<String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Some(format!(
-            "{}:{}:{}:{}.{}:{}.{}:{}",
-            metadata.dev(),
-            metadata.ino(),
-            metadata.len(),
-            metadata.mtime(),
-            metadata.mtime_nsec(),
-            metadata.ctime(),
-            metadata.ctime_nsec(),
-            path.display()
-        ))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (path, metadata);
-        None
-    }
+    let stamp = Stamp::of(metadata);
+    stamp
+        .is_precise()
+        .then(|| format!("{stamp}:{}", path.display()))
 }
 
 impl DigestCache {

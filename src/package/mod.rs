@@ -95,7 +95,7 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
-    /// A file changed size while it was packed.
+    /// A file changed (size, modification or change time, or identity) while it was read.
     #[error("{} changed while it was being packed", path.display())]
     ChangedWhilePacking {
         /// The file.
@@ -156,6 +156,13 @@ pub enum Error {
     /// The output directory exists and is not empty.
     #[error("{} already exists and is not empty", path.display())]
     OutputExists {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The output path changed while the model was unpacked (a directory appeared, was
+    /// replaced, or got files); nothing there was replaced.
+    #[error("{} changed while the model was being unpacked; nothing there was replaced", path.display())]
+    OutputChanged {
         /// The directory.
         path: PathBuf,
     },

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::Error;
 use super::cache::DigestCache;
 use super::classify::{Classification, Classifier, Kind};
-use crate::digest::{Algorithm, Digest, Hasher};
+use crate::digest::{Algorithm, Digest, Hasher, Stamp};
 use crate::media_types;
 use crate::metadata::{self, ModelMetadata};
 use crate::oci::{Descriptor, MAX_MANIFEST_SIZE, Manifest};
@@ -390,7 +390,8 @@ fn copy_one(
                 (hasher.into_inner().0.finish(), size)
             }
         };
-        if size != source.size {
+        // Same size is not enough: a file rewritten in place mixes old and new bytes.
+        if size != source.size || Stamp::read(&source.path)? != Stamp::of(&metadata) {
             return Err(Error::ChangedWhilePacking {
                 path: source.path.clone(),
             });

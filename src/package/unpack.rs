@@ -28,6 +28,9 @@ pub struct Options {
     /// Blobs this process verified moments ago (e.g. just downloaded): copied by the kernel
     /// without hashing them again. Every other blob is verified while it is copied.
     pub verified: std::collections::HashSet<crate::Digest>,
+    /// What [`prepare`] found at the output before anything was fetched; only that is
+    /// replaced. `None` checks when unpacking starts.
+    pub output: Option<Output>,
 }
 
 /// What [`unpack`] wrote.
@@ -39,6 +42,8 @@ pub struct Report {
     pub bytes: u64,
     /// Layers skipped because they name no file, with the reason.
     pub skipped: Vec<String>,
+    /// The output already held exactly this model; nothing was written.
+    pub unchanged: bool,
 }
 
 /// How a layer's content is laid out.
@@ -179,7 +184,16 @@ pub fn unpack(
 ) -> Result<Report, Error> {
     let include = include_set(&options.include)?;
     let (plans, mut report) = plan(manifest, &include)?;
-    check_output(out, options.force)?;
+    let checked = match &options.output {
+        Some(checked) => checked.clone(),
+        None => prepare(manifest, out, options.force)?,
+    };
+    if checked == Output::Same {
+        report.files = plans.len();
+        report.bytes = plans.iter().map(|p| p.layer.size).sum();
+        report.unchanged = true;
+        return Ok(report);
+    }
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -197,6 +211,12 @@ pub fn unpack(
                 ),
             )
         })?;
+    // Should this process die before the rename, `store gc` finds the temp directory.
+    // (A layout on read-only media cannot keep the record; the unpack goes on without it.)
+    let _record = layout
+        .record_unpack(staging.path())
+        .inspect_err(|e| tracing::debug!("not recording the unpack: {e}"))
+        .ok();
     reporter.total(plans.iter().map(|p| p.layer.size).sum());
     for (id, plan) in plans.iter().enumerate() {
         let written = match plan.format {
@@ -210,7 +230,7 @@ pub fn unpack(
         report.files += written.0;
         report.bytes += written.1;
     }
-    replace_dir(staging, out)?;
+    place(staging, out, &checked)?;
     Ok(report)
 }
 
@@ -272,19 +292,54 @@ fn plan<'a>(
     Ok((plans, report))
 }
 
+/// What [`check_output`] found at the output path: what may be replaced at the end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Nothing: the model is renamed into place, and only while nothing is there.
+    Absent,
+    /// An empty directory (this one): replaced only while it is this directory, still empty.
+    Empty(FileId),
+    /// A directory to replace (`force`): replaced only while it is this directory.
+    Replace(FileId),
+    /// A directory that already holds exactly this model: nothing to write.
+    Same,
+}
+
+/// A directory's identity: device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileId(u64, u64);
+
+impl FileId {
+    fn of(metadata: &std::fs::Metadata) -> FileId {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            FileId(metadata.dev(), metadata.ino())
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = metadata;
+            FileId(0, 0)
+        }
+    }
+}
+
 /// Checks that `out` can receive an unpacked model: absent, an empty directory, or (with
-/// `force`) a directory to replace. Callers check before fetching anything.
+/// `force`) a directory to replace. Callers check before fetching anything, and pass what
+/// it returns to [`unpack`], which replaces only what was checked.
 ///
 /// # Errors
 /// [`Error::OutputExists`], [`Error::OutputNotADirectory`].
-pub fn check_output(out: &Path, force: bool) -> Result<(), Error> {
+pub fn check_output(out: &Path, force: bool) -> Result<Output, Error> {
     match fs_err::symlink_metadata(out) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Output::Absent),
         Err(e) => Err(e.into()),
         Ok(m) if m.is_dir() => {
             let empty = fs_err::read_dir(out)?.next().is_none();
-            if empty || force {
-                Ok(())
+            if force {
+                Ok(Output::Replace(FileId::of(&m)))
+            } else if empty {
+                Ok(Output::Empty(FileId::of(&m)))
             } else {
                 Err(Error::OutputExists {
                     path: out.to_owned(),
@@ -294,6 +349,99 @@ pub fn check_output(out: &Path, force: bool) -> Result<(), Error> {
         Ok(_) => Err(Error::OutputNotADirectory {
             path: out.to_owned(),
         }),
+    }
+}
+
+/// [`check_output`] for unpacking `manifest`: a non-empty `out` that already holds exactly
+/// this model's files is [`Output::Same`] rather than an error, so that unpacking (or
+/// pulling) the same model into the same directory again succeeds without writing.
+///
+/// # Errors
+/// As [`check_output`].
+pub fn prepare(manifest: &Manifest, out: &Path, force: bool) -> Result<Output, Error> {
+    match check_output(out, force) {
+        Err(Error::OutputExists { path }) => {
+            if holds(manifest, out)? {
+                Ok(Output::Same)
+            } else {
+                Err(Error::OutputExists { path })
+            }
+        }
+        other => other,
+    }
+}
+
+/// Whether `out` already holds exactly the files of `manifest` (same paths, sizes and
+/// digests, nothing else), so that unpacking the same model again has nothing to do. Only
+/// models made of file layers are compared; anything else answers `false`.
+///
+/// # Errors
+/// I/O errors reading `out`.
+pub fn holds(manifest: &Manifest, out: &Path) -> Result<bool, Error> {
+    let (plans, _) = plan(manifest, &None)?;
+    let mut expected = std::collections::BTreeMap::new();
+    for plan in &plans {
+        match (&plan.format, &plan.path) {
+            (Format::Raw, Some(path)) => {
+                expected.insert(path.clone(), plan.layer);
+            }
+            _ => return Ok(false),
+        }
+    }
+    let mut found = Vec::new();
+    if !list_files(out, Path::new(""), &mut found)? || found.len() != expected.len() {
+        return Ok(false);
+    }
+    for relative in found {
+        let Some(layer) = expected.get(&relative) else {
+            return Ok(false);
+        };
+        let path = out.join(&relative);
+        if fs_err::metadata(&path)?.len() != layer.size {
+            return Ok(false);
+        }
+        let mut hasher = crate::digest::Hasher::new(layer.digest.algorithm());
+        layout::copy(
+            &mut fs_err::File::open(&path)?,
+            &mut HashWriter(&mut hasher),
+        )?;
+        if hasher.finish() != layer.digest {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Collects the regular files under `dir`; `false` when it holds anything else (links,
+/// devices), which an unpacked model never does.
+fn list_files(dir: &Path, prefix: &Path, out: &mut Vec<PathBuf>) -> Result<bool, Error> {
+    for entry in fs_err::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let relative = prefix.join(entry.file_name());
+        if kind.is_dir() {
+            if !list_files(&entry.path(), &relative, out)? {
+                return Ok(false);
+            }
+        } else if kind.is_file() {
+            out.push(relative);
+        } else {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+struct HashWriter<'a>(&'a mut crate::digest::Hasher);
+
+impl io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -428,40 +576,102 @@ fn set_mode(_: &Path, _: Option<u32>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Moves `staging` to `out`, replacing an existing directory only after the new one is
-/// complete; on failure the old one is put back.
-fn replace_dir(staging: tempfile::TempDir, out: &Path) -> Result<(), Error> {
-    if !out.exists() {
-        fs_err::rename(staging.path(), out)?;
-        let _ = staging.keep();
-        return Ok(());
+/// Moves `staging` to `out`, replacing only what [`check_output`] saw there: a path that
+/// was free must still be free (a directory that appeared meanwhile is never replaced), and
+/// a directory to replace must still be that directory (and, without `force`, still empty).
+fn place(staging: tempfile::TempDir, out: &Path, checked: &Output) -> Result<(), Error> {
+    let changed = || Error::OutputChanged {
+        path: out.to_owned(),
+    };
+    let id = match checked {
+        Output::Absent => {
+            return match rename_noreplace(staging.path(), out) {
+                Ok(()) => {
+                    let _ = staging.keep();
+                    Ok(())
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(changed()),
+                Err(e) => Err(rename_error(staging.path(), out, e).into()),
+            };
+        }
+        Output::Empty(id) | Output::Replace(id) => *id,
+        Output::Same => return Ok(()),
+    };
+    // Swap the two directories in one step; what was at `out` is now at the staging path.
+    exchange(staging.path(), out).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => changed(),
+        _ => rename_error(staging.path(), out, e).into(),
+    })?;
+    let old = staging.keep();
+    let swapped_in = fs_err::symlink_metadata(&old).map(|m| m.is_dir() && FileId::of(&m) == id);
+    let put_back = |error: Error| -> Error {
+        match exchange(&old, out) {
+            Ok(()) => {
+                let _ = fs_err::remove_dir_all(&old);
+                error
+            }
+            Err(e) => rename_error(&old, out, e).into(),
+        }
+    };
+    if !swapped_in.unwrap_or(false) {
+        return Err(put_back(changed()));
     }
-    let parent = staging
-        .path()
-        .parent()
-        .expect("staging has a parent")
-        .to_owned();
-    let old = tempfile::Builder::new()
-        .prefix(".modelark-old-")
-        .tempdir_in(&parent)
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "failed to create a temp directory in {}: {e}",
-                    parent.display()
-                ),
-            )
-        })?;
-    let old_path = old.path().join("previous");
-    fs_err::rename(out, &old_path)?;
-    if let Err(e) = fs_err::rename(staging.path(), out) {
-        fs_err::rename(&old_path, out)?;
-        return Err(e.into());
+    match checked {
+        // Only an empty directory goes: if anything was written into it meanwhile, the
+        // new model is taken back out and the directory stays as it is.
+        Output::Empty(_) => match fs_err::remove_dir(&old) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(put_back(changed())),
+        },
+        _ => {
+            fs_err::remove_dir_all(&old)?;
+            Ok(())
+        }
     }
-    let _ = staging.keep();
-    drop(old);
-    Ok(())
+}
+
+fn rename_error(from: &Path, to: &Path, error: io::Error) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        format!(
+            "failed to rename {} to {}: {error}",
+            from.display(),
+            to.display()
+        ),
+    )
+}
+
+/// `rename`, failing with `AlreadyExists` instead of replacing anything at `to`.
+#[cfg(target_os = "linux")]
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(io::Error::from)
+}
+
+/// `rename`, failing with `AlreadyExists` instead of replacing anything at `to` (checked
+/// first: this platform has no atomic form).
+#[cfg(not(target_os = "linux"))]
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    if fs_err::symlink_metadata(to).is_ok() {
+        return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+    }
+    std::fs::rename(from, to)
+}
+
+/// Swaps two paths atomically.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(io::Error::from)
+}
+
+/// Swaps two paths (in three renames: this platform has no atomic exchange).
+#[cfg(not(target_os = "linux"))]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    let aside = a.with_extension("swap");
+    std::fs::rename(b, &aside)?;
+    std::fs::rename(a, b)?;
+    std::fs::rename(&aside, a)
 }
 
 #[cfg(test)]

@@ -228,42 +228,123 @@ pub async fn attach_bundle(
     Ok(descriptor)
 }
 
-/// Copies everything attached to `digest` in `from` to `to`: the `.sig` and `.att` layers
-/// (merged with any the target has) and bundle referrers (listed in the target's fallback
-/// index when it has no referrers API). Returns how many attachments were copied.
+/// Everything attached to one model, read into memory (signatures and attestations are
+/// small and their count is bounded), so that it can be fetched before anything is written
+/// and stored afterwards without the source.
+#[derive(Clone, Debug, Default)]
+pub struct Attachments {
+    subject: Option<Digest>,
+    /// `.sig` and `.att`: the tag, its layers, and each distinct layer blob.
+    tagged: Vec<(Tag, Vec<Descriptor>)>,
+    /// Bundle referrers: the descriptor and manifest bytes.
+    referrers: Vec<(Descriptor, Vec<u8>)>,
+    blobs: Vec<(Descriptor, Vec<u8>)>,
+}
+
+impl Attachments {
+    /// How many signatures, attestations and referrers there are.
+    pub fn count(&self) -> usize {
+        self.tagged.iter().map(|(_, l)| l.len()).sum::<usize>() + self.referrers.len()
+    }
+}
+
+/// Reads everything attached to `digest` in `from`: the `.sig` and `.att` layers and the
+/// bundle referrers, each blob fetched once.
 ///
 /// # Errors
-/// Transport and I/O errors.
-pub async fn copy_attached(from: &Endpoint, to: &Endpoint, digest: &Digest) -> Result<usize> {
-    let _guard = layout_guard(to)?;
-    let mut copied = 0;
+/// Transport errors; [`crate::sign::Error::TooManyLayers`] for an attachment manifest over
+/// the endpoint's layer limit.
+pub async fn fetch_attached(from: &Endpoint, digest: &Digest) -> Result<Attachments> {
+    let mut found = Attachments {
+        subject: Some(digest.clone()),
+        ..Attachments::default()
+    };
+    let mut wanted = Vec::new();
     for tag in [sig_tag(digest), att_tag(digest)] {
         let Some((descriptor, bytes)) = from.fetch_tag(&tag).await? else {
             continue;
         };
         let manifest = Manifest::from_slice(&bytes, &descriptor.digest)?;
-        for layer in &manifest.layers {
-            let blob = from.small_blob(layer).await?;
-            to.put_blob_bytes(layer, blob).await?;
-        }
-        copied += manifest.layers.len();
-        merge_layers(to, &tag, manifest.layers).await?;
+        check_layer_count(from, &tag.to_string(), manifest.layers.len())?;
+        wanted.extend(manifest.layers.iter().cloned());
+        found.tagged.push((tag, manifest.layers));
     }
-    let has_api = to.referrers_api(digest).await?.is_some();
     for entry in referrers(from, digest).await? {
         let bytes = from.fetch_manifest(&entry).await?;
         let manifest = Manifest::from_slice(&bytes, &entry.digest)?;
-        for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
-            let data = from.small_blob(blob).await?;
-            to.put_blob_bytes(blob, data).await?;
+        check_layer_count(
+            from,
+            &format!("referrer {}", entry.digest),
+            manifest.layers.len(),
+        )?;
+        wanted.push(manifest.config.clone());
+        wanted.extend(manifest.layers.iter().cloned());
+        found.referrers.push((entry, bytes));
+    }
+    for blob in wanted {
+        if found.blobs.iter().any(|(d, _)| d.digest == blob.digest) {
+            continue;
         }
+        let data = from.small_blob(&blob).await?;
+        found.blobs.push((blob, data));
+    }
+    Ok(found)
+}
+
+/// Writes fetched attachments to `to`: blobs first, then the `.sig`/`.att` layers merged
+/// with any the target has, then the referrers (listed in the target's fallback index when
+/// it has no referrers API). Returns how many attachments were stored.
+///
+/// # Errors
+/// Transport and I/O errors.
+pub async fn store_attached(to: &Endpoint, attachments: Attachments) -> Result<usize> {
+    let Some(digest) = attachments.subject.clone() else {
+        return Ok(0);
+    };
+    let _guard = layout_guard(to)?;
+    let count = attachments.count();
+    for (descriptor, data) in attachments.blobs {
+        to.put_blob_bytes(&descriptor, data).await?;
+    }
+    for (tag, layers) in attachments.tagged {
+        merge_layers(to, &tag, layers).await?;
+    }
+    if attachments.referrers.is_empty() {
+        return Ok(count);
+    }
+    let has_api = to.referrers_api(&digest).await?.is_some();
+    for (entry, bytes) in attachments.referrers {
         to.put_manifest_bytes(None, &entry, &bytes).await?;
         if !has_api {
-            add_to_fallback(to, digest, &entry).await?;
+            add_to_fallback(to, &digest, &entry).await?;
         }
-        copied += 1;
     }
-    Ok(copied)
+    Ok(count)
+}
+
+/// Copies everything attached to `digest` in `from` to `to` ([`fetch_attached`], then
+/// [`store_attached`]). Returns how many attachments were copied.
+///
+/// # Errors
+/// Transport and I/O errors.
+pub async fn copy_attached(from: &Endpoint, to: &Endpoint, digest: &Digest) -> Result<usize> {
+    let attachments = fetch_attached(from, digest).await?;
+    store_attached(to, attachments).await
+}
+
+/// Refuses an attachment manifest with more layers than the endpoint allows, before any of
+/// them is fetched.
+fn check_layer_count(endpoint: &Endpoint, what: &str, layers: usize) -> Result<()> {
+    let limit = endpoint.max_attachment_layers();
+    if layers > limit {
+        return Err(super::Error::TooManyLayers {
+            what: what.to_owned(),
+            layers,
+            limit,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 async fn add_to_fallback(endpoint: &Endpoint, subject: &Digest, entry: &Descriptor) -> Result<()> {
@@ -413,7 +494,15 @@ async fn tag_layers(
             return Ok(Vec::new());
         }
     };
-    let mut out = Vec::new();
+    let limit = endpoint.max_attachment_layers();
+    if manifest.layers.len() > limit {
+        problems.push(format!(
+            "{tag}: {} layers, over the limit of {limit}; none was read",
+            manifest.layers.len()
+        ));
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<(usize, Descriptor, Vec<u8>)> = Vec::new();
     for (i, layer) in manifest.layers.into_iter().enumerate() {
         if layer.size > MAX_ATTACHMENT {
             problems.push(format!(
@@ -421,6 +510,15 @@ async fn tag_layers(
                 i + 1,
                 layer.size
             ));
+            continue;
+        }
+        // The same blob twice (a signature added twice by hand) is fetched once.
+        let seen = out
+            .iter()
+            .find(|(_, l, _)| l.digest == layer.digest && l.size == layer.size)
+            .map(|(_, _, blob)| blob.clone());
+        if let Some(blob) = seen {
+            out.push((i, layer, blob));
             continue;
         }
         match endpoint.small_blob(&layer).await {

@@ -48,6 +48,16 @@ pub enum Error {
         /// The `.sig` or `.att` tag.
         tag: String,
     },
+    /// A signature or attestation manifest with more layers than modelark reads.
+    #[error("{what} has {layers} layers, over the limit of {limit}")]
+    TooManyLayers {
+        /// The tag or referrer.
+        what: String,
+        /// How many it has.
+        layers: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A `--type` that is neither a known short name nor a URI.
     #[error("unknown predicate type `{name}`")]
     PredicateType {

@@ -24,6 +24,8 @@ const INDEX_FILE: &str = "index.json";
 const INDEX_LOCK: &str = ".modelark-index.lock";
 const GC_LOCK: &str = ".modelark-gc.lock";
 const TEMP_PREFIX: &str = ".tmp-";
+/// Records of unpacks in progress (see [`UnpackRecord`]).
+const UNPACK_RECORDS: &str = ".modelark-unpacking";
 /// The buffer of [`copy`]: large enough that a multi-GB blob takes few system calls.
 const COPY_BUFFER: usize = 1 << 20;
 /// `index.json` of a store with many thousands of models stays well under this.
@@ -42,13 +44,50 @@ pub struct WriteGuard {
     _lock: File,
 }
 
+/// Exclusive hold on one blob's download (`blobs/<alg>/.partial-<hex>.lock`): while it is
+/// held, no other process or task of this store writes that blob's partial file. Dropping it
+/// removes the lock file and releases the lock.
+#[derive(Debug)]
+pub struct BlobLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for BlobLock {
+    fn drop(&mut self) {
+        // Removed while still held: a waiter that opened this file sees, once it gets the
+        // lock, that the path no longer names its file and starts over (see `lock_blob`).
+        let _ = fs_err::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
 /// What [`Layout::gc`] removed.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct GcReport {
     /// Blobs deleted.
     pub blobs: usize,
     /// Bytes freed.
     pub bytes: u64,
+    /// Leftovers of interrupted work deleted: temp files, partial downloads no process is
+    /// continuing, stale lock files, unpack directories of processes that died.
+    pub leftovers: usize,
+}
+
+/// Registers an unpack's temp directory in the store it unpacks from, so that
+/// [`Layout::gc`] can remove it should the process die before it is renamed into place.
+/// Dropping it removes the record.
+#[derive(Debug)]
+pub struct UnpackRecord {
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for UnpackRecord {
+    fn drop(&mut self) {
+        let _ = fs_err::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
 }
 
 impl Layout {
@@ -92,7 +131,7 @@ impl Layout {
         // oci-layout first: from then on the directory opens as a layout, and a missing
         // index.json reads as empty until update_index writes it.
         if !layout.root.join(LAYOUT_FILE).is_file() {
-            write_atomic(&layout.root.join(LAYOUT_FILE), LAYOUT_CONTENT)?;
+            write_store_file(&layout.root.join(LAYOUT_FILE), LAYOUT_CONTENT)?;
         }
         layout.update_index(|_| Ok(()))?;
         Ok(layout)
@@ -125,6 +164,12 @@ impl Layout {
     /// [`Error::BlobMissing`] or [`Error::Corrupt`] (wrong size on disk).
     pub fn open_blob(&self, descriptor: &Descriptor) -> Result<VerifyingReader<File>, Error> {
         let path = self.blob_path(&descriptor.digest);
+        // Only regular files: opening a FIFO (or a device) put where a blob should be would
+        // block, or read forever.
+        match fs_err::symlink_metadata(&path) {
+            Ok(m) if !m.is_file() => return Err(Error::NotAFile { path }),
+            _ => {}
+        }
         let file = match fs_err::File::open(&path) {
             Ok(file) => file.into_file(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -205,6 +250,61 @@ impl Layout {
             .join("blobs")
             .join(digest.algorithm().as_str())
             .join(format!(".partial-{}", digest.hex()))
+    }
+
+    /// Where the lock of a download of `digest` lives.
+    pub fn blob_lock_path(&self, digest: &Digest) -> PathBuf {
+        let mut path = self.partial_path(digest).into_os_string();
+        path.push(".lock");
+        PathBuf::from(path)
+    }
+
+    /// Waits for exclusive hold on downloading `digest` (blocking: call it off the async
+    /// runtime). Two pulls of one blob into one store then never share its partial file;
+    /// the second finds the blob in place when the first is done.
+    ///
+    /// # Errors
+    /// I/O errors on the lock file.
+    pub fn lock_blob(&self, digest: &Digest) -> Result<BlobLock, Error> {
+        self.acquire_blob_lock(digest, true)
+            .map(|lock| lock.expect("a blocking lock is always acquired"))
+    }
+
+    /// Like [`Layout::lock_blob`], but `None` at once when another holder has it.
+    ///
+    /// # Errors
+    /// I/O errors on the lock file.
+    pub fn try_lock_blob(&self, digest: &Digest) -> Result<Option<BlobLock>, Error> {
+        self.acquire_blob_lock(digest, false)
+    }
+
+    fn acquire_blob_lock(&self, digest: &Digest, wait: bool) -> Result<Option<BlobLock>, Error> {
+        let path = self.blob_lock_path(digest);
+        if let Some(dir) = path.parent() {
+            fs_err::create_dir_all(dir)?;
+        }
+        loop {
+            let file = fs_err::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?
+                .into_file();
+            if wait {
+                file.lock().map_err(|e| lock_error(&path, e))?;
+            } else {
+                match file.try_lock() {
+                    Ok(()) => {}
+                    Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+                    Err(std::fs::TryLockError::Error(e)) => return Err(lock_error(&path, e).into()),
+                }
+            }
+            // The holder before us removes the file when done: ours counts only when the
+            // path still names the file we locked.
+            if same_file(&file, &path) {
+                return Ok(Some(BlobLock { file, path }));
+            }
+        }
     }
 
     /// Publishes a verified partial download as the blob `digest`.
@@ -311,12 +411,33 @@ impl Layout {
         let before = index.clone();
         let result = change(&mut index)?;
         if index != before || !self.root.join(INDEX_FILE).is_file() {
-            write_atomic(&self.root.join(INDEX_FILE), &index.to_bytes())?;
+            write_store_file(&self.root.join(INDEX_FILE), &index.to_bytes())?;
         }
         Ok(result)
     }
 
-    /// Deletes every blob no index entry reaches, and stale temp files.
+    /// Records that an unpack is writing into `staging` (see [`UnpackRecord`]).
+    ///
+    /// # Errors
+    /// I/O errors writing the record.
+    pub fn record_unpack(&self, staging: &Path) -> Result<UnpackRecord, Error> {
+        let dir = self.root.join(UNPACK_RECORDS);
+        fs_err::create_dir_all(&dir)?;
+        let mut named = tempfile::Builder::new()
+            .prefix("unpack-")
+            .tempfile_in(&dir)
+            .map_err(|e| lock_error(&dir, e))?;
+        let absolute = std::path::absolute(staging)?;
+        named.write_all(absolute.as_os_str().as_encoded_bytes())?;
+        named.as_file().sync_all()?;
+        let (file, path) = named.keep().map_err(|e| lock_error(&dir, e.error))?;
+        file.lock().map_err(|e| lock_error(&path, e))?;
+        Ok(UnpackRecord { file, path })
+    }
+
+    /// Deletes every blob no index entry reaches, and what interrupted work left: temp
+    /// files, partial downloads that no running process holds, stale lock files, and the
+    /// temp directories of unpacks whose process died.
     ///
     /// # Errors
     /// I/O errors, or an unreadable manifest (then nothing is deleted).
@@ -340,19 +461,68 @@ impl Layout {
             for entry in fs_err::read_dir(algorithm_dir.path())? {
                 let entry = entry?;
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let referenced = format!("{algorithm}:{name}")
-                    .parse::<Digest>()
-                    .is_ok_and(|d| keep.contains(&d));
-                let ours = name.starts_with(TEMP_PREFIX)
-                    || format!("{algorithm}:{name}").parse::<Digest>().is_ok();
-                if !referenced && ours {
-                    report.bytes += entry.metadata()?.len();
-                    report.blobs += 1;
-                    fs_err::remove_file(entry.path())?;
+                let size = entry.metadata().map_or(0, |m| m.len());
+                if let Ok(digest) = format!("{algorithm}:{name}").parse::<Digest>() {
+                    if !keep.contains(&digest) {
+                        remove_file_if_there(&entry.path())?;
+                        report.bytes += size;
+                        report.blobs += 1;
+                    }
+                } else if name.starts_with(TEMP_PREFIX) {
+                    // Writers hold the shared lock this exclusive one excludes: no temp
+                    // file is being written now.
+                    remove_file_if_there(&entry.path())?;
+                    report.bytes += size;
+                    report.leftovers += 1;
+                } else if let Some(digest) = partial_digest(&algorithm, &name)
+                    && let Some(_lock) = self.try_lock_blob(&digest)?
+                {
+                    // Nobody is downloading this blob: its partial file is stale.
+                    for path in [
+                        self.partial_path(&digest),
+                        progress_path(&self.partial_path(&digest)),
+                    ] {
+                        if let Ok(m) = fs_err::metadata(&path) {
+                            remove_file_if_there(&path)?;
+                            report.bytes += m.len();
+                            report.leftovers += 1;
+                        }
+                    }
                 }
             }
         }
+        report.leftovers += self.remove_dead_unpacks()?;
         Ok(report)
+    }
+
+    /// Removes the temp directories of unpacks whose process is gone (their record is no
+    /// longer locked).
+    fn remove_dead_unpacks(&self) -> Result<usize, Error> {
+        let dir = self.root.join(UNPACK_RECORDS);
+        let Ok(records) = fs_err::read_dir(&dir) else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        for record in records {
+            let path = record?.path();
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            if file.try_lock().is_err() || !same_file(&file, &path) {
+                continue;
+            }
+            let staging = PathBuf::from(fs_err::read_to_string(&path)?);
+            // Only ever a directory modelark made for an unpack.
+            let ours = staging
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".modelark-unpack-"));
+            if ours && staging.is_dir() {
+                fs_err::remove_dir_all(&staging)?;
+                removed += 1;
+            }
+            remove_file_if_there(&path)?;
+        }
+        Ok(removed)
     }
 
     /// The descriptors a manifest or index blob points at.
@@ -387,10 +557,69 @@ impl Layout {
         } else {
             file.lock_shared()
         };
-        locked.map_err(|e| {
-            io::Error::new(e.kind(), format!("failed to lock {}: {e}", path.display()))
-        })?;
+        locked.map_err(|e| lock_error(&path, e))?;
         Ok(file)
+    }
+}
+
+/// Store files are world-readable and written only by their owner (0644), like the
+/// directories around them; temp files start as 0600.
+fn set_store_mode(file: &File) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
+fn remove_file_if_there(path: &Path) -> io::Result<()> {
+    match fs_err::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// The blob a `.partial-<hex>`, `.partial-<hex>.parts` or `.partial-<hex>.lock` file is for.
+fn partial_digest(algorithm: &str, name: &str) -> Option<Digest> {
+    let hex = name.strip_prefix(".partial-")?;
+    let hex = hex
+        .strip_suffix(".parts")
+        .or_else(|| hex.strip_suffix(".lock"))
+        .unwrap_or(hex);
+    format!("{algorithm}:{hex}").parse().ok()
+}
+
+/// `.partial-<hex>.parts` beside a partial file: the progress of a ranged download.
+pub(crate) fn progress_path(partial: &Path) -> PathBuf {
+    let mut name = partial.file_name().unwrap_or_default().to_owned();
+    name.push(".parts");
+    partial.with_file_name(name)
+}
+
+fn lock_error(path: &Path, error: io::Error) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        format!("failed to lock {}: {error}", path.display()),
+    )
+}
+
+/// Whether `path` still names the open `file`.
+fn same_file(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(open), Ok(named)) => open.ino() == named.ino() && open.dev() == named.dev(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        path.exists()
     }
 }
 
@@ -439,6 +668,7 @@ impl BlobWriter {
             }
         }
         let file = self.file.into_inner().map_err(|e| e.into_error())?;
+        set_store_mode(file.as_file())?;
         file.as_file().sync_all()?;
         file.persist(&path).map_err(|e| {
             io::Error::new(
@@ -479,6 +709,7 @@ pub fn copy(
     let mut buffer = vec![0u8; COPY_BUFFER];
     let mut total = 0;
     loop {
+        crate::interrupt::check()?;
         let n = match reader.read(&mut buffer) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
@@ -491,10 +722,20 @@ pub fn copy(
 }
 
 /// Replaces `path` with `bytes` atomically: temp file in the same directory, fsync, rename.
+/// The file is readable by its owner only (0600: keys, credentials, caches).
 ///
 /// # Errors
 /// I/O errors naming the path.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_as(path, bytes, false)
+}
+
+/// [`write_atomic`] for store files, which are world-readable (0644) like the blobs.
+fn write_store_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_as(path, bytes, true)
+}
+
+fn write_atomic_as(path: &Path, bytes: &[u8], store_file: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut file = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
@@ -506,6 +747,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
             )
         })?;
     file.write_all(bytes)?;
+    if store_file {
+        set_store_mode(file.as_file())?;
+    }
     file.as_file().sync_all()?;
     file.persist(path).map_err(|e| {
         io::Error::new(
@@ -619,7 +863,14 @@ mod tests {
             })
             .unwrap();
         let report = layout.gc().unwrap();
-        assert_eq!(report, GcReport { blobs: 1, bytes: 6 });
+        assert_eq!(
+            report,
+            GcReport {
+                blobs: 1,
+                bytes: 6,
+                leftovers: 0
+            }
+        );
         for kept in [&config, &layer, &manifest_digest] {
             assert!(layout.blob_path(kept).is_file());
         }

@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod layout;
+pub mod maintain;
 pub mod registry;
 
 use std::io;
@@ -76,6 +77,18 @@ pub enum Error {
         size: u64,
         /// The limit.
         limit: u64,
+    },
+    /// Something other than a regular file (a FIFO, a device) where a blob should be.
+    #[error("{} is not a regular file", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// An archive whose index lists no model.
+    #[error("archive {} lists no model in its index.json", path.display())]
+    EmptyArchive {
+        /// The archive.
+        path: std::path::PathBuf,
     },
     /// A manifest did not decode.
     #[error(transparent)]

@@ -569,7 +569,19 @@ fn no_signature_detail(evidence: &Evidence) -> String {
         .iter()
         .filter_map(|s| s.problem.as_deref())
         .collect();
-    if evidence.signatures.is_empty() {
+    // Unreadable signatures are not "no signatures": say what was wrong with them.
+    let unreadable: Vec<&str> = evidence
+        .problems
+        .iter()
+        .map(String::as_str)
+        .filter(|p| p.contains(".sig") || p.starts_with("bundle"))
+        .collect();
+    if evidence.signatures.is_empty() && !unreadable.is_empty() {
+        format!(
+            "no signature could be read: {}",
+            dedup(unreadable).join("; ")
+        )
+    } else if evidence.signatures.is_empty() {
         "the model has no signatures".into()
     } else {
         format!(

@@ -11,6 +11,8 @@ mod hostile;
 mod interop;
 mod proxy;
 mod registry;
+mod reliability;
 mod sign_interop;
 mod signing;
+mod store;
 mod token;

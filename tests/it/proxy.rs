@@ -22,6 +22,17 @@ pub struct Faults {
     /// Answer 416 to any PATCH whose body is larger than this, after reading it (GHCR does
     /// this above 4 MiB).
     pub max_patch_body: Option<u64>,
+    /// Accept requests whose request line contains this, and never answer them.
+    pub silent: Option<String>,
+    /// Send this many response bytes of every GET of the blob with this digest, then keep the
+    /// connection open and send nothing more.
+    pub stall_download: Option<(String, usize)>,
+    /// Answer this many requests whose line contains the filter with 429 and this
+    /// `Retry-After` (seconds).
+    pub too_many: Option<(String, u64, usize)>,
+    /// Add `Link: <the same URL>; rel="next"` to answers of requests whose line contains this:
+    /// a listing that never ends.
+    pub loop_link: Option<String>,
 }
 
 #[derive(Default)]
@@ -102,6 +113,10 @@ impl Drop for FaultProxy {
 
 enum Action {
     Fail,
+    Silent,
+    TooMany(u64),
+    Stall(usize),
+    LoopLink(String),
     RefusePatch(u64),
     Cut(usize),
     Forward,
@@ -116,9 +131,35 @@ fn handle(mut client: TcpStream, upstream: u16, state: &Mutex<State>) {
     let action = {
         let mut state = state.lock().unwrap();
         state.requests.push(head.clone());
+        let target = line.split(' ').nth(1).unwrap_or_default().to_owned();
         if state.faults.server_errors > 0 && line.contains(&state.faults.error_filter) {
             state.faults.server_errors -= 1;
             Action::Fail
+        } else if state
+            .faults
+            .silent
+            .as_ref()
+            .is_some_and(|f| line.contains(f))
+        {
+            Action::Silent
+        } else if let Some((filter, seconds, count)) = state.faults.too_many.as_mut()
+            && *count > 0
+            && line.contains(filter.as_str())
+        {
+            *count -= 1;
+            Action::TooMany(*seconds)
+        } else if let Some((digest, after)) = state.faults.stall_download.clone()
+            && line.starts_with("GET ")
+            && line.contains(&format!("/blobs/{digest}"))
+        {
+            Action::Stall(after)
+        } else if state
+            .faults
+            .loop_link
+            .as_ref()
+            .is_some_and(|f| line.contains(f))
+        {
+            Action::LoopLink(target)
         } else if let Some(limit) = state.faults.max_patch_body
             && line.starts_with("PATCH ")
             && content_length(&head).is_none_or(|length| length > limit)
@@ -141,6 +182,17 @@ fn handle(mut client: TcpStream, upstream: u16, state: &Mutex<State>) {
     if let Action::Fail = action {
         let _ = client.write_all(
             b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        return;
+    }
+    if let Action::Silent = action {
+        // Hold the connection open without a word until the proxy stops.
+        hold(&client);
+        return;
+    }
+    if let Action::TooMany(seconds) = action {
+        let _ = client.write_all(
+            format!("HTTP/1.1 429 Too Many Requests\r\nRetry-After: {seconds}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
         );
         return;
     }
@@ -171,13 +223,45 @@ fn handle(mut client: TcpStream, upstream: u16, state: &Mutex<State>) {
         let _ = to_server.shutdown(Shutdown::Write);
     });
     let limit = match action {
-        Action::Cut(after) => after as u64,
+        Action::Cut(after) | Action::Stall(after) => after as u64,
         _ => u64::MAX,
     };
+    if let Action::LoopLink(target) = &action {
+        // Forward the answer's head with one more header, then the body.
+        if let Some((head, rest)) = read_head(&mut server) {
+            let head = head.replacen(
+                "\r\n\r\n",
+                &format!("\r\nLink: <{target}>; rel=\"next\"\r\n\r\n"),
+                1,
+            );
+            let _ = client.write_all(head.as_bytes());
+            let _ = client.write_all(&rest);
+        }
+    }
     let _ = std::io::copy(&mut (&mut server).take(limit), &mut client);
+    if let Action::Stall(_) = action {
+        hold(&client);
+    }
     let _ = client.shutdown(Shutdown::Both);
     let _ = server.shutdown(Shutdown::Both);
     let _ = upload.join();
+}
+
+/// Keeps a connection open, sending nothing, for up to two minutes (past any timeout a
+/// test sets) or until the client goes away.
+fn hold(client: &TcpStream) {
+    let _ = client.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut byte = [0u8; 1];
+    for _ in 0..600 {
+        match (&*client).read(&mut byte) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return,
+        }
+    }
 }
 
 /// The Content-Length of a request head, if it has one.

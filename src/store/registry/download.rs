@@ -2,7 +2,6 @@
 //! hashed as written, resumed with `Range` after a dropped connection (in this run, or the
 //! next one after a crash or Ctrl-C), verified, then renamed into place.
 
-use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,19 +19,12 @@ use crate::oci::Descriptor;
 use crate::progress::Reporter;
 use crate::store::Layout;
 
-#[cfg(unix)]
-fn ranged_progress_exists(partial: &std::path::Path) -> bool {
-    let mut name = partial.file_name().unwrap_or_default().to_owned();
-    name.push(".parts");
-    partial.with_file_name(name).exists()
-}
-
 /// How a download attempt ended.
 enum Attempt {
     /// Every byte arrived.
-    Complete(Hasher, u64),
-    /// The connection broke after some bytes; resume.
-    Broken(Error),
+    Complete(Box<Hasher>, u64),
+    /// The connection broke or stalled after some bytes; resume.
+    Broken(reqwest::Error),
 }
 
 impl Repository {
@@ -51,6 +43,17 @@ impl Repository {
         if layout.has_blob(descriptor) {
             return Ok(());
         }
+        // One writer per blob and store: another pull of the same blob (in this process or
+        // another) waits here, then finds the blob in place.
+        let _lock = {
+            let (layout, digest) = (layout.clone(), descriptor.digest.clone());
+            tokio::task::spawn_blocking(move || layout.lock_blob(&digest))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))??
+        };
+        if layout.has_blob(descriptor) {
+            return Ok(());
+        }
         let partial = layout.partial_path(&descriptor.digest);
         reporter.begin(id, &descriptor.digest.short(), descriptor.size);
         let result = async {
@@ -61,7 +64,8 @@ impl Repository {
                     .min(self.connections_per_blob());
                 // A partial file without part progress came from a one-connection download:
                 // continue that one rather than starting over.
-                let single_partial = partial.exists() && !ranged_progress_exists(&partial);
+                let single_partial =
+                    partial.exists() && !crate::store::layout::progress_path(&partial).exists();
                 if parts > 1
                     && !single_partial
                     && self
@@ -242,7 +246,14 @@ impl Repository {
                     );
                     tokio::time::sleep(super::backoff(&self.client.options, failures)).await;
                 }
-                Attempt::Broken(error) => return Err(error),
+                Attempt::Broken(source) => {
+                    return Err(self.body_error(
+                        "download blob",
+                        || format!("sending blob {}", descriptor.digest),
+                        &url,
+                        source,
+                    ));
+                }
             }
         }
     }
@@ -264,7 +275,6 @@ async fn stream_to_partial(
     reporter: &dyn Reporter,
     id: usize,
 ) -> Result<Attempt, Error> {
-    let url = redact(response.url());
     let mut pool = Pool::new(POOL_BUFFERS);
     let (to_writer, from_network) = mpsc::channel::<Shared>(POOL_BUFFERS);
     let (to_hasher, for_hasher) = mpsc::channel::<Shared>(POOL_BUFFERS);
@@ -299,11 +309,7 @@ async fn stream_to_partial(
                 }
             }
             Err(source) => {
-                broken = Some(Error::Http {
-                    operation: "download blob",
-                    url: url.clone(),
-                    source,
-                });
+                broken = Some(source);
                 break;
             }
         }
@@ -317,7 +323,7 @@ async fn stream_to_partial(
     let hasher = hasher.await.map_err(joined)??;
     Ok(match broken {
         Some(error) if written < expected_size => Attempt::Broken(error),
-        _ => Attempt::Complete(hasher, written),
+        _ => Attempt::Complete(Box::new(hasher), written),
     })
 }
 
@@ -327,7 +333,7 @@ fn append_partial(
     offset: u64,
     mut chunks: mpsc::Receiver<Shared>,
 ) -> std::io::Result<u64> {
-    let file = OpenOptions::new()
+    let file = fs_err::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
@@ -336,13 +342,16 @@ fn append_partial(
     let mut writer = std::io::BufWriter::with_capacity(256 * 1024, file);
     writer.seek(SeekFrom::Start(offset))?;
     let mut written = offset;
+    let failed = |e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("failed to write {}: {e}", path.display()))
+    };
     while let Some(chunk) = chunks.blocking_recv() {
-        writer.write_all(&chunk)?;
+        writer.write_all(&chunk).map_err(failed)?;
         written += chunk.len() as u64;
     }
     writer
         .into_inner()
-        .map_err(|e| e.into_error())?
+        .map_err(|e| failed(e.into_error()))?
         .sync_all()?;
     Ok(written)
 }

@@ -98,6 +98,33 @@ pub enum Error {
         #[source]
         source: crate::digest::Error,
     },
+    /// The registry did not answer, or a body stopped arriving, within the timeout (after
+    /// retries).
+    #[error("{host} sent nothing for {} s while {what} ({url})", after.as_secs_f64())]
+    Timeout {
+        /// The registry host.
+        host: String,
+        /// What was waited for: `answering to download blob`, `sending blob sha256:...`.
+        what: String,
+        /// The URL, redacted.
+        url: String,
+        /// The timeout that ran out.
+        after: Duration,
+    },
+    /// The registry kept asking to retry for longer than the retry budget.
+    #[error("{host} kept refusing to {operation} {url} ({status}) for longer than {} s of waiting", budget.as_secs())]
+    RetryBudget {
+        /// The registry host.
+        host: String,
+        /// What was being done.
+        operation: &'static str,
+        /// The URL, redacted.
+        url: String,
+        /// The last status.
+        status: StatusCode,
+        /// The total waiting allowed.
+        budget: Duration,
+    },
     /// The credential file is malformed.
     #[error("malformed credential file {}", path.display())]
     CredentialFile {
@@ -123,6 +150,12 @@ pub enum Error {
         /// Why.
         #[source]
         source: reqwest::Error,
+    },
+    /// A file changed (size, times or identity) while it was read for an upload.
+    #[error("{} changed while it was being pushed", path.display())]
+    ChangedWhileReading {
+        /// The file.
+        path: PathBuf,
     },
     /// A local file operation failed.
     #[error(transparent)]
@@ -163,6 +196,19 @@ pub struct Options {
     pub connections_per_blob: Option<u64>,
     /// A blob is split into parts of at least this many bytes.
     pub min_part_size: u64,
+    /// The most pages a tag or repository listing may have (`Link: rel="next"`).
+    pub max_pages: usize,
+    /// How long to wait for the answer to a request once it is sent (headers, not body).
+    pub response_timeout: Duration,
+    /// How long a response body may go without a byte before the transfer counts as
+    /// stalled (it is then resumed with `Range`, like a dropped connection).
+    pub read_timeout: Duration,
+    /// The longest single wait before a retry, whatever `Retry-After` asks for.
+    pub max_retry_wait: Duration,
+    /// The most time one request may spend waiting between retries in all.
+    pub retry_budget: Duration,
+    /// The most layers a signature or attestation manifest may have.
+    pub max_attachment_layers: usize,
 }
 
 impl Default for Options {
@@ -177,6 +223,12 @@ impl Default for Options {
             chunk_size: None,
             connections_per_blob: None,
             min_part_size: 64 << 20,
+            max_pages: 10_000,
+            response_timeout: Duration::from_secs(60),
+            read_timeout: Duration::from_secs(60),
+            max_retry_wait: Duration::from_secs(60),
+            retry_budget: Duration::from_secs(300),
+            max_attachment_layers: 256,
         }
     }
 }
@@ -225,6 +277,7 @@ impl Client {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("modelark/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.connect_timeout)
+            .read_timeout(options.read_timeout)
             .danger_accept_invalid_certs(options.insecure);
         if let Some(path) = &options.ca_file {
             let pem = fs_err::read(path)?;
@@ -510,11 +563,26 @@ impl Repository {
         if let Some(credentials) = &credentials {
             request = request.header(AUTHORIZATION, credentials.basic_header());
         }
-        let response = request.send().await.map_err(|source| Error::Http {
-            operation: "get a token from",
-            url: redact(&url),
-            source,
-        })?;
+        let response = match tokio::time::timeout(
+            self.client.options.response_timeout,
+            request.send(),
+        )
+        .await
+        {
+            Ok(sent) => sent.map_err(|source| Error::Http {
+                operation: "get a token from",
+                url: redact(&url),
+                source,
+            })?,
+            Err(_) => {
+                return Err(Error::Timeout {
+                    host: self.host.clone(),
+                    what: "answering to a token request".into(),
+                    url: redact(&url),
+                    after: self.client.options.response_timeout,
+                });
+            }
+        };
         if matches!(
             response.status(),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
@@ -561,6 +629,7 @@ impl Repository {
     ) -> Result<Response, Error> {
         let options = &self.client.options;
         let mut attempt = 0;
+        let mut waited = Duration::ZERO;
         // Two rounds: the first answers the challenge; a second replaces a token the
         // registry refused anyway (expired early, clock skew, revoked).
         let mut authentications = 0;
@@ -576,7 +645,16 @@ impl Repository {
                 source,
             })?;
             let url = request.url().clone();
-            let delay = match self.client.http.execute(request).await {
+            let answer = match tokio::time::timeout(
+                options.response_timeout,
+                self.client.http.execute(request),
+            )
+            .await
+            {
+                Ok(answer) => answer.map_err(Failure::Transport),
+                Err(_) => Err(Failure::Silent),
+            };
+            let delay = match answer {
                 Ok(response)
                     if response.status() == StatusCode::UNAUTHORIZED && authentications < 2 =>
                 {
@@ -592,36 +670,61 @@ impl Repository {
                     });
                 }
                 Ok(response) if retryable(response.status()) && attempt < options.retries => {
-                    let retry_after = response
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    tracing::info!(
-                        "{} {}: {}; retrying",
-                        operation,
-                        redact(&url),
-                        response.status()
-                    );
-                    retry_after
+                    let asked = retry_after(response.headers());
+                    let wait = asked
                         .unwrap_or_else(|| backoff(options, attempt))
-                        .min(Duration::from_secs(60))
+                        .min(options.max_retry_wait);
+                    if waited + wait > options.retry_budget {
+                        return Err(Error::RetryBudget {
+                            host: self.host.clone(),
+                            operation,
+                            url: redact(&url),
+                            status: response.status(),
+                            budget: options.retry_budget,
+                        });
+                    }
+                    let asked = match asked {
+                        Some(asked) if asked > wait => format!(
+                            " (it asked for {} s; waits are capped at {} s)",
+                            asked.as_secs(),
+                            options.max_retry_wait.as_secs()
+                        ),
+                        _ => String::new(),
+                    };
+                    tracing::warn!(
+                        "{} answered {} to {operation} {}: waiting {:.1} s before retry {} of {}{asked}",
+                        self.host,
+                        response.status(),
+                        redact(&url),
+                        wait.as_secs_f64(),
+                        attempt + 1,
+                        options.retries,
+                    );
+                    wait
                 }
                 Ok(response) => return Ok(response),
-                Err(source) if attempt < options.retries && transient(&source) => {
-                    tracing::info!("{} {}: {source}; retrying", operation, redact(&url));
+                Err(failure) if attempt < options.retries && failure.transient() => {
+                    tracing::info!("{} {}: {failure}; retrying", operation, redact(&url));
                     backoff(options, attempt)
                 }
-                Err(source) => {
+                Err(Failure::Transport(source)) => {
                     return Err(Error::Http {
                         operation,
                         url: redact(&url),
                         source,
                     });
                 }
+                Err(Failure::Silent) => {
+                    return Err(Error::Timeout {
+                        host: self.host.clone(),
+                        what: format!("answering to {operation}"),
+                        url: redact(&url),
+                        after: options.response_timeout,
+                    });
+                }
             };
             attempt += 1;
+            waited += delay;
             tokio::time::sleep(delay).await;
         }
     }
@@ -659,6 +762,69 @@ impl Repository {
             code,
             message,
         })
+    }
+}
+
+/// Why a request got no response.
+#[derive(Debug)]
+enum Failure {
+    /// Connecting or sending failed.
+    Transport(reqwest::Error),
+    /// The registry took the request and did not answer within the response timeout.
+    Silent,
+}
+
+impl Failure {
+    fn transient(&self) -> bool {
+        match self {
+            Failure::Transport(source) => transient(source),
+            Failure::Silent => true,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Transport(source) => source.fmt(f),
+            Failure::Silent => f.write_str("no answer within the response timeout"),
+        }
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is read as no advice).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+impl Repository {
+    /// The error for a response body that failed: a stalled body (no byte within the read
+    /// timeout) is [`Error::Timeout`] naming what was being fetched; anything else
+    /// [`Error::Http`].
+    pub(crate) fn body_error(
+        &self,
+        operation: &'static str,
+        what: impl FnOnce() -> String,
+        url: &reqwest::Url,
+        source: reqwest::Error,
+    ) -> Error {
+        if source.is_timeout() {
+            return Error::Timeout {
+                host: self.host.clone(),
+                what: what(),
+                url: redact(url),
+                after: self.client.options.read_timeout,
+            };
+        }
+        Error::Http {
+            operation,
+            url: redact(url),
+            source,
+        }
     }
 }
 

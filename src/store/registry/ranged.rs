@@ -7,7 +7,7 @@
 use std::fs::OpenOptions;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -105,7 +105,7 @@ impl Repository {
                 .filter(|p| p.start < p.end)
                 .collect(),
         );
-        let progress = progress_path(partial);
+        let progress = crate::store::layout::progress_path(partial);
         if partial.exists() {
             load_progress(&progress, &parts);
         }
@@ -117,7 +117,9 @@ impl Repository {
                 .write(true)
                 .open(partial)?,
         );
-        file.set_len(size)?;
+        // No `set_len(size)`: the size is the registry's claim, and a lying one must not
+        // reserve (or, on file systems without sparse files, write) that much disk. Parts
+        // extend the file as their bytes arrive.
         let already: u64 = parts.iter().map(|p| p.done.load(Ordering::SeqCst)).sum();
         reporter.advance(id, already);
 
@@ -221,10 +223,16 @@ impl Repository {
             let (sender, mut receiver) = mpsc::channel::<Shared>(POOL_BUFFERS);
             let writer = {
                 let (file, parts) = (Arc::clone(&file), Arc::clone(&parts));
+                let path = progress.with_extension("");
                 tokio::task::spawn_blocking(move || -> std::io::Result<()> {
                     let mut at = from;
                     while let Some(buffer) = receiver.blocking_recv() {
-                        file.write_all_at(&buffer, at)?;
+                        file.write_all_at(&buffer, at).map_err(|e| {
+                            std::io::Error::new(
+                                e.kind(),
+                                format!("failed to write {}: {e}", path.display()),
+                            )
+                        })?;
                         at += buffer.len() as u64;
                         parts[index]
                             .done
@@ -259,11 +267,12 @@ impl Repository {
                         }
                     }
                     Err(source) => {
-                        broken = Some(Error::Http {
-                            operation: "download blob",
-                            url: redact(&url),
+                        broken = Some(self.body_error(
+                            "download blob",
+                            || format!("sending part {index} of blob {}", descriptor.digest),
+                            &url,
                             source,
-                        });
+                        ));
                         break;
                     }
                 }
@@ -289,13 +298,6 @@ impl Repository {
             }
         }
     }
-}
-
-/// `.partial-<hex>.parts` beside the partial file.
-fn progress_path(partial: &Path) -> PathBuf {
-    let mut name = partial.file_name().unwrap_or_default().to_owned();
-    name.push(".parts");
-    partial.with_file_name(name)
 }
 
 /// Hashes the file as its contiguous prefix grows, until `size` bytes are hashed or the

@@ -202,7 +202,26 @@ impl Repository {
     ) -> Result<Vec<String>, Error> {
         let mut url = first;
         let mut all = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let limit = self.client.options.max_pages;
         loop {
+            // A `next` link back to a page already read, or an endless chain, would never
+            // end: both are the registry's fault, and said so.
+            if !seen.insert(url.to_string()) {
+                return Err(Error::Protocol {
+                    url: redact(&url),
+                    reason: format!(
+                        "the {operation} listing links back to a page it already returned (after {} pages)",
+                        seen.len() - 1
+                    ),
+                });
+            }
+            if seen.len() > limit {
+                return Err(Error::Protocol {
+                    url: redact(&url),
+                    reason: format!("the listing has more than {limit} pages"),
+                });
+            }
             let current = url.clone();
             let response = self
                 .send(operation, access, |http| http.get(current.clone()))

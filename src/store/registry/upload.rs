@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::urls::{redact, with_digest};
 use super::{Access, Error, Repository};
+use crate::digest::Stamp;
 use crate::oci::Descriptor;
 use crate::progress::Reporter;
 
@@ -264,6 +265,7 @@ impl Repository {
         reporter: &Arc<dyn Reporter>,
         id: usize,
     ) -> Result<crate::Digest, Error> {
+        let before = Stamp::read(path)?;
         let hashing = {
             let path = path.to_owned();
             tokio::task::spawn_blocking(move || hash_file(&path))
@@ -282,19 +284,24 @@ impl Repository {
         };
         let joined = |e: tokio::task::JoinError| Error::Io(std::io::Error::other(e.to_string()));
         let (digest, hashed) = hashing.await.map_err(joined)??;
-        if hashed != size {
+        let changed = || Error::ChangedWhileReading {
+            path: path.to_owned(),
+        };
+        if hashed != size || Stamp::read(path)? != before {
             upload.abort();
-            return Err(Error::Io(std::io::Error::other(format!(
-                "{} changed while it was being pushed",
-                path.display()
-            ))));
+            return Err(changed());
         }
         let descriptor = Descriptor::new(media_type, digest.clone(), size);
         if self.has_blob(&descriptor).await? {
             upload.abort();
             return Ok(digest);
         }
-        match upload.await.map_err(joined)? {
+        let uploaded = upload.await.map_err(joined)?;
+        // The upload read the file a second time: it must still be the file that was hashed.
+        if Stamp::read(path)? != before {
+            return Err(changed());
+        }
+        match uploaded {
             Ok(location) => self.finish_upload(location, &digest).await?,
             // GHCR refuses PATCH bodies over 4 MiB, GAR has no chunked upload: send this blob
             // (and, from now on, every blob) in one PUT now that its digest is known.
