@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: build test deps lint doc demo bench ci clean
+.PHONY: build test deps lint doc demo bench ci clean fuzz
 
 build:
 	$(CARGO) build --release
@@ -35,3 +35,7 @@ clean:
 ## Compares modelark with skopeo, oras-py and curl on one local registry (2 GiB model; BENCH_SCALE=16 for a quick run).
 bench:
 	scripts/bench.sh
+
+## Runs every fuzz target briefly (FUZZ_SECONDS each, default 20); crashes land in fuzz/artifacts/.
+fuzz:
+	scripts/fuzz.sh

@@ -22,6 +22,8 @@
 
 pub mod digest;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod governance;
 pub mod interrupt;
 pub mod media_types;

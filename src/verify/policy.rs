@@ -185,16 +185,30 @@ impl Policy {
     /// [`Error::Policy`] naming the first problem: unreadable file or key, unknown field,
     /// unknown key or group name, a threshold no set of signers can meet.
     pub fn load(path: &Path) -> Result<Policy, Error> {
-        let fail = |reason: String| Error::Policy {
+        let text = fs_err::read_to_string(path).map_err(|e| Error::Policy {
             path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Policy::parse(
+            &text,
+            path.parent().unwrap_or(Path::new(".")),
+            &path.display().to_string(),
+        )
+    }
+
+    /// Parses policy text named `name` (for messages) whose key paths are relative to `base`.
+    ///
+    /// # Errors
+    /// As [`Policy::load`].
+    pub fn parse(text: &str, base: &Path, name: &str) -> Result<Policy, Error> {
+        let fail = |reason: String| Error::Policy {
+            path: name.to_owned(),
             reason,
         };
-        let text = fs_err::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        let file: PolicyFile = serde_yaml_ng::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        let file: PolicyFile = serde_yaml_ng::from_str(text).map_err(|e| fail(e.to_string()))?;
         if file.version.is_some_and(|v| v != 1) {
             return Err(fail("only `version: 1` is understood".into()));
         }
-        let base = path.parent().unwrap_or(Path::new("."));
         let mut keys = Vec::new();
         for (name, spec) in file.keys {
             let pem = match spec {
