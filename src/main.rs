@@ -48,9 +48,8 @@ fn report(error: &anyhow::Error) -> ExitCode {
     let library = error
         .chain()
         .find_map(|e| e.downcast_ref::<modelark::Error>());
-    let hint = library
-        .and_then(modelark::Error::hint)
-        .or_else(|| cli::hint_for(error));
+    // The CLI knows what was asked (offline, a flag to raise): its hint goes first.
+    let hint = cli::hint_for(error).or_else(|| library.and_then(modelark::Error::hint));
     let mut stderr = std::io::stderr().lock();
     let mut causes = error.chain();
     if let Some(top) = causes.next() {

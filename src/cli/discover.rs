@@ -74,11 +74,12 @@ pub async fn show_lineage(args: LineageArgs, registry: &RegistryArgs) -> anyhow:
         .load()?
         .map(|p| p.keys().to_vec())
         .unwrap_or_default();
-    let client = registry.client()?;
+    let client = (!registry.offline).then(|| registry.client()).transpose()?;
     let home = Home::from_env().op(|| "failed to locate the local store".into())?;
+    // Offline (no client), a registry parent is read from the local store's pulled copy.
     let open = |reference: &Reference| -> modelark::Result<Endpoint> {
-        Ok(match reference.location() {
-            Location::Registry { host, repository } => {
+        Ok(match (reference.location(), &client) {
+            (Location::Registry { host, repository }, Some(client)) => {
                 Endpoint::Registry(client.repository(host, repository.as_str()))
             }
             _ => Endpoint::Layout(LayoutRepo::open(reference, &home, false)?),

@@ -224,6 +224,12 @@ pub struct RegistryArgs {
     /// The longest single wait before a retry, whatever a registry's Retry-After asks for.
     #[arg(long, global = true, default_value = "60s", value_name = "TIME", value_parser = duration)]
     max_retry_wait: Duration,
+    /// Never talk to a registry: HOST/REPO:TAG means the local store's copy of a pulled model
+    /// (inspect, unpack, verify, verify-attestation, diff, lineage work; anything else that
+    /// needs the registry fails).
+    #[arg(long, global = true, env = "MODELARK_OFFLINE", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    offline: bool,
     /// Layers a signature or attestation manifest may have before it is refused unread.
     #[arg(long, global = true, default_value_t = 256, value_name = "N")]
     max_attachment_layers: usize,
@@ -249,8 +255,18 @@ fn duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
 }
 
+/// Set once from `--offline` / `MODELARK_OFFLINE` before the command runs.
+static OFFLINE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn offline() -> bool {
+    OFFLINE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 impl RegistryArgs {
     fn client(&self) -> anyhow::Result<Arc<Client>> {
+        if self.offline {
+            return Err(CliError::Offline.into());
+        }
         let options = registry::Options {
             plain_http: self.plain_http,
             ca_file: self.ca_file.clone(),
@@ -322,6 +338,7 @@ fn block<T>(
 
 /// Runs the parsed command; `runtime` drives everything that talks to a registry.
 pub fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    OFFLINE.store(cli.registry.offline, std::sync::atomic::Ordering::Relaxed);
     let quiet = cli.quiet;
     let registry = &cli.registry;
     match cli.command {
@@ -380,6 +397,9 @@ fn endpoint(
     create: bool,
 ) -> anyhow::Result<Endpoint> {
     match reference.location() {
+        Location::Registry { .. } if registry.offline && !create => {
+            Ok(Endpoint::Layout(open_repo(reference, false)?))
+        }
         Location::Registry { host, repository } => Ok(Endpoint::Registry(
             registry.client()?.repository(host, repository.as_str()),
         )),
@@ -440,6 +460,13 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
     }) {
         return Some("the registry is overloaded or unreachable; run the command again later (downloads resume), or raise --timeout / --read-timeout for a slow link".into());
     }
+    let not_found = error.chain().any(|e| {
+        e.downcast_ref::<modelark::Error>()
+            .is_some_and(|e| e.class() == modelark::error::Class::NotFound)
+    });
+    if offline() && not_found {
+        return Some("offline, only the local store was read: `modelark pull REF` while online keeps a verified copy (with its signatures) there".into());
+    }
     error
         .chain()
         .find_map(|e| e.downcast_ref::<CliError>())
@@ -455,6 +482,12 @@ pub enum CliError {
     /// Two references that must share a store do not.
     #[error("{0} and {1} are in different stores")]
     DifferentStores(String, String),
+    /// Offline, a command needed the registry.
+    #[error("offline (--offline or MODELARK_OFFLINE): this needs the registry, which is not asked")]
+    Offline,
+    /// Offline, the local store does not hold a pulled copy of the model.
+    #[error("{0} is not in the local store, and offline no registry is asked")]
+    NotStored(String),
     /// A malformed `KEY=VALUE` argument.
     #[error("{0:?} is not KEY=VALUE")]
     KeyValue(String),
@@ -479,12 +512,14 @@ impl CliError {
                 "registries delete manifests, not tags; `modelark rm {digest}` removes all of them"
             ),
             CliError::RegistryNotSupported(_) => {
-                "use a local NAME:TAG or an oci:PATH:TAG reference".into()
+                "use a local NAME:TAG or an oci:PATH:TAG reference, or --offline for the local copy of a pulled model".into()
             }
             CliError::DifferentStores(..) => {
                 "use `modelark copy` to move a model between stores and registries".into()
             }
             CliError::KeyValue(_) => "write it as KEY=VALUE, e.g. accuracy=0.91".into(),
+            CliError::Offline => "run it without --offline (and MODELARK_OFFLINE unset) where the registry is reachable".into(),
+            CliError::NotStored(reference) => format!("`modelark pull {reference}` while online keeps a verified copy (with its signatures) in the local store"),
         }
     }
 }
@@ -502,12 +537,18 @@ impl<T, E: Into<modelark::Error>> Op<T> for Result<T, E> {
     }
 }
 
-/// Opens the local store or layout a reference names (creating it with `create`).
+/// Opens the local store or layout a reference names (creating it with `create`); offline,
+/// a registry reference names the local store's copy of a pulled model.
 fn open_repo(reference: &Reference, create: bool) -> anyhow::Result<LayoutRepo> {
-    if matches!(reference.location(), Location::Registry { .. }) {
-        return Err(CliError::RegistryNotSupported(reference.to_string()).into());
-    }
     let home = Home::from_env().op(|| "failed to locate the local store".into())?;
+    if matches!(reference.location(), Location::Registry { .. }) {
+        if !offline() || create {
+            return Err(CliError::RegistryNotSupported(reference.to_string()).into());
+        }
+        if !home.store_path().exists() {
+            return Err(CliError::NotStored(reference.to_string()).into());
+        }
+    }
     LayoutRepo::open(reference, &home, create)
         .op(|| format!("failed to open the store for {reference}"))
 }

@@ -286,6 +286,10 @@ pub async fn pull(args: PullArgs, registry: &RegistryArgs, quiet: bool) -> anyho
             "pull reads from a registry (HOST/REPO:TAG); for local models use `modelark unpack`"
         );
     };
+    if registry.offline {
+        // Offline the "registry" would be the store itself: `unpack --offline` is that.
+        return Err(super::CliError::Offline.into());
+    }
     let policy = args.trust.load()?;
     let from = endpoint(reference, registry, false)?;
     let what = || format!("failed to pull {reference}");

@@ -5,9 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-
 use super::dsse::{Bundle, Envelope};
 use crate::digest::Digest;
 use crate::error::Result;
@@ -390,7 +387,7 @@ pub async fn discover(endpoint: &Endpoint, digest: &Digest) -> Result<Attached> 
         match layer
             .annotations
             .get(media_types::COSIGN_SIGNATURE)
-            .map(|s| B64.decode(s.trim()))
+            .map(|s| super::decode_base64(s))
         {
             Some(Ok(signature)) => found.signatures.push(FoundSignature {
                 payload: blob,

@@ -148,8 +148,7 @@ impl Envelope {
     /// # Errors
     /// [`Error::Malformed`] when it is not base64.
     pub fn payload(&self) -> Result<Vec<u8>, Error> {
-        B64.decode(&self.payload)
-            .map_err(|e| malformed("DSSE payload", e))
+        super::decode_base64(&self.payload).map_err(|e| malformed("DSSE payload", e))
     }
 
     /// True when one of its signatures over the PAE verifies under `key`.
@@ -158,10 +157,9 @@ impl Envelope {
             return false;
         };
         let message = pae(&self.payload_type, &payload);
-        self.signatures.iter().any(|s| {
-            B64.decode(&s.sig)
-                .is_ok_and(|sig| key.verify(&message, &sig))
-        })
+        self.signatures
+            .iter()
+            .any(|s| super::decode_base64(&s.sig).is_ok_and(|sig| key.verify(&message, &sig)))
     }
 
     /// The in-toto statement inside.
@@ -267,13 +265,10 @@ impl Bundle {
             return false;
         };
         let expected = hex::decode(digest.hex()).unwrap_or_default();
-        let signed = B64
-            .decode(&message.message_digest.digest)
-            .unwrap_or_default();
+        let signed = super::decode_base64(&message.message_digest.digest).unwrap_or_default();
         message.message_digest.algorithm == "SHA2_256"
             && signed == expected
-            && B64
-                .decode(&message.signature)
+            && super::decode_base64(&message.signature)
                 .is_ok_and(|sig| key.verify_prehash(&expected, &sig))
     }
 }

@@ -12,6 +12,18 @@ use std::collections::BTreeMap;
 
 pub use keys::{PrivateKey, PublicKey};
 
+/// Decodes standard base64 the way cosign does (Go's decoder skips line breaks): ASCII
+/// whitespace anywhere is ignored, so a signature attached with `base64 payload.sig`
+/// (wrapped at 76 columns) reads like an unwrapped one.
+///
+/// # Errors
+/// The base64 error for anything else that is not base64.
+pub fn decode_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::Engine as _;
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(compact)
+}
+
 use crate::error::Result;
 use crate::media_types;
 use crate::oci::Descriptor;

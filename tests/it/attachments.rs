@@ -257,3 +257,76 @@ fn at_once(s: &Setup, names: &[&str], command: impl Fn(&str) -> Vec<&str>) {
         assert!(child.wait().unwrap().success());
     }
 }
+
+/// cosign's documented flow for signatures made by other tools
+/// (`cosign attach signature --payload payload.json --signature payload.sig`, where
+/// `payload.sig` is `openssl dgst -sign ... | base64`) stores base64 wrapped at 76 columns with
+/// a trailing newline; cosign reads it, and so must modelark.
+#[test]
+fn signatures_in_wrapped_base64_verify_as_cosign_reads_them() {
+    let s = setup();
+    let env = &s.env;
+    s.ok(&["sign", "--key", &s.key("alice")]);
+    let raw = s.raw();
+    let sig_tag = attachment_tag(&s.digest, ".sig");
+    let mut manifest = raw.manifest(&sig_tag);
+    std::fs::write(env.path("payload.json"), raw.blob(&manifest.layers[0])).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new(crate::harness::which("openssl"))
+            .args(args)
+            .current_dir(env.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        "ec.pem",
+    ]);
+    openssl(&["ec", "-in", "ec.pem", "-pubout", "-out", "ec.pub"]);
+    openssl(&[
+        "dgst",
+        "-sha256",
+        "-sign",
+        "ec.pem",
+        "-out",
+        "payload.der",
+        "payload.json",
+    ]);
+    let wrapped = std::process::Command::new("base64")
+        .arg("-w")
+        .arg("76")
+        .arg(env.path("payload.der"))
+        .output()
+        .unwrap();
+    let wrapped = String::from_utf8(wrapped.stdout).unwrap();
+    let der_len = std::fs::metadata(env.path("payload.der")).unwrap().len();
+    assert!(der_len > 57, "a P-256 DER signature wraps: {der_len} bytes");
+    assert!(wrapped.trim_end().contains('\n'), "{wrapped:?}");
+    manifest.layers[0]
+        .annotations
+        .insert("dev.cosignproject.cosign/signature".into(), wrapped);
+    raw.put_manifest(&sig_tag, &manifest);
+    let public = env.path("ec.pub").display().to_string();
+    let stdout = s.ok(&["verify", "--key", &public]);
+    assert!(stdout.contains("ok    signature by"), "{stdout}");
+    // A signature that really is not base64 is reported as unreadable, never as "none".
+    manifest.layers[0].annotations.insert(
+        "dev.cosignproject.cosign/signature".into(),
+        "%%% not base64".into(),
+    );
+    raw.put_manifest(&sig_tag, &manifest);
+    let (code, _, stderr) = s.run(&["verify", "--key", &public]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no signature could be read"), "{stderr}");
+    assert!(!stderr.contains("has no signatures"), "{stderr}");
+}

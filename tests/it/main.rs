@@ -9,6 +9,7 @@ mod governance;
 mod harness;
 mod hostile;
 mod interop;
+mod offline;
 mod proxy;
 mod registry;
 mod reliability;

@@ -4,7 +4,7 @@
 //! Written here rather than on `oci-client` because modelark needs what that crate does not
 //! expose: uploads streamed from any file (a model directory, not only a blob store),
 //! resumable ranged downloads into its own store, chunk sizing, `Retry-After`, and the
-//! quirks of real registries (see `shared/INTEROP.md`). Every request goes through
+//! quirks of real registries (see docs/architecture.md). Every request goes through
 //! [`Repository::send`]: auth challenges, token refresh, retries with backoff.
 
 pub mod auth;
