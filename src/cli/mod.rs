@@ -196,6 +196,11 @@ pub struct RegistryArgs {
     /// Trust this PEM CA certificate for registry TLS.
     #[arg(long, global = true, value_name = "PEM")]
     ca_file: Option<PathBuf>,
+    /// Per-registry certificate directories, DIR/HOST[:PORT]/*.crt as docker and podman keep
+    /// them (repeatable) [default: /etc/docker/certs.d, /etc/containers/certs.d,
+    /// ~/.config/containers/certs.d].
+    #[arg(long = "registry-certs-dir", global = true, value_name = "DIR")]
+    cert_dirs: Vec<PathBuf>,
     /// Do not verify registry TLS certificates (never in production).
     #[arg(long, global = true)]
     insecure: bool,
@@ -235,6 +240,18 @@ pub struct RegistryArgs {
     max_attachment_layers: usize,
 }
 
+/// Where docker, podman and skopeo look for per-registry certificates.
+fn default_cert_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![
+        PathBuf::from("/etc/docker/certs.d"),
+        PathBuf::from("/etc/containers/certs.d"),
+    ];
+    if let Some(home) = dirs::home_dir() {
+        dirs.push(home.join(".config/containers/certs.d"));
+    }
+    dirs
+}
+
 /// Parses `90`, `90s`, `500ms`, `2m` or `1h`.
 fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -270,6 +287,11 @@ impl RegistryArgs {
         let options = registry::Options {
             plain_http: self.plain_http,
             ca_file: self.ca_file.clone(),
+            cert_dirs: if self.cert_dirs.is_empty() {
+                default_cert_dirs()
+            } else {
+                self.cert_dirs.clone()
+            },
             insecure: self.insecure,
             retries: self.retries,
             chunk_size: self.chunk_size,

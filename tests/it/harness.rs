@@ -180,6 +180,9 @@ pub struct RegistryConfig {
     pub basic_auth: Option<(&'static str, &'static str)>,
     /// Serve TLS with a fresh self-signed certificate for 127.0.0.1.
     pub tls: bool,
+    /// With `tls`: one self-signed certificate made by the common recipe (`openssl req
+    /// -x509 ...`, so CA:TRUE) instead of a CA and a server certificate; `ca.pem` is it.
+    pub self_signed: bool,
     /// Allow DELETE.
     pub delete: bool,
     /// Delegate auth to a token server: its realm and the certificate that signs tokens.
@@ -191,6 +194,7 @@ impl Default for RegistryConfig {
         RegistryConfig {
             basic_auth: None,
             tls: false,
+            self_signed: false,
             delete: true,
             token: None,
         }
@@ -223,7 +227,11 @@ impl Registry {
                 config.delete
             );
             if config.tls {
-                make_certificate(dir.path());
+                if config.self_signed {
+                    make_self_signed(dir.path(), "IP:127.0.0.1");
+                } else {
+                    make_certificate(dir.path());
+                }
                 yaml += &format!(
                     "  tls: {{certificate: {}, key: {}}}\n",
                     dir.path().join("cert.pem").display(),
@@ -373,6 +381,26 @@ fn make_certificate(dir: &Path) {
         "-out",
         "cert.pem",
     ]);
+}
+
+/// `cert.pem` and `key.pem` made the way most internal registries make theirs (`openssl req
+/// -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -addext subjectAltName=...`: CA:TRUE),
+/// and `ca.pem`, the same certificate, for clients to trust.
+pub fn make_self_signed(dir: &Path, alt_names: &str) {
+    let status = Command::new(which("openssl"))
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=localhost", "-addext"])
+        .arg(format!("subjectAltName={alt_names}"))
+        .args(["-keyout", "key.pem", "-out", "cert.pem"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success(), "openssl req -x509 failed");
+    std::fs::copy(dir.join("cert.pem"), dir.join("ca.pem")).unwrap();
 }
 
 fn free_port() -> u16 {

@@ -560,3 +560,89 @@ fn bearer_tokens_from_a_token_server() {
         "the expired token was issued and replaced"
     );
 }
+
+/// The most common internal set-up: one self-signed certificate (CA:TRUE, as `openssl req
+/// -x509` makes it). curl --cacert and skopeo --cert-dir accept it; so must --ca-file, and
+/// docker's certs.d layout, while the name and the certificate itself are still checked.
+#[test]
+fn a_self_signed_registry_certificate_is_trusted_as_itself() {
+    let registry = Registry::start_with(RegistryConfig {
+        tls: true,
+        self_signed: true,
+        ..RegistryConfig::default()
+    });
+    let env = Env::new();
+    let sample = sample();
+    let remote = format!("{}/selfsigned/tiny:1", registry.host());
+    let cert = registry.ca_certificate();
+    let cert = cert.to_str().unwrap();
+    // curl, an independent client, accepts this certificate given with --cacert.
+    let curl = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--cacert",
+            cert,
+        ])
+        .arg(format!("https://{}/v2/", registry.host()))
+        .output()
+        .expect("curl runs");
+    assert_eq!(String::from_utf8_lossy(&curl.stdout), "200", "{curl:?}");
+    env.fails(&["inspect", &remote, "--retries", "0"], 2);
+    env.ok(&["push", sample.to_str().unwrap(), &remote, "--ca-file", cert]);
+    env.ok(&["inspect", &remote, "--ca-file", cert]);
+
+    // docker's layout: DIR/HOST:PORT/ca.crt, no flag per command.
+    let certs = env.path("certs.d");
+    std::fs::create_dir_all(certs.join(registry.host())).unwrap();
+    std::fs::copy(cert, certs.join(registry.host()).join("ca.crt")).unwrap();
+    let dir = certs.to_str().unwrap();
+    env.ok(&["inspect", &remote, "--registry-certs-dir", dir]);
+
+    // The name is checked: the certificate names 127.0.0.1, not localhost.
+    let by_name = format!("localhost:{}/selfsigned/tiny:1", registry.port);
+    let stderr = env.fails(
+        &["inspect", &by_name, "--ca-file", cert, "--retries", "0"],
+        2,
+    );
+    assert!(
+        stderr.contains("NotValidForName") || stderr.contains("not valid for"),
+        "{stderr}"
+    );
+    // Another self-signed certificate is not this one.
+    let other = env.path("other");
+    std::fs::create_dir_all(&other).unwrap();
+    crate::harness::make_self_signed(&other, "IP:127.0.0.1");
+    let other = other.join("cert.pem");
+    let stderr = env.fails(
+        &[
+            "inspect",
+            &remote,
+            "--ca-file",
+            other.to_str().unwrap(),
+            "--retries",
+            "0",
+        ],
+        2,
+    );
+    assert!(stderr.contains("certificate"), "{stderr}");
+    // certs.d of another host does not apply here.
+    let elsewhere = env.path("elsewhere.d");
+    std::fs::create_dir_all(elsewhere.join("127.0.0.2:5000")).unwrap();
+    std::fs::copy(cert, elsewhere.join("127.0.0.2:5000/ca.crt")).unwrap();
+    let elsewhere = elsewhere.to_str().unwrap();
+    env.fails(
+        &[
+            "inspect",
+            &remote,
+            "--registry-certs-dir",
+            elsewhere,
+            "--retries",
+            "0",
+        ],
+        2,
+    );
+}

@@ -13,6 +13,7 @@ mod pool;
 #[cfg(unix)]
 mod ranged;
 mod repository;
+mod tls;
 pub mod upload;
 pub mod urls;
 
@@ -142,6 +143,14 @@ pub enum Error {
         /// What happened.
         message: String,
     },
+    /// TLS trust could not be set up from the CA file (or a certificate directory).
+    #[error("cannot set up TLS trust{}: {reason}", path.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_default())]
+    Tls {
+        /// The certificate file, when one is to blame.
+        path: Option<PathBuf>,
+        /// What is wrong.
+        reason: String,
+    },
     /// The CA file could not be used.
     #[error("cannot use CA file {}", path.display())]
     CaFile {
@@ -179,8 +188,12 @@ fn detail(code: &Option<String>, message: &Option<String>) -> String {
 pub struct Options {
     /// Use HTTP instead of HTTPS.
     pub plain_http: bool,
-    /// An extra PEM CA certificate to trust.
+    /// An extra PEM CA certificate to trust; a self-signed server certificate given here is
+    /// trusted as itself (name and validity still checked).
     pub ca_file: Option<PathBuf>,
+    /// Directories of per-registry certificates as docker and podman keep them
+    /// (`DIR/HOST[:PORT]/*.crt`), e.g. `/etc/docker/certs.d`, `/etc/containers/certs.d`.
+    pub cert_dirs: Vec<PathBuf>,
     /// Skip TLS certificate verification.
     pub insecure: bool,
     /// Retries after a connection failure, 429 or 5xx (with exponential backoff).
@@ -216,6 +229,7 @@ impl Default for Options {
         Options {
             plain_http: false,
             ca_file: None,
+            cert_dirs: Vec::new(),
             insecure: false,
             retries: 5,
             backoff: Duration::from_millis(500),
@@ -279,14 +293,11 @@ impl Client {
             .connect_timeout(options.connect_timeout)
             .read_timeout(options.read_timeout)
             .danger_accept_invalid_certs(options.insecure);
-        if let Some(path) = &options.ca_file {
-            let pem = fs_err::read(path)?;
-            let certificate =
-                reqwest::Certificate::from_pem(&pem).map_err(|source| Error::CaFile {
-                    path: path.clone(),
-                    source,
-                })?;
-            builder = builder.add_root_certificate(certificate);
+        if !options.insecure
+            && let Some(config) =
+                tls::client_config(options.ca_file.as_deref(), &options.cert_dirs)?
+        {
+            builder = builder.use_preconfigured_tls(config);
         }
         let http = builder.build().map_err(|source| Error::CaFile {
             path: options.ca_file.clone().unwrap_or_default(),
