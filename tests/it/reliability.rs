@@ -56,51 +56,65 @@ fn assert_store_sound(home: &Path) {
 }
 
 #[test]
-fn concurrent_pulls_packs_and_removals_on_one_store_all_succeed_and_fsck_finds_nothing() {
+fn concurrent_pulls_packs_imports_and_removals_on_one_store_all_succeed_and_fsck_finds_nothing() {
     let registry = Registry::start();
     let env = Env::new();
-    let model = random_model(&env, "model", 48 * 1024 * 1024);
+    let model = random_model(&env, "model", 32 * 1024 * 1024);
     let remote = format!("{}/race/model:1", registry.host());
     env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
-    // Local models to remove while the others run, packed first.
+    // Local models to remove while the others run, and an archive to import, made first.
     let other = random_model(&env, "other", 2 * 1024 * 1024);
-    for i in 0..2 {
+    for i in 0..4 {
         env.ok(&["pack", other.to_str().unwrap(), "-t", &format!("gone{i}:1")]);
     }
+    let archived = random_model(&env, "archived", 4 * 1024 * 1024);
+    env.ok(&["pack", archived.to_str().unwrap(), "-t", "archived:1"]);
+    let archive = env.path("archived.tar");
+    env.ok(&["export", "archived:1", "-o", archive.to_str().unwrap()]);
+    env.ok(&["rm", "archived:1"]);
     let packed = random_model(&env, "packed", 8 * 1024 * 1024);
 
-    let mut children = Vec::new();
-    for i in 0..4 {
+    let mut commands: Vec<(String, Vec<String>)> = Vec::new();
+    for i in 0..8 {
         let out = env.path(&format!("out{i}"));
-        children.push((
-            format!("pull {i}"),
-            env.cmd(&[
-                "pull",
-                &remote,
-                "-o",
-                out.to_str().unwrap(),
-                "--plain-http",
-                "-q",
-            ])
-            .spawn()
-            .unwrap(),
-        ));
+        let args = [
+            "pull",
+            &remote,
+            "-o",
+            out.to_str().unwrap(),
+            "--plain-http",
+            "-q",
+        ];
+        commands.push((format!("pull {i}"), args.map(String::from).to_vec()));
+    }
+    for i in 0..4 {
+        let args = [
+            "pack",
+            packed.to_str().unwrap(),
+            "-t",
+            &format!("packed{i}:1"),
+            "-q",
+        ];
+        commands.push((format!("pack {i}"), args.map(String::from).to_vec()));
+        commands.push((format!("rm {i}"), vec!["rm".into(), format!("gone{i}:1")]));
     }
     for i in 0..2 {
-        let target = format!("packed{i}:1");
-        children.push((
-            format!("pack {i}"),
-            env.cmd(&["pack", packed.to_str().unwrap(), "-t", &target, "-q"])
+        let args = ["import", archive.to_str().unwrap()];
+        commands.push((format!("import {i}"), args.map(String::from).to_vec()));
+    }
+    let children: Vec<_> = commands
+        .iter()
+        .map(|(what, args)| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let child = env
+                .cmd(&args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
                 .spawn()
-                .unwrap(),
-        ));
-    }
-    for i in 0..2 {
-        children.push((
-            format!("rm {i}"),
-            env.cmd(&["rm", &format!("gone{i}:1")]).spawn().unwrap(),
-        ));
-    }
+                .unwrap();
+            (what, child)
+        })
+        .collect();
     for (what, child) in children {
         let out = child.wait_with_output().unwrap();
         assert!(
@@ -109,13 +123,16 @@ fn concurrent_pulls_packs_and_removals_on_one_store_all_succeed_and_fsck_finds_n
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    for i in 0..4 {
+    for i in 0..8 {
         assert_same_tree(&model, &env.path(&format!("out{i}")));
     }
+    env.ok(&["inspect", "archived:1"]);
+    env.fails(&["inspect", "gone0:1"], 1);
     assert_store_sound(&env.home());
     let report = env.json(&["store", "fsck"]);
     assert_eq!(report["corrupt"], serde_json::json!([]), "{report}");
     assert_eq!(report["broken"], serde_json::json!([]), "{report}");
+    assert_eq!(report["leftovers"], serde_json::json!([]), "{report}");
     // A later pull skips nothing it should not: the copy in the store is the model.
     let again = env.path("again");
     env.ok(&[
