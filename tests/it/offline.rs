@@ -34,32 +34,16 @@ fn pulled_models_are_inspected_verified_and_unpacked_with_the_registry_stopped()
         "--version",
         "1.1.0",
     ]);
-    for (args, what) in [
-        (
-            vec!["sign", model_ref.as_str(), "--key", key.as_str()],
-            "sign",
-        ),
-        (
-            vec![
-                "attest",
-                model_ref.as_str(),
-                "--key",
-                key.as_str(),
-                "--type",
-                "provenance",
-            ],
-            "attest",
-        ),
-    ] {
-        let mut args = args;
-        args.push("--plain-http");
-        let out = env.cmd(&args).env("COSIGN_PASSWORD", "").output().unwrap();
-        assert!(
-            out.status.success(),
-            "{what}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    env.ok(&["sign", &model_ref, "--key", &key, "--plain-http"]);
+    env.ok(&[
+        "attest",
+        &model_ref,
+        "--key",
+        &key,
+        "--type",
+        "provenance",
+        "--plain-http",
+    ]);
     for reference in [
         &model_ref,
         &other_ref,
@@ -114,16 +98,8 @@ fn pulled_models_are_inspected_verified_and_unpacked_with_the_registry_stopped()
         "the parent is read from the store: {lineage}"
     );
     // The environment variable does the same.
-    let out = env
-        .cmd(&["verify", &model_ref, "--policy", policy])
-        .env("MODELARK_OFFLINE", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut verify = env.cmd(&["verify", &model_ref, "--policy", policy]);
+    crate::harness::assert_ran(&verify.env("MODELARK_OFFLINE", "1").output().unwrap());
 
     // A model the store does not hold: a clear refusal, no connection attempt.
     let missing = model_ref.replace("model:1.0.0", "model:9.9.9");

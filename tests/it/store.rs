@@ -176,12 +176,7 @@ fn import_writes_only_referenced_blobs_and_nothing_on_failure() {
     // From standard input too.
     env.ok(&["rm", "arch:1"]);
     let stdin = std::fs::File::open(&archive).unwrap();
-    let out = env.cmd(&["import", "-"]).stdin(stdin).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::harness::assert_ran(&env.cmd(&["import", "-"]).stdin(stdin).output().unwrap());
     assert!(!blobs(&env).join(big_digest.hex()).exists());
     env.ok(&["inspect", "arch:1"]);
 
