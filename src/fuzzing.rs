@@ -14,8 +14,11 @@ use crate::metadata::{ModelMetadata, ModelPackConfig};
 use crate::oci::{Index, Manifest};
 use crate::reference::Reference;
 
+/// What a fuzz target runs on one input.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its `fuzz/fuzz_targets/<name>.rs` and corpus directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("reference", reference),
     ("manifest", manifest),
     ("config", config),

@@ -275,6 +275,10 @@ fn duration(text: &str) -> Result<Duration, String> {
 /// Set once from `--offline` / `MODELARK_OFFLINE` before the command runs.
 static OFFLINE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Set when the command is `verify` or `verify-attestation`, whose own output already
+/// lists every signature and attestation: hints must not send the user back to it.
+static VERIFYING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn offline() -> bool {
     OFFLINE.load(std::sync::atomic::Ordering::Relaxed)
 }
@@ -361,6 +365,11 @@ fn block<T>(
 /// Runs the parsed command; `runtime` drives everything that talks to a registry.
 pub fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     OFFLINE.store(cli.registry.offline, std::sync::atomic::Ordering::Relaxed);
+    let verifying = matches!(
+        cli.command,
+        Command::Verify(_) | Command::VerifyAttestation(_)
+    );
+    VERIFYING.store(verifying, std::sync::atomic::Ordering::Relaxed);
     let quiet = cli.quiet;
     let registry = &cli.registry;
     match cli.command {
@@ -450,43 +459,42 @@ pub fn is_failed_check(error: &anyhow::Error) -> bool {
 
 /// Hints for errors raised by the CLI itself rather than the library.
 pub fn hint_for(error: &anyhow::Error) -> Option<String> {
+    use modelark::Error as E;
+    // Whether some library error in the chain is one `is` accepts.
+    let library =
+        |is: &dyn Fn(&E) -> bool| error.chain().filter_map(|e| e.downcast_ref::<E>()).any(is);
     let io_kind = |kind: std::io::ErrorKind| {
         error.chain().any(|e| {
-            let io = e.downcast_ref::<std::io::Error>().or_else(|| {
-                e.downcast_ref::<modelark::Error>()
-                    .and_then(modelark::Error::io_error)
-            });
+            let io = e
+                .downcast_ref::<std::io::Error>()
+                .or_else(|| e.downcast_ref::<E>().and_then(E::io_error));
             io.is_some_and(|io| io.kind() == kind)
         })
     };
     if io_kind(std::io::ErrorKind::StorageFull) || io_kind(std::io::ErrorKind::QuotaExceeded) {
         return Some("the disk is full: `modelark store gc` frees unreferenced blobs and leftovers of interrupted work; free space and run the command again (downloads resume)".into());
     }
-    if error.chain().any(|e| {
-        matches!(
-            e.downcast_ref::<modelark::Error>(),
-            Some(modelark::Error::Sign(
-                modelark::sign::Error::TooManyLayers { .. }
-            ))
-        )
-    }) {
+    if library(&|e| matches!(e, E::Sign(modelark::sign::Error::TooManyLayers { .. }))) {
         return Some("someone added an unreasonable number of signatures; if they are genuine, raise --max-attachment-layers".into());
     }
-    if error.chain().any(|e| {
+    if library(&|e| {
         matches!(
-            e.downcast_ref::<modelark::Error>(),
-            Some(modelark::Error::Registry(
-                registry::Error::Timeout { .. } | registry::Error::RetryBudget { .. }
-            ))
+            e,
+            E::Registry(registry::Error::Timeout { .. } | registry::Error::RetryBudget { .. })
         )
     }) {
         return Some("the registry is overloaded or unreachable; run the command again later (downloads resume), or raise --timeout / --read-timeout for a slow link".into());
     }
-    let not_found = error.chain().any(|e| {
-        e.downcast_ref::<modelark::Error>()
-            .is_some_and(|e| e.class() == modelark::error::Class::NotFound)
+    let policy_unmet = library(&|e| {
+        matches!(
+            e,
+            E::Verify(modelark::verify::Error::PolicyViolation { .. })
+        )
     });
-    if offline() && not_found {
+    if policy_unmet && VERIFYING.load(std::sync::atomic::Ordering::Relaxed) {
+        return Some("the lines above say why each signature and attestation counts or not; sign or approve with a key the policy trusts".into());
+    }
+    if offline() && library(&|e| e.class() == modelark::error::Class::NotFound) {
         return Some("offline, only the local store was read: `modelark pull REF` while online keeps a verified copy (with its signatures) there".into());
     }
     error

@@ -24,7 +24,7 @@ const INDEX_FILE: &str = "index.json";
 const INDEX_LOCK: &str = ".modelark-index.lock";
 const GC_LOCK: &str = ".modelark-gc.lock";
 const TEMP_PREFIX: &str = ".tmp-";
-/// Records of unpacks in progress (see [`UnpackRecord`]).
+/// Records of unpacks in progress (see [`Layout::record_unpack`]).
 const UNPACK_RECORDS: &str = ".modelark-unpacking";
 /// The buffer of [`copy`]: large enough that a multi-GB blob takes few system calls.
 const COPY_BUFFER: usize = 1 << 20;
@@ -44,16 +44,18 @@ pub struct WriteGuard {
     _lock: File,
 }
 
-/// Exclusive hold on one blob's download (`blobs/<alg>/.partial-<hex>.lock`): while it is
-/// held, no other process or task of this store writes that blob's partial file. Dropping it
-/// removes the lock file and releases the lock.
+/// A file held under an exclusive `flock` for as long as this value lives, and removed
+/// (while still held) when it is dropped. Two uses: the lock of one blob's download
+/// (`blobs/<alg>/.partial-<hex>.lock`: while it is held, no other process or task writes that
+/// blob's partial file), and the record of an unpack in progress
+/// (`.modelark-unpacking/unpack-*`, naming its temp directory for [`Layout::gc`]).
 #[derive(Debug)]
-pub struct BlobLock {
+pub struct HeldFile {
     file: File,
     path: PathBuf,
 }
 
-impl Drop for BlobLock {
+impl Drop for HeldFile {
     fn drop(&mut self) {
         // Removed while still held: a waiter that opened this file sees, once it gets the
         // lock, that the path no longer names its file and starts over (see `lock_blob`).
@@ -72,22 +74,6 @@ pub struct GcReport {
     /// Leftovers of interrupted work deleted: temp files, partial downloads no process is
     /// continuing, stale lock files, unpack directories of processes that died.
     pub leftovers: usize,
-}
-
-/// Registers an unpack's temp directory in the store it unpacks from, so that
-/// [`Layout::gc`] can remove it should the process die before it is renamed into place.
-/// Dropping it removes the record.
-#[derive(Debug)]
-pub struct UnpackRecord {
-    file: File,
-    path: PathBuf,
-}
-
-impl Drop for UnpackRecord {
-    fn drop(&mut self) {
-        let _ = fs_err::remove_file(&self.path);
-        let _ = self.file.unlock();
-    }
 }
 
 impl Layout {
@@ -265,7 +251,7 @@ impl Layout {
     ///
     /// # Errors
     /// I/O errors on the lock file.
-    pub fn lock_blob(&self, digest: &Digest) -> Result<BlobLock, Error> {
+    pub fn lock_blob(&self, digest: &Digest) -> Result<HeldFile, Error> {
         self.acquire_blob_lock(digest, true)
             .map(|lock| lock.expect("a blocking lock is always acquired"))
     }
@@ -274,11 +260,11 @@ impl Layout {
     ///
     /// # Errors
     /// I/O errors on the lock file.
-    pub fn try_lock_blob(&self, digest: &Digest) -> Result<Option<BlobLock>, Error> {
+    pub fn try_lock_blob(&self, digest: &Digest) -> Result<Option<HeldFile>, Error> {
         self.acquire_blob_lock(digest, false)
     }
 
-    fn acquire_blob_lock(&self, digest: &Digest, wait: bool) -> Result<Option<BlobLock>, Error> {
+    fn acquire_blob_lock(&self, digest: &Digest, wait: bool) -> Result<Option<HeldFile>, Error> {
         let path = self.blob_lock_path(digest);
         if let Some(dir) = path.parent() {
             fs_err::create_dir_all(dir)?;
@@ -302,7 +288,7 @@ impl Layout {
             // The holder before us removes the file when done: ours counts only when the
             // path still names the file we locked.
             if same_file(&file, &path) {
-                return Ok(Some(BlobLock { file, path }));
+                return Ok(Some(HeldFile { file, path }));
             }
         }
     }
@@ -416,11 +402,13 @@ impl Layout {
         Ok(result)
     }
 
-    /// Records that an unpack is writing into `staging` (see [`UnpackRecord`]).
+    /// Records that an unpack is writing into `staging`, so that [`Layout::gc`] can remove
+    /// it should the process die before it is renamed into place; dropping the record
+    /// removes it.
     ///
     /// # Errors
     /// I/O errors writing the record.
-    pub fn record_unpack(&self, staging: &Path) -> Result<UnpackRecord, Error> {
+    pub fn record_unpack(&self, staging: &Path) -> Result<HeldFile, Error> {
         let dir = self.root.join(UNPACK_RECORDS);
         fs_err::create_dir_all(&dir)?;
         let mut named = tempfile::Builder::new()
@@ -432,7 +420,7 @@ impl Layout {
         named.as_file().sync_all()?;
         let (file, path) = named.keep().map_err(|e| lock_error(&dir, e.error))?;
         file.lock().map_err(|e| lock_error(&path, e))?;
-        Ok(UnpackRecord { file, path })
+        Ok(HeldFile { file, path })
     }
 
     /// Deletes every blob no index entry reaches, and what interrupted work left: temp

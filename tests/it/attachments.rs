@@ -325,4 +325,13 @@ fn signatures_in_wrapped_base64_verify_as_cosign_reads_them() {
     assert_eq!(code, 1);
     assert!(stderr.contains("no signature could be read"), "{stderr}");
     assert!(!stderr.contains("has no signatures"), "{stderr}");
+    // The hint fits the command: verify is not told to run verify.
+    assert!(stderr.contains("hint: the lines above say why"), "{stderr}");
+    assert!(!stderr.contains("`modelark verify"), "{stderr}");
+    let out = env.path("out");
+    let stderr = s.fails(&["pull", "--key", &public, "-o", out.to_str().unwrap()], 1);
+    assert!(
+        stderr.contains("nothing was fetched or written; `modelark verify"),
+        "{stderr}"
+    );
 }
