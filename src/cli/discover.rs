@@ -7,8 +7,8 @@ use modelark::governance::lineage::{self, Graph};
 use modelark::governance::query::{Condition, Field};
 use modelark::governance::{diff, versions};
 use modelark::reference::{Location, Reference};
+use modelark::store::Endpoint;
 use modelark::store::{Home, LayoutRepo};
-use modelark::transfer::Endpoint;
 
 use super::verify::TrustArgs;
 use super::{Op, RegistryArgs, endpoint, output};

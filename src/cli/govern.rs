@@ -6,7 +6,7 @@ use modelark::governance::history::{self, Moved};
 use modelark::governance::versions::{self, VersionInfo};
 use modelark::reference::{Reference, Tag};
 use modelark::sign::PrivateKey;
-use modelark::transfer::Endpoint;
+use modelark::store::Endpoint;
 use modelark::verify::{Policy, TrustedKey};
 
 use super::sign::{SigningKey, load_private_key};

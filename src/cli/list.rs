@@ -5,7 +5,7 @@ use modelark::store::{self, Entry, Home, Layout};
 use serde::Serialize;
 
 use futures_util::StreamExt;
-use modelark::transfer::Endpoint;
+use modelark::store::Endpoint;
 
 use super::{Op, RegistryArgs, endpoint, open_repo, output};
 

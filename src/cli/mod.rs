@@ -22,9 +22,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use modelark::reference::{Location, Reference};
+use modelark::store::Endpoint;
 use modelark::store::registry::{self, Client, CredentialStore};
 use modelark::store::{Home, LayoutRepo};
-use modelark::transfer::Endpoint;
 
 /// modelark: a governed model registry on any OCI registry or directory.
 #[derive(Debug, Parser)]

@@ -8,7 +8,7 @@ use anyhow::Context;
 use modelark::oci::Descriptor;
 use modelark::reference::Reference;
 use modelark::sign::{self, Format, PrivateKey, keys::KeyFile, predicate};
-use modelark::transfer::Endpoint;
+use modelark::store::Endpoint;
 use serde::Serialize;
 
 use super::{Op, RegistryArgs, endpoint, key_value, output};

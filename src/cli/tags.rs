@@ -1,7 +1,8 @@
 //! `modelark tag SRC NEW` and `modelark rm REF`, on the local store, layouts and registries.
 
 use modelark::reference::{Location, Reference};
-use modelark::transfer::{self, Endpoint};
+use modelark::store::Endpoint;
+use modelark::transfer;
 use serde::Serialize;
 
 use super::{CliError, Op, RegistryArgs, endpoint, output};

@@ -6,8 +6,9 @@ use anyhow::Context;
 use globset::{Glob, GlobSetBuilder};
 use modelark::package::{self, cache::DigestCache, unpack};
 use modelark::reference::{Location, Reference};
+use modelark::store::Endpoint;
 use modelark::store::{Home, LayoutRepo};
-use modelark::transfer::{self, Endpoint};
+use modelark::transfer;
 use modelark::verify::Policy;
 use serde::Serialize;
 

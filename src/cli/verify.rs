@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use modelark::reference::Reference;
 use modelark::sign::{self, PublicKey, predicate};
-use modelark::transfer::Endpoint;
+use modelark::store::Endpoint;
 use modelark::verify::{Evidence, Policy, TrustedKey, Verdict};
 use serde::Serialize;
 
@@ -94,7 +94,7 @@ pub(super) fn load_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<TrustedK
 /// Everything verified about a model under a policy.
 pub struct Checked {
     /// The model, read once: what is verified is what is fetched.
-    pub resolved: modelark::transfer::Resolved,
+    pub resolved: modelark::store::Resolved,
     /// What was found.
     pub evidence: Evidence,
     /// The policy's verdict.

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::reference::Tag;
 use crate::sign::predicate::{self, Approval, Promotion};
 use crate::sign::{self, Format, PrivateKey};
-use crate::transfer::Endpoint;
+use crate::store::Endpoint;
 use crate::verify::AttestationCheck;
 
 /// One event of a repository's history.

@@ -17,7 +17,7 @@ use super::versions;
 use crate::digest::Digest;
 use crate::error::Result;
 use crate::reference::Tag;
-use crate::transfer::Endpoint;
+use crate::store::Endpoint;
 
 /// `HOST/REPO\tTAG` to manifest digest.
 const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");

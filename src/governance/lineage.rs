@@ -11,7 +11,7 @@ use crate::digest::Digest;
 use crate::error::Result;
 use crate::reference::Reference;
 use crate::sign::{attach, predicate};
-use crate::transfer::Endpoint;
+use crate::store::Endpoint;
 use crate::verify::{Evidence, TrustedKey};
 
 /// A node of the lineage graph.

@@ -15,7 +15,7 @@ use crate::package::{self, ModelView};
 use crate::reference::Tag;
 use crate::sign::attach;
 use crate::sign::predicate::{self, Approval, Decision};
-use crate::transfer::Endpoint;
+use crate::store::Endpoint;
 use crate::verify::{Evidence, TrustedKey};
 
 /// The version a tag names, when it is a version tag.

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::media_types;
 use crate::oci::{Descriptor, Index, Manifest};
 use crate::reference::Tag;
-use crate::transfer::Endpoint;
+use crate::store::Endpoint;
 
 /// Signature payloads and envelopes are small; anything bigger is refused unread.
 const MAX_ATTACHMENT: u64 = 1024 * 1024;

@@ -27,7 +27,7 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
 use crate::error::Result;
 use crate::media_types;
 use crate::oci::Descriptor;
-use crate::transfer::Endpoint;
+use crate::store::Endpoint;
 use dsse::{Bundle, Envelope, Statement};
 
 /// What can go wrong with keys, payloads and envelopes.

@@ -3,6 +3,7 @@
 //! (entries named by tag, as skopeo writes them).
 
 pub mod archive;
+pub mod endpoint;
 pub mod layout;
 pub mod maintain;
 pub mod registry;
@@ -10,6 +11,7 @@ pub mod registry;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use endpoint::{Endpoint, Resolved};
 pub use layout::{GcReport, Layout};
 
 use crate::digest::{self, Digest};

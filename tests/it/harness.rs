@@ -480,7 +480,7 @@ impl Env {
 /// tampered or malformed attachments).
 pub struct Raw {
     runtime: tokio::runtime::Runtime,
-    endpoint: modelark::transfer::Endpoint,
+    endpoint: modelark::store::Endpoint,
 }
 
 impl Raw {
@@ -497,7 +497,7 @@ impl Raw {
         let client = modelark::store::registry::Client::new(options, credentials).unwrap();
         Raw {
             runtime: tokio::runtime::Runtime::new().unwrap(),
-            endpoint: modelark::transfer::Endpoint::Registry(client.repository(host, repository)),
+            endpoint: modelark::store::Endpoint::Registry(client.repository(host, repository)),
         }
     }
 
@@ -556,7 +556,7 @@ impl Raw {
 
     /// Runs `f` on this handle's repository (library calls the CLI has no command for).
     pub fn run<T>(&self, f: impl AsyncFnOnce(&modelark::store::registry::Repository) -> T) -> T {
-        let modelark::transfer::Endpoint::Registry(repository) = &self.endpoint else {
+        let modelark::store::Endpoint::Registry(repository) = &self.endpoint else {
             unreachable!("Raw always talks to a registry")
         };
         self.runtime.block_on(f(repository))

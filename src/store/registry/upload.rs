@@ -441,6 +441,7 @@ fn hash_file(path: &Path) -> std::io::Result<(crate::Digest, u64)> {
     let mut buffer = vec![0u8; READ_CHUNK];
     let mut total = 0u64;
     loop {
+        crate::interrupt::check()?;
         let n = file.read(&mut buffer)?;
         if n == 0 {
             return Ok((hasher.finish(), total));
