@@ -86,6 +86,28 @@ impl Error {
         }
     }
 
+    /// Something named (a model, tag, repository or blob) does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.class() == Class::NotFound
+    }
+
+    /// Governance refused the change: a version tag that would move, an alias whose
+    /// requirements are unmet.
+    pub fn is_refused_by_governance(&self) -> bool {
+        matches!(
+            self,
+            Error::Governance(
+                governance::Error::VersionExists { .. } | governance::Error::Alias { .. }
+            )
+        )
+    }
+
+    /// Content or trust failed a check: a digest or size mismatch, a corrupt stored blob,
+    /// or a model the trust policy does not accept (nothing was written).
+    pub fn is_verification_failure(&self) -> bool {
+        self.class() == Class::Verification && !self.is_refused_by_governance()
+    }
+
     /// The I/O error at the bottom of this one, if it is one (module errors wrap I/O
     /// errors transparently, so an error chain does not show them on its own).
     pub fn io_error(&self) -> Option<&std::io::Error> {
@@ -157,4 +179,46 @@ fn registry_hint(error: &registry::Error) -> Option<String> {
         R::CaFile { .. } => "--ca-file takes a PEM certificate".into(),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_answer_what_callers_ask() {
+        let digest = crate::Digest::sha256_of(b"x");
+        let missing: Error = store::Error::NotFound {
+            reference: "bert:1".into(),
+        }
+        .into();
+        let corrupt: Error = digest::Error::Mismatch {
+            expected: digest.clone(),
+            actual: crate::Digest::sha256_of(b"y"),
+        }
+        .into();
+        let immutable: Error = governance::Error::VersionExists {
+            reference: "bert:1.0.0".into(),
+            existing: digest.clone(),
+            new: crate::Digest::sha256_of(b"z"),
+        }
+        .into();
+        let io: Error =
+            store::Error::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)).into();
+        let cases = [
+            (&missing, true, false, false),
+            (&corrupt, false, true, false),
+            (&immutable, false, false, true),
+            (&io, false, false, false),
+        ];
+        for (error, not_found, verification, governance) in cases {
+            assert_eq!(error.is_not_found(), not_found, "{error}");
+            assert_eq!(error.is_verification_failure(), verification, "{error}");
+            assert_eq!(error.is_refused_by_governance(), governance, "{error}");
+        }
+        assert_eq!(
+            io.io_error().map(std::io::Error::kind),
+            Some(std::io::ErrorKind::StorageFull)
+        );
+    }
 }
