@@ -33,6 +33,9 @@ pub struct Faults {
     /// Add `Link: <the same URL>; rel="next"` to answers of requests whose line contains this:
     /// a listing that never ends.
     pub loop_link: Option<String>,
+    /// Hold requests whose line contains the filter this many milliseconds before
+    /// forwarding them (a slow link: a large upload takes that much longer to arrive).
+    pub slow: Option<(String, u64)>,
 }
 
 #[derive(Default)]
@@ -204,6 +207,17 @@ fn handle(mut client: TcpStream, upstream: u16, state: &Mutex<State>) {
             b"HTTP/1.1 416 Requested Range Not Satisfiable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         );
         return;
+    }
+    let delay = state
+        .lock()
+        .unwrap()
+        .faults
+        .slow
+        .as_ref()
+        .filter(|(filter, _)| line.contains(filter.as_str()))
+        .map(|(_, ms)| Duration::from_millis(*ms));
+    if let Some(delay) = delay {
+        std::thread::sleep(delay);
     }
     let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
         return;

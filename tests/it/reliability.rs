@@ -215,6 +215,33 @@ fn a_silent_registry_times_out_and_a_stalled_blob_resumes_then_fails_naming_it()
     assert_same_tree(&model, &out);
 }
 
+/// The response timeout is for a registry that does not answer, not for an upload that takes
+/// long: a streamed blob is answered only once all of it arrived.
+#[test]
+fn a_slow_upload_is_not_cut_by_the_response_timeout() {
+    let registry = Registry::start();
+    let env = Env::new();
+    let model = random_model(&env, "model", 16 * 1024 * 1024);
+    let proxy = FaultProxy::start(
+        registry.port,
+        Faults {
+            slow: Some(("PATCH /v2/slowup/model/blobs/uploads/".into(), 2500)),
+            ..Faults::default()
+        },
+    );
+    let remote = format!("{}/slowup/model:1", proxy.host());
+    let args = [
+        "push",
+        model.to_str().unwrap(),
+        &remote,
+        "--plain-http",
+        "--timeout",
+        "1s",
+    ];
+    env.ok(&args);
+    env.ok(&["inspect", &remote, "--plain-http"]);
+}
+
 #[test]
 fn listings_that_link_back_to_themselves_fail_clearly() {
     let registry = Registry::start();

@@ -656,14 +656,18 @@ impl Repository {
                 source,
             })?;
             let url = request.url().clone();
-            let answer = match tokio::time::timeout(
-                options.response_timeout,
-                self.client.http.execute(request),
-            )
-            .await
-            {
-                Ok(answer) => answer.map_err(Failure::Transport),
-                Err(_) => Err(Failure::Silent),
+            // The answer to a streamed upload comes only once the whole body is sent, which
+            // takes as long as the blob is large: only requests with no body or a small one
+            // in memory are timed from sending to answer.
+            let timed = request.body().is_none_or(|body| body.as_bytes().is_some());
+            let execution = self.client.http.execute(request);
+            let answer = if timed {
+                match tokio::time::timeout(options.response_timeout, execution).await {
+                    Ok(answer) => answer.map_err(Failure::Transport),
+                    Err(_) => Err(Failure::Silent),
+                }
+            } else {
+                execution.await.map_err(Failure::Transport)
             };
             let delay = match answer {
                 Ok(response)
