@@ -270,12 +270,7 @@ impl Layout {
             fs_err::create_dir_all(dir)?;
         }
         loop {
-            let file = fs_err::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)?
-                .into_file();
+            let file = open_lock_file(&path)?;
             if wait {
                 file.lock().map_err(|e| lock_error(&path, e))?;
             } else {
@@ -534,12 +529,7 @@ impl Layout {
 
     fn lock(&self, name: &str, exclusive: bool) -> Result<File, Error> {
         let path = self.root.join(name);
-        let file = fs_err::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?
-            .into_file();
+        let file = open_lock_file(&path)?;
         let locked = if exclusive {
             file.lock()
         } else {
@@ -585,6 +575,16 @@ pub(crate) fn progress_path(partial: &Path) -> PathBuf {
     let mut name = partial.file_name().unwrap_or_default().to_owned();
     name.push(".parts");
     partial.with_file_name(name)
+}
+
+/// Opens (creating, never truncating) a file to `flock`.
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    Ok(fs_err::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?
+        .into_file())
 }
 
 fn lock_error(path: &Path, error: io::Error) -> io::Error {

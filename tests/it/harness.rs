@@ -80,6 +80,25 @@ impl Env {
         stderr
     }
 
+    /// The digest `inspect --json` shows for the file at `path` in the model `reference`
+    /// (registry references use `--plain-http`).
+    pub fn file_digest(&self, reference: &str, path: &str) -> String {
+        let mut args = vec!["inspect", reference];
+        if reference.contains('/') && !reference.starts_with("oci:") {
+            args.push("--plain-http");
+        }
+        let view = self.json(&args);
+        view["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == path)
+            .unwrap_or_else(|| panic!("no {path} in {view}"))["digest"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// `modelark ARGS --json` parsed.
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut args = args.to_vec();

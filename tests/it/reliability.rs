@@ -25,20 +25,6 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     panic!("gave up waiting for {what}");
 }
 
-/// The digest of the model's weights file, as `inspect --json` shows it.
-fn weights_digest(env: &Env, reference: &str) -> String {
-    let view = env.json(&["inspect", reference, "--plain-http"]);
-    view["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"] == "model.safetensors")
-        .unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// Every blob file in a store hashes to its name (independently of modelark: sha256sum).
 fn assert_store_sound(home: &Path) {
     let dir = home.join("store/blobs/sha256");
@@ -152,7 +138,7 @@ fn a_silent_registry_times_out_and_a_stalled_blob_resumes_then_fails_naming_it()
     let model = random_model(&env, "model", 3 * 1024 * 1024);
     let direct = format!("{}/slow/model:1", registry.host());
     env.ok(&["push", model.to_str().unwrap(), &direct, "--plain-http"]);
-    let weights = weights_digest(&env, &direct);
+    let weights = env.file_digest(&direct, "model.safetensors");
 
     // Accepts the connection, never answers.
     let proxy = FaultProxy::start(
@@ -340,7 +326,7 @@ fn pull_never_replaces_a_directory_that_appeared_or_changed_while_it_ran() {
     let model = random_model(&env, "model", 2 * 1024 * 1024);
     let direct = format!("{}/appear/model:1", registry.host());
     env.ok(&["push", model.to_str().unwrap(), &direct, "--plain-http"]);
-    let weights = weights_digest(&env, &direct);
+    let weights = env.file_digest(&direct, "model.safetensors");
     let proxy = FaultProxy::start(registry.port, Faults::default());
     let remote = format!("{}/appear/model:1", proxy.host());
 

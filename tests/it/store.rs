@@ -50,15 +50,7 @@ fn store_lists_removes_checks_and_collects_what_interrupted_work_left() {
     );
 
     // A flipped byte is found, named, and (with --repair) removed.
-    let weights = env.json(&["inspect", "local:1"])["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"] == "model.safetensors")
-        .unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let weights = env.file_digest("local:1", "model.safetensors");
     let hex = weights.strip_prefix("sha256:").unwrap();
     flip(&blobs(&env).join(hex));
     let (code, stdout, _) = env.run(&["store", "fsck"]);
