@@ -476,6 +476,17 @@ pub fn random_model(env: &Env, name: &str, size: usize) -> std::path::PathBuf {
     dir
 }
 
+/// A fresh registry holding one pushed random model of `size` bytes: the registry, the
+/// environment, the model directory and its reference `HOST/REPOSITORY:TAG`.
+pub fn pushed_model(size: usize, repository: &str) -> (Registry, Env, PathBuf, String) {
+    let registry = Registry::start();
+    let env = Env::new();
+    let model = random_model(&env, "model", size);
+    let remote = format!("{}/{repository}", registry.host());
+    env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    (registry, env, model, remote)
+}
+
 impl Env {
     /// Makes `NAME.key` / `NAME.pub` with `modelark generate-key-pair` (password "") and
     /// returns their paths as strings.

@@ -10,7 +10,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::{
-    Env, Raw, Registry, assert_same_tree, attachment_tag, digest_of, names, random_model,
+    Env, Raw, Registry, assert_same_tree, attachment_tag, digest_of, names, pushed_model,
+    random_model,
 };
 use crate::proxy::{FaultProxy, Faults};
 
@@ -43,11 +44,7 @@ fn assert_store_sound(home: &Path) {
 
 #[test]
 fn concurrent_pulls_packs_imports_and_removals_on_one_store_all_succeed_and_fsck_finds_nothing() {
-    let registry = Registry::start();
-    let env = Env::new();
-    let model = random_model(&env, "model", 32 * 1024 * 1024);
-    let remote = format!("{}/race/model:1", registry.host());
-    env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    let (_registry, env, model, remote) = pushed_model(32 * 1024 * 1024, "race/model:1");
     // Local models to remove while the others run, and an archive to import, made first.
     let other = random_model(&env, "other", 2 * 1024 * 1024);
     for i in 0..4 {
@@ -133,11 +130,7 @@ fn concurrent_pulls_packs_imports_and_removals_on_one_store_all_succeed_and_fsck
 
 #[test]
 fn a_silent_registry_times_out_and_a_stalled_blob_resumes_then_fails_naming_it() {
-    let registry = Registry::start();
-    let env = Env::new();
-    let model = random_model(&env, "model", 3 * 1024 * 1024);
-    let direct = format!("{}/slow/model:1", registry.host());
-    env.ok(&["push", model.to_str().unwrap(), &direct, "--plain-http"]);
+    let (registry, env, model, direct) = pushed_model(3 * 1024 * 1024, "slow/model:1");
     let weights = env.file_digest(&direct, "model.safetensors");
 
     // Accepts the connection, never answers.
@@ -321,11 +314,7 @@ fn pull_while(
 
 #[test]
 fn pull_never_replaces_a_directory_that_appeared_or_changed_while_it_ran() {
-    let registry = Registry::start();
-    let env = Env::new();
-    let model = random_model(&env, "model", 2 * 1024 * 1024);
-    let direct = format!("{}/appear/model:1", registry.host());
-    env.ok(&["push", model.to_str().unwrap(), &direct, "--plain-http"]);
+    let (registry, env, model, direct) = pushed_model(2 * 1024 * 1024, "appear/model:1");
     let weights = env.file_digest(&direct, "model.safetensors");
     let proxy = FaultProxy::start(registry.port, Faults::default());
     let remote = format!("{}/appear/model:1", proxy.host());
@@ -388,11 +377,7 @@ fn pull_never_replaces_a_directory_that_appeared_or_changed_while_it_ran() {
 
 #[test]
 fn retry_after_is_capped_and_the_wait_is_explained() {
-    let registry = Registry::start();
-    let env = Env::new();
-    let model = random_model(&env, "model", 1024);
-    let direct = format!("{}/busy/model:1", registry.host());
-    env.ok(&["push", model.to_str().unwrap(), &direct, "--plain-http"]);
+    let (registry, env, _model, _direct) = pushed_model(1024, "busy/model:1");
     let proxy = FaultProxy::start(
         registry.port,
         Faults {
@@ -460,11 +445,7 @@ fn a_file_rewritten_in_place_while_packed_or_pushed_fails_naming_it() {
 
 #[test]
 fn pull_fetches_everything_before_it_writes_and_repeats_into_the_same_directory() {
-    let registry = Registry::start();
-    let env = Env::new();
-    let model = random_model(&env, "model", 1024 * 1024);
-    let direct = format!("{}/order/model:1", registry.host());
-    env.ok(&["push", model.to_str().unwrap(), &direct, "--plain-http"]);
+    let (registry, env, model, direct) = pushed_model(1024 * 1024, "order/model:1");
     let (key, _) = env.keypair("signer");
     env.ok(&["sign", &direct, "--key", &key, "--plain-http"]);
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::harness::{Env, Raw, Registry, digest_of, names, random_model};
+use crate::harness::{Env, Raw, Registry, digest_of, names, pushed_model, random_model};
 
 fn blobs(env: &Env) -> PathBuf {
     env.home().join("store/blobs/sha256")
@@ -28,11 +28,7 @@ fn flip(path: &Path) {
 
 #[test]
 fn store_lists_removes_checks_and_collects_what_interrupted_work_left() {
-    let registry = Registry::start();
-    let env = Env::new();
-    let model = random_model(&env, "model", 256 * 1024);
-    let remote = format!("{}/kept/model:1", registry.host());
-    env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    let (registry, env, model, remote) = pushed_model(256 * 1024, "kept/model:1");
     env.ok(&["pull", &remote, "--plain-http"]);
     env.ok(&["pack", model.to_str().unwrap(), "-t", "local:1"]);
     let listed = env.ok(&["store", "list"]);
@@ -261,11 +257,7 @@ fn an_import_stopped_by_sigterm_leaves_no_temp_file() {
 
 #[test]
 fn a_lying_layer_size_reserves_no_disk_and_fails_clearly() {
-    let registry = Registry::start();
-    let env = Env::new();
-    let model = random_model(&env, "model", 1024 * 1024);
-    let remote = format!("{}/liar/model:1", registry.host());
-    env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    let (registry, env, _model, remote) = pushed_model(1024 * 1024, "liar/model:1");
     // The registry does not check descriptor sizes: claim 50 GB for the weights.
     let raw = Raw::new(&registry.host(), "liar/model");
     let mut manifest = raw.manifest("1");
