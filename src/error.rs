@@ -1,8 +1,9 @@
-//! The crate-wide [`Error`]: every module error, plus what the CLI needs to act on one
-//! (exit code class and a hint for the user).
+//! The crate-wide [`Error`]: every module error, what a use case was doing when it
+//! happened, and the questions callers ask of one (not found? failed verification?
+//! refused by governance?). Front ends word their own hints: the library never names a flag.
 
 use crate::store::registry;
-use crate::{digest, governance, metadata, oci, package, reference, sign, store, verify};
+use crate::{digest, governance, metadata, oci, ops, package, reference, sign, store, verify};
 
 /// Any modelark library error.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,36 @@ pub enum Error {
     /// Governance refused a change, or its index failed.
     #[error(transparent)]
     Governance(#[from] governance::Error),
+    /// A use case refused what it was asked.
+    #[error(transparent)]
+    Op(#[from] ops::Error),
+    /// What a use case was doing (`failed to pull HOST/REPO:TAG`) when `source` happened.
+    #[error("{operation}")]
+    Failed {
+        /// Operation and object.
+        operation: String,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+/// Adds what was being done to an error: `result.op(|| format!("failed to pull {r}"))`.
+pub trait Op<T> {
+    /// Wraps the error in [`Error::Failed`] with `operation` (operation + object).
+    ///
+    /// # Errors
+    /// The wrapped error.
+    fn op(self, operation: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> Op<T> for std::result::Result<T, E> {
+    fn op(self, operation: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::Failed {
+            operation: operation(),
+            source: Box::new(e.into()),
+        })
+    }
 }
 
 /// A result with the crate [`Error`].
@@ -55,6 +86,14 @@ pub enum Class {
 }
 
 impl Error {
+    /// The error beneath any [`Error::Failed`] wrappers: the one that says what went wrong.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Failed { source, .. } => source.root(),
+            other => other,
+        }
+    }
+
     fn store(&self) -> Option<&store::Error> {
         match self {
             Error::Store(e)
@@ -66,6 +105,9 @@ impl Error {
 
     /// The class of this error.
     pub fn class(&self) -> Class {
+        if let Error::Failed { source, .. } = self {
+            return source.class();
+        }
         match self.store() {
             Some(store::Error::NotFound { .. }) => Class::NotFound,
             Some(store::Error::Corrupt { .. } | store::Error::BlobMissing { .. }) => {
@@ -79,8 +121,12 @@ impl Error {
                 Error::Registry(registry::Error::NotFound { .. }) => Class::NotFound,
                 Error::Verify(verify::Error::PolicyViolation { .. })
                 | Error::Governance(
-                    governance::Error::VersionExists { .. } | governance::Error::Alias { .. },
-                ) => Class::Verification,
+                    governance::Error::VersionExists { .. }
+                    | governance::Error::Alias { .. }
+                    | governance::Error::OverwriteRefused { .. },
+                )
+                | Error::Op(ops::Error::Damaged { .. }) => Class::Verification,
+                Error::Op(ops::Error::NotStored { .. }) => Class::NotFound,
                 _ => Class::Operational,
             },
         }
@@ -95,9 +141,11 @@ impl Error {
     /// requirements are unmet.
     pub fn is_refused_by_governance(&self) -> bool {
         matches!(
-            self,
+            self.root(),
             Error::Governance(
-                governance::Error::VersionExists { .. } | governance::Error::Alias { .. }
+                governance::Error::VersionExists { .. }
+                    | governance::Error::Alias { .. }
+                    | governance::Error::OverwriteRefused { .. }
             )
         )
     }
@@ -111,7 +159,7 @@ impl Error {
     /// The I/O error at the bottom of this one, if it is one (module errors wrap I/O
     /// errors transparently, so an error chain does not show them on its own).
     pub fn io_error(&self) -> Option<&std::io::Error> {
-        match self {
+        match self.root() {
             Error::Store(store::Error::Io(e))
             | Error::Package(package::Error::Io(e))
             | Error::Package(package::Error::Store(store::Error::Io(e)))
@@ -120,65 +168,6 @@ impl Error {
             _ => None,
         }
     }
-
-    /// What the user can do about it, when there is something specific to say.
-    pub fn hint(&self) -> Option<String> {
-        if let Some(store) = self.store() {
-            return match store {
-                store::Error::NotFound { .. } => Some("run `modelark list` to see what the store holds".into()),
-                store::Error::Corrupt { .. } | store::Error::BlobMissing { .. } => Some(
-                    "the stored copy is damaged; remove it (`modelark rm`) and pack, import or pull it again".into(),
-                ),
-                store::Error::NotALayout { .. } => {
-                    Some("point oci: at a directory made by modelark, skopeo or oras, or at a new path to create one".into())
-                }
-                _ => None,
-            };
-        }
-        if let Error::Registry(error) = self {
-            return registry_hint(error);
-        }
-        match self {
-            Error::Sign(sign::Error::WrongPassword) => return Some("set COSIGN_PASSWORD or pass --password-stdin (cosign keys made for automation often have an empty password)".into()),
-            Error::Governance(governance::Error::VersionExists { .. }) => return Some("versions are immutable: push under a new version, or pass --force (with --policy, only where the rule sets overwriteVersions: true)".into()),
-            Error::Governance(governance::Error::Index { .. }) => return Some("another modelark search may be running; retry, or delete the index file to rebuild it".into()),
-            Error::Verify(verify::Error::PolicyViolation { .. }) => return Some("nothing was fetched or written; `modelark verify REF --policy FILE` lists every signature and attestation found".into()),
-            _ => {}
-        }
-        let Error::Package(package) = self else {
-            return None;
-        };
-        use package::Error as P;
-        Some(match package {
-            P::SymlinkOutside { .. } => "pass --dereference to pack the files the symlinks point to (e.g. a Hugging Face cache snapshot)".into(),
-            P::SymlinkToDirectory { .. } => "copy the directory in, or --exclude the link".into(),
-            P::NoName => "pass --name or set name: in modelark.yaml".into(),
-            P::OutputExists { .. } => "choose a new directory or pass --force to replace it".into(),
-            P::ManagedAnnotation { .. } => "set it through its metadata flag or modelark.yaml field instead".into(),
-            P::ManifestTooLarge { .. } => "archive many small files into a few larger ones before packing".into(),
-            P::ChangedWhilePacking { .. } => "pack again once whatever writes the file has finished".into(),
-            P::UnsafePath { .. } | P::DuplicatePath { .. } | P::UnsupportedEntry { .. } => {
-                "the artifact is malformed or hostile; nothing was written".into()
-            }
-            P::Metadata(metadata::Error::TooLarge { .. }) => {
-                "keep a summary in modelark.yaml and put the full schema in a file inside the model directory (it is packed as a layer)".into()
-            }
-            _ => return None,
-        })
-    }
-}
-
-fn registry_hint(error: &registry::Error) -> Option<String> {
-    use registry::Error as R;
-    Some(match error {
-        R::Unauthorized { registry, .. } => format!("log in with `modelark login {registry} -u USER --password-stdin` (docker, podman and oras logins are used too)"),
-        R::NotFound { .. } => "check the repository and tag; `modelark list HOST/REPO` shows the tags".into(),
-        R::DeleteDisabled { .. } => "the registry's operator must enable deletes (distribution: storage.delete.enabled)".into(),
-        R::Verification { .. } => "the registry served content that does not match its digest; nothing was written".into(),
-        R::Http { source, .. } if source.is_connect() => "check the host and port; for a registry without TLS pass --plain-http, for a private CA --ca-file".into(),
-        R::CaFile { .. } => "--ca-file takes a PEM certificate".into(),
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+pub mod context;
 pub mod digest;
 pub mod error;
 #[doc(hidden)]
@@ -29,6 +30,7 @@ pub mod interrupt;
 pub mod media_types;
 pub mod metadata;
 pub mod oci;
+pub mod ops;
 pub mod package;
 pub mod progress;
 pub mod reference;
@@ -37,6 +39,7 @@ pub mod store;
 pub mod transfer;
 pub mod verify;
 
+pub use context::Context;
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use metadata::ModelMetadata;

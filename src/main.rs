@@ -12,13 +12,15 @@ use modelark::error::Class;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose);
+    let situation = cli::situation(&args);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            return report(&anyhow::Error::new(error).context("failed to start the async runtime"));
+            let error = anyhow::Error::new(error).context("failed to start the async runtime");
+            return report(&error, situation);
         }
     };
     runtime.spawn(cli::watch_signals());
@@ -32,12 +34,12 @@ fn main() -> ExitCode {
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => report(&error),
+        Err(error) => report(&error, situation),
     }
 }
 
 /// Prints `error:`, each `caused by:` and a `hint:`, and picks the exit code.
-fn report(error: &anyhow::Error) -> ExitCode {
+fn report(error: &anyhow::Error, situation: cli::hints::Situation) -> ExitCode {
     let broken_pipe = error
         .chain()
         .filter_map(|e| e.downcast_ref::<std::io::Error>())
@@ -48,8 +50,7 @@ fn report(error: &anyhow::Error) -> ExitCode {
     let library = error
         .chain()
         .find_map(|e| e.downcast_ref::<modelark::Error>());
-    // The CLI knows what was asked (offline, a flag to raise): its hint goes first.
-    let hint = cli::hint_for(error).or_else(|| library.and_then(modelark::Error::hint));
+    let hint = cli::hints::hint(error, situation);
     let mut stderr = std::io::stderr().lock();
     let mut causes = error.chain();
     if let Some(top) = causes.next() {
@@ -64,7 +65,6 @@ fn report(error: &anyhow::Error) -> ExitCode {
     }
     match library.map(modelark::Error::class) {
         Some(Class::NotFound | Class::Verification) => ExitCode::from(1),
-        _ if cli::is_failed_check(error) => ExitCode::from(1),
         _ => ExitCode::from(2),
     }
 }

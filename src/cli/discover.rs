@@ -2,16 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use modelark::governance::index::{self, SearchIndex};
-use modelark::governance::lineage::{self, Graph};
+use modelark::error::Op;
+use modelark::governance::index;
+use modelark::governance::lineage::Graph;
 use modelark::governance::query::{Condition, Field};
-use modelark::governance::{diff, versions};
-use modelark::reference::{Location, Reference};
-use modelark::store::Endpoint;
-use modelark::store::{Home, LayoutRepo};
+use modelark::ops::{self, Search};
+use modelark::reference::Reference;
 
 use super::verify::TrustArgs;
-use super::{Op, RegistryArgs, endpoint, output};
+use super::{Env, output};
 
 #[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
 enum LineageFormat {
@@ -68,26 +67,10 @@ pub struct DiffArgs {
     json: bool,
 }
 
-pub async fn show_lineage(args: LineageArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
-    let keys = args
-        .trust
-        .load()?
-        .map(|p| p.keys().to_vec())
-        .unwrap_or_default();
-    let client = (!registry.offline).then(|| registry.client()).transpose()?;
-    let home = Home::from_env().op(|| "failed to locate the local store".into())?;
-    // Offline (no client), a registry parent is read from the local store's pulled copy.
-    let open = |reference: &Reference| -> modelark::Result<Endpoint> {
-        Ok(match (reference.location(), &client) {
-            (Location::Registry { host, repository }, Some(client)) => {
-                Endpoint::Registry(client.repository(host, repository.as_str()))
-            }
-            _ => Endpoint::Layout(LayoutRepo::open(reference, &home, false)?),
-        })
-    };
-    let graph = lineage::walk(&args.reference, &open, &keys, args.depth)
-        .await
-        .op(|| format!("failed to read the lineage of {}", args.reference))?;
+pub async fn show_lineage(args: LineageArgs, env: &Env) -> anyhow::Result<()> {
+    let keys = args.trust.keys()?;
+    let ctx = env.context(true)?;
+    let graph = ops::lineage(&ctx, &args.reference, &keys, args.depth).await?;
     match args.format {
         LineageFormat::Json => output::json(&graph),
         LineageFormat::Dot => output::line(graph.to_dot().trim_end()),
@@ -140,65 +123,17 @@ fn print_tree(graph: &Graph) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn search(args: SearchArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
+pub async fn search(args: SearchArgs, env: &Env) -> anyhow::Result<()> {
     let conditions: Vec<Condition> = args
         .conditions
         .iter()
         .map(|c| c.parse::<Condition>())
         .collect::<Result<_, _>>()
         .op(|| "failed to search".into())?;
-    let (host, prefix) = match args.scope.split_once('/') {
-        Some((host, prefix)) => (host.to_owned(), prefix.trim_end_matches('/').to_owned()),
-        None => (args.scope.clone(), String::new()),
-    };
-    let home = Home::from_env().op(|| "failed to locate the local store".into())?;
-    let index = SearchIndex::open(&home.root().join("index/search.redb"))
-        .op(|| "failed to open the search index".into())?;
-    let client = registry.client()?;
-    let what = || format!("failed to search {}", args.scope);
-    let repositories: Vec<String> = if args.no_refresh {
-        index.repositories(&format!("{host}/{prefix}")).op(what)?
-    } else {
-        let wanted: Vec<String> = match client.repository(&host, "").catalog().await {
-            Ok(catalog) => catalog
-                .into_iter()
-                .filter(|r| {
-                    prefix.is_empty() || *r == prefix || r.starts_with(&format!("{prefix}/"))
-                })
-                .collect(),
-            // Registries without a catalog (GHCR, Docker Hub, ECR) can still be searched one
-            // repository at a time.
-            Err(e) if !prefix.is_empty() => {
-                tracing::info!("no catalog ({e}); searching {host}/{prefix} as one repository");
-                vec![prefix.clone()]
-            }
-            Err(e) => return Err(e).op(|| format!("{}; name a repository: HOST/REPO", what())),
-        };
-        let open = |name: &str| {
-            let repository = name.strip_prefix(&format!("{host}/")).unwrap_or(name);
-            Endpoint::Registry(client.repository(&host, repository))
-        };
-        let full: Vec<String> = wanted.iter().map(|r| format!("{host}/{r}")).collect();
-        let stats = index::refresh(&index, &full, &open, args.concurrency)
-            .await
-            .op(what)?;
-        tracing::info!(
-            "index: {} repositories, {} tags, {} manifests fetched, {} models described",
-            stats.repositories,
-            stats.tags,
-            stats.manifests_fetched,
-            stats.models_described
-        );
-        full
-    };
-    let mut hits = index.search(&repositories, &conditions).op(what)?;
-    hits.sort_by(|a, b| {
-        let version = |h: &index::Hit| match h.fields.0.get("version") {
-            Some(Field::Text(v)) => semver::Version::parse(v).ok(),
-            _ => None,
-        };
-        (&a.repository, version(a), &a.tag).cmp(&(&b.repository, version(b), &b.tag))
-    });
+    let mut search = Search::new(&args.scope, conditions);
+    search.no_refresh = args.no_refresh;
+    let ctx = env.context(true)?.with_concurrency(args.concurrency);
+    let hits = ops::search(&ctx, &search).await?;
     if args.json {
         return output::json(&hits);
     }
@@ -247,20 +182,9 @@ pub async fn search(args: SearchArgs, registry: &RegistryArgs) -> anyhow::Result
     )
 }
 
-pub async fn show_diff(args: DiffArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
-    let mut views = Vec::new();
-    for reference in [&args.first, &args.second] {
-        let endpoint = endpoint(reference, registry, false)?;
-        let resolved = endpoint
-            .resolve(reference)
-            .await
-            .op(|| format!("failed to read {reference}"))?;
-        let view = versions::describe(&endpoint, &resolved.descriptor, &resolved.bytes)
-            .await
-            .op(|| format!("failed to read the metadata of {reference}"))?;
-        views.push(view);
-    }
-    let result = diff::diff(&views[0], &views[1]);
+pub async fn show_diff(args: DiffArgs, env: &Env) -> anyhow::Result<()> {
+    let ctx = env.context(true)?;
+    let result = ops::diff(&ctx, &args.first, &args.second).await?;
     if args.json {
         return output::json(&result);
     }

@@ -2,16 +2,15 @@
 
 use std::path::PathBuf;
 
-use modelark::governance::history::{self, Moved};
-use modelark::governance::versions::{self, VersionInfo};
-use modelark::reference::{Reference, Tag};
 use modelark::sign::PrivateKey;
-use modelark::store::Endpoint;
-use modelark::verify::{Policy, TrustedKey};
+use modelark::governance::history::Moved;
+use modelark::governance::versions::VersionInfo;
+use modelark::ops::{self, Move, Trust};
+use modelark::reference::{Reference, Tag};
 
 use super::sign::{SigningKey, load_private_key};
-use super::verify::{TrustArgs, enforce, load_policy};
-use super::{Op, RegistryArgs, endpoint, output};
+use super::verify::{TrustArgs, load_policy};
+use super::{Env, output};
 
 #[derive(Debug, clap::Args)]
 pub struct VersionsArgs {
@@ -83,23 +82,16 @@ pub struct HistoryArgs {
     json: bool,
 }
 
-fn trusted(trust: &TrustArgs) -> anyhow::Result<Vec<TrustedKey>> {
-    Ok(trust.load()?.map(|p| p.keys().to_vec()).unwrap_or_default())
-}
-
 fn who(by: &Option<String>) -> String {
     by.clone()
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "unknown".into())
 }
 
-pub async fn list_versions(args: VersionsArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
-    let keys = trusted(&args.trust)?;
-    let repository = args.repository.without_selector();
-    let endpoint = endpoint(&repository, registry, false)?;
-    let found = versions::list(&endpoint, &keys, args.concurrency)
-        .await
-        .op(|| format!("failed to list the versions of {repository}"))?;
+pub async fn list_versions(args: VersionsArgs, env: &Env) -> anyhow::Result<()> {
+    let keys = args.trust.keys()?;
+    let ctx = env.context(args.json)?.with_concurrency(args.concurrency);
+    let found = ops::versions(&ctx, &args.repository, &keys).await?;
     if args.json {
         return output::json(&found);
     }
@@ -178,106 +170,57 @@ fn print_moved(json: bool, repository: &Reference, moved: &Moved) -> anyhow::Res
     ))
 }
 
-/// The signing key and the policy of an alias move, loaded.
+/// An alias move's signing key and policy, loaded.
 struct Mover {
     key: PrivateKey,
-    policy: Option<Policy>,
+    key_name: String,
+    policy: Option<Trust>,
+    by: String,
 }
 
 impl MoveArgs {
     fn load(&self) -> anyhow::Result<Mover> {
         Ok(Mover {
             key: load_private_key(&self.key)?,
+            key_name: self.key.path().display().to_string(),
             policy: load_policy(self.policy.as_ref())?,
+            by: who(&self.by),
         })
     }
+}
 
-    /// Checks what the policy asks of `alias` on `version` (when a policy is given), then
-    /// moves the alias with a signed record (`action`: promote or rollback) and prints it.
-    async fn apply(
-        &self,
-        mover: &Mover,
-        endpoint: &Endpoint,
-        repository: &Reference,
-        version: &Tag,
-        alias: &Tag,
-        action: &str,
-    ) -> anyhow::Result<()> {
-        let model = repository.with_tag(version.clone());
-        if let Some(policy) = &mover.policy {
-            enforce(endpoint, &model, policy, Some(alias.as_str())).await?;
+impl Mover {
+    fn how<'a>(&'a self, args: &'a MoveArgs) -> Move<'a> {
+        Move {
+            key: &self.key,
+            key_name: &self.key_name,
+            policy: self.policy.as_ref().map(Trust::rules),
+            by: &self.by,
+            reason: args.reason.as_deref(),
         }
-        let by = who(&self.by);
-        let reason = self.reason.clone();
-        let moved = history::move_alias(endpoint, version, alias, &mover.key, &by, reason, action)
-            .await
-            .op(|| format!("failed to {action} {model} to {alias}"))?;
-        print_moved(self.json, repository, &moved)
     }
 }
 
-pub async fn promote(args: PromoteArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
-    let Some(version) = args.reference.tag().cloned() else {
-        anyhow::bail!(
-            "promote takes REPO:VERSION; {} names no version",
-            args.reference
-        );
-    };
+pub async fn promote(args: PromoteArgs, env: &Env) -> anyhow::Result<()> {
     let mover = args.record.load()?;
-    let endpoint = endpoint(&args.reference, registry, false)?;
-    let repository = args.reference.without_selector();
-    args.record
-        .apply(
-            &mover,
-            &endpoint,
-            &repository,
-            &version,
-            &args.alias,
-            "promote",
-        )
-        .await
+    let ctx = env.context(args.record.json)?.with_concurrency(8);
+    let how = mover.how(&args.record);
+    let moved = ops::promote(&ctx, &args.reference, &args.alias, &how).await?;
+    print_moved(args.record.json, &args.reference.without_selector(), &moved)
 }
 
-pub async fn rollback(args: RollbackArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
+pub async fn rollback(args: RollbackArgs, env: &Env) -> anyhow::Result<()> {
     let mover = args.record.load()?;
-    let (key, policy) = (&mover.key, &mover.policy);
-    let repository = args.repository.without_selector();
-    let endpoint = endpoint(&repository, registry, false)?;
-    // Earlier records count when a policy key or the signing key itself signed them.
-    let mut keys: Vec<TrustedKey> = policy
-        .as_ref()
-        .map(|p| p.keys().to_vec())
-        .unwrap_or_default();
-    if !keys.iter().any(|k| k.key == key.public_key()) {
-        let name = format!("{} (signing key)", args.record.key.path().display());
-        keys.push(TrustedKey {
-            name,
-            key: key.public_key(),
-        });
-    }
-    let what = || format!("failed to roll back {repository}:{}", args.alias);
-    let found = versions::list(&endpoint, &keys, 8).await.op(what)?;
-    let target = history::rollback_target(&found, args.alias.as_str()).op(what)?;
-    args.record
-        .apply(
-            &mover,
-            &endpoint,
-            &repository,
-            &target,
-            &args.alias,
-            "rollback",
-        )
-        .await
+    let ctx = env.context(args.record.json)?.with_concurrency(8);
+    let how = mover.how(&args.record);
+    let moved = ops::rollback(&ctx, &args.repository, &args.alias, &how).await?;
+    print_moved(args.record.json, &args.repository.without_selector(), &moved)
 }
 
-pub async fn show_history(args: HistoryArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
-    let keys = trusted(&args.trust)?;
-    let repository = args.repository.without_selector();
-    let endpoint = endpoint(&repository, registry, false)?;
-    let found = versions::list(&endpoint, &keys, 8)
-        .await
-        .op(|| format!("failed to read the history of {repository}"))?;
-    let events = history::timeline(&found, args.alias.as_deref());
+pub async fn show_history(args: HistoryArgs, env: &Env) -> anyhow::Result<()> {
+    let keys = args.trust.keys()?;
+    let ctx = env.context(args.json)?.with_concurrency(8);
+    let events = ops::history(&ctx, &args.repository, &keys, args.alias.as_deref()).await?;
     if args.json {
         return output::json(&events);
     }

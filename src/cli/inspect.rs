@@ -1,10 +1,10 @@
 //! `modelark inspect REF`: metadata, files, sizes and digests of any OCI artifact.
 
-use modelark::package::{self, ModelView};
+use modelark::ops;
+use modelark::package::ModelView;
 use modelark::reference::Reference;
-use serde::Serialize;
 
-use super::{Op, RegistryArgs, endpoint, output};
+use super::{Env, output};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -15,41 +15,13 @@ pub struct Args {
     json: bool,
 }
 
-#[derive(Serialize)]
-struct Json<'a> {
-    reference: String,
-    #[serde(flatten)]
-    view: &'a ModelView,
-}
-
-pub async fn run(args: Args, registry: &RegistryArgs) -> anyhow::Result<()> {
-    let reference = &args.reference;
-    let view = describe(reference, registry).await?;
+pub async fn run(args: Args, env: &Env) -> anyhow::Result<()> {
+    let ctx = env.context(true)?;
+    let inspected = ops::inspect(&ctx, &args.reference).await?;
     if args.json {
-        return output::json(&Json {
-            reference: reference.to_string(),
-            view: &view,
-        });
+        return output::json(&inspected);
     }
-    render(reference, &view)
-}
-
-/// Reads a model's manifest and (ModelPack) config from wherever it lives.
-pub async fn describe(reference: &Reference, registry: &RegistryArgs) -> anyhow::Result<ModelView> {
-    let endpoint = endpoint(reference, registry, false)?;
-    let what = || format!("failed to read {reference}");
-    let resolved = endpoint.resolve(reference).await.op(what)?;
-    let config = if package::has_modelpack_config(&resolved.manifest) {
-        Some(
-            endpoint
-                .small_blob(&resolved.manifest.config)
-                .await
-                .op(what)?,
-        )
-    } else {
-        None
-    };
-    package::describe(&resolved.descriptor, &resolved.manifest, config.as_deref()).op(what)
+    render(&inspected.reference, &inspected.view)
 }
 
 fn render(reference: &Reference, view: &ModelView) -> anyhow::Result<()> {

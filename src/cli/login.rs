@@ -3,9 +3,10 @@
 use std::io::Read;
 
 use anyhow::Context;
-use modelark::store::registry::{CredentialStore, Credentials};
+use modelark::ops;
+use modelark::store::registry::Credentials;
 
-use super::{Op, RegistryArgs, output};
+use super::{Env, output};
 
 #[derive(Debug, clap::Args)]
 pub struct LoginArgs {
@@ -28,7 +29,7 @@ pub struct LogoutArgs {
     host: String,
 }
 
-pub async fn login(args: LoginArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
+pub async fn login(args: LoginArgs, env: &Env) -> anyhow::Result<()> {
     let password = match (&args.password, args.password_stdin) {
         (Some(password), _) => password.clone(),
         (None, true) => {
@@ -41,28 +42,14 @@ pub async fn login(args: LoginArgs, registry: &RegistryArgs) -> anyhow::Result<(
         (None, false) => anyhow::bail!("pass --password-stdin (or --password)"),
     };
     let credentials = Credentials::new(&args.username, password);
-    let client = registry.client()?;
-    // Check before storing, as docker does: a typo should not be saved.
-    client
-        .ping(&args.host, Some(credentials.clone()))
-        .await
-        .op(|| format!("failed to log in to {}", args.host))?;
-    let store = CredentialStore::from_env();
-    store
-        .store(&args.host, &credentials)
-        .op(|| format!("failed to store credentials in {}", store.path().display()))?;
+    let ctx = env.context(true)?;
+    ops::login(&ctx, &args.host, &credentials).await?;
     output::line(format!("logged in to {} as {}", args.host, args.username))
 }
 
-pub fn logout(args: LogoutArgs) -> anyhow::Result<()> {
-    let store = CredentialStore::from_env();
-    let removed = store.erase(&args.host).op(|| {
-        format!(
-            "failed to remove credentials from {}",
-            store.path().display()
-        )
-    })?;
-    if removed {
+pub fn logout(args: LogoutArgs, env: &Env) -> anyhow::Result<()> {
+    let ctx = env.context(true)?;
+    if ops::logout(&ctx, &args.host)? {
         output::line(format!("logged out of {}", args.host))
     } else {
         output::line(format!("no credentials stored for {}", args.host))

@@ -3,6 +3,7 @@
 mod archive;
 mod discover;
 mod govern;
+pub mod hints;
 mod inspect;
 mod list;
 mod login;
@@ -16,15 +17,12 @@ mod unpack;
 mod verify;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use modelark::reference::{Location, Reference};
-use modelark::store::Endpoint;
-use modelark::store::registry::{self, Client, CredentialStore};
-use modelark::store::{Home, LayoutRepo};
+use modelark::Context;
+use modelark::store::Home;
+use modelark::store::registry::{self, CredentialStore};
 
 /// modelark: a governed model registry on any OCI registry or directory.
 #[derive(Debug, Parser)]
@@ -272,23 +270,10 @@ fn duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
 }
 
-/// Set once from `--offline` / `MODELARK_OFFLINE` before the command runs.
-static OFFLINE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Set when the command is `verify` or `verify-attestation`, whose own output already
-/// lists every signature and attestation: hints must not send the user back to it.
-static VERIFYING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-fn offline() -> bool {
-    OFFLINE.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 impl RegistryArgs {
-    fn client(&self) -> anyhow::Result<Arc<Client>> {
-        if self.offline {
-            return Err(CliError::Offline.into());
-        }
-        let options = registry::Options {
+    /// The registry options these flags describe.
+    fn options(&self) -> registry::Options {
+        registry::Options {
             plain_http: self.plain_http,
             ca_file: self.ca_file.clone(),
             cert_dirs: if self.cert_dirs.is_empty() {
@@ -307,10 +292,53 @@ impl RegistryArgs {
             max_retry_wait: self.max_retry_wait,
             max_attachment_layers: self.max_attachment_layers,
             ..registry::Options::default()
-        };
-        Client::new(options, CredentialStore::from_env())
-            .op(|| "failed to set up the registry client".into())
+        }
     }
+}
+
+/// What every command runs in: the flags and the environment, turned into the library's
+/// [`Context`]. Progress bars are drawn unless `--quiet` or the command prints JSON.
+pub struct Env {
+    registry: RegistryArgs,
+    quiet: bool,
+}
+
+impl Env {
+    /// The context for a command; `json` turns progress bars off.
+    fn context(&self, json: bool) -> anyhow::Result<Context> {
+        Ok(Context::new(home()?, credentials())
+            .with_registry_options(self.registry.options())
+            .with_offline(self.registry.offline)
+            .with_reporter(output::reporter(self.quiet, json)))
+    }
+}
+
+/// The data directory: `$MODELARK_HOME`, else `<XDG data dir>/modelark`.
+pub fn home() -> anyhow::Result<Home> {
+    match std::env::var_os("MODELARK_HOME") {
+        Some(root) if !root.is_empty() => Ok(Home::new(root)),
+        _ => dirs::data_dir()
+            .map(|d| Home::new(d.join("modelark")))
+            .ok_or_else(|| CliError::NoHome.into()),
+    }
+}
+
+/// The credential store docker would use here: `$DOCKER_CONFIG/config.json` (else
+/// `~/.docker/config.json`), falling back to `$REGISTRY_AUTH_FILE` and containers'
+/// `$XDG_RUNTIME_DIR/containers/auth.json` when reading.
+pub fn credentials() -> CredentialStore {
+    let dir = std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".docker")))
+        .unwrap_or_else(|| PathBuf::from(".docker"));
+    let mut fallbacks = Vec::new();
+    if let Some(file) = std::env::var_os("REGISTRY_AUTH_FILE") {
+        fallbacks.push(PathBuf::from(file));
+    }
+    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
+        fallbacks.push(PathBuf::from(runtime).join("containers/auth.json"));
+    }
+    CredentialStore::at(dir.join("config.json"), fallbacks)
 }
 
 pub use output::escape;
@@ -364,77 +392,56 @@ fn block<T>(
 
 /// Runs the parsed command; `runtime` drives everything that talks to a registry.
 pub fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
-    OFFLINE.store(cli.registry.offline, std::sync::atomic::Ordering::Relaxed);
-    let verifying = matches!(
-        cli.command,
-        Command::Verify(_) | Command::VerifyAttestation(_)
-    );
-    VERIFYING.store(verifying, std::sync::atomic::Ordering::Relaxed);
-    let quiet = cli.quiet;
-    let registry = &cli.registry;
+    let env = Env {
+        registry: cli.registry,
+        quiet: cli.quiet,
+    };
+    let env = &env;
+    use modelark::sign::predicate::Decision;
     match cli.command {
-        Command::Pack(args) => pack::run(*args, quiet),
-        Command::Inspect(args) => block(runtime, inspect::run(args, registry)),
-        Command::List(args) => block(runtime, list::run(args, registry)),
-        Command::Tag(args) => block(runtime, tags::tag(args, registry)),
-        Command::Rm(args) => block(runtime, tags::rm(args, registry)),
-        Command::Unpack(args) => unpack::run(args, quiet),
-        Command::Export(args) => archive::export(args),
-        Command::Import(args) => archive::import(args),
-        Command::Push(args) => block(runtime, transfer::push(*args, registry, quiet)),
-        Command::Pull(args) => block(runtime, transfer::pull(args, registry, quiet)),
-        Command::Copy(args) => block(runtime, transfer::copy(args, registry, quiet)),
-        Command::Login(args) => block(runtime, login::login(args, registry)),
-        Command::Logout(args) => login::logout(args),
+        Command::Pack(args) => block(runtime, pack::run(*args, env)),
+        Command::Inspect(args) => block(runtime, inspect::run(args, env)),
+        Command::List(args) => block(runtime, list::run(args, env)),
+        Command::Tag(args) => block(runtime, tags::tag(args, env)),
+        Command::Rm(args) => block(runtime, tags::rm(args, env)),
+        Command::Unpack(args) => block(runtime, unpack::run(args, env)),
+        Command::Export(args) => archive::export(args, env),
+        Command::Import(args) => archive::import(args, env),
+        Command::Push(args) => block(runtime, transfer::push(*args, env)),
+        Command::Pull(args) => block(runtime, transfer::pull(args, env)),
+        Command::Copy(args) => block(runtime, transfer::copy(args, env)),
+        Command::Login(args) => block(runtime, login::login(args, env)),
+        Command::Logout(args) => login::logout(args, env),
         Command::GenerateKeyPair(args) => sign::generate(args),
-        Command::Sign(args) => block(runtime, sign::sign(args, registry)),
-        Command::Attest(args) => block(runtime, sign::attest(args, registry)),
-        Command::Approve(args) => block(
-            runtime,
-            sign::approve(
-                args,
-                registry,
-                modelark::sign::predicate::Decision::Approved,
-            ),
-        ),
-        Command::Reject(args) => block(
-            runtime,
-            sign::approve(
-                args,
-                registry,
-                modelark::sign::predicate::Decision::Rejected,
-            ),
-        ),
-        Command::Verify(args) => block(runtime, verify::verify(args, registry)),
-        Command::Versions(args) => block(runtime, govern::list_versions(args, registry)),
-        Command::Promote(args) => block(runtime, govern::promote(args, registry)),
-        Command::Rollback(args) => block(runtime, govern::rollback(args, registry)),
-        Command::History(args) => block(runtime, govern::show_history(args, registry)),
-        Command::Lineage(args) => block(runtime, discover::show_lineage(args, registry)),
-        Command::Search(args) => block(runtime, discover::search(args, registry)),
-        Command::Diff(args) => block(runtime, discover::show_diff(args, registry)),
-        Command::Store(args) => block(runtime, store::run(args, registry)),
+        Command::Sign(args) => block(runtime, sign::sign(args, env)),
+        Command::Attest(args) => block(runtime, sign::attest(args, env)),
+        Command::Approve(args) => block(runtime, sign::approve(args, env, Decision::Approved)),
+        Command::Reject(args) => block(runtime, sign::approve(args, env, Decision::Rejected)),
+        Command::Verify(args) => block(runtime, verify::verify(args, env)),
+        Command::Versions(args) => block(runtime, govern::list_versions(args, env)),
+        Command::Promote(args) => block(runtime, govern::promote(args, env)),
+        Command::Rollback(args) => block(runtime, govern::rollback(args, env)),
+        Command::History(args) => block(runtime, govern::show_history(args, env)),
+        Command::Lineage(args) => block(runtime, discover::show_lineage(args, env)),
+        Command::Search(args) => block(runtime, discover::search(args, env)),
+        Command::Diff(args) => block(runtime, discover::show_diff(args, env)),
+        Command::Store(args) => block(runtime, store::run(args, env)),
         Command::VerifyAttestation(args) => {
-            block(runtime, verify::verify_attestation(args, registry))
+            block(runtime, verify::verify_attestation(args, env))
         }
     }
 }
 
-/// Where a reference lives: a registry repository, or the local store / an `oci:` layout
-/// (created when `create`).
-fn endpoint(
-    reference: &Reference,
-    registry: &RegistryArgs,
-    create: bool,
-) -> anyhow::Result<Endpoint> {
-    match reference.location() {
-        Location::Registry { .. } if registry.offline && !create => {
-            Ok(Endpoint::Layout(open_repo(reference, false)?))
-        }
-        Location::Registry { host, repository } => Ok(Endpoint::Registry(
-            registry.client()?.repository(host, repository.as_str()),
-        )),
-        _ => Ok(Endpoint::Layout(open_repo(reference, create)?)),
+/// Whether the command lists every signature and attestation itself (so hints must not
+/// send the user back to it), and whether it runs offline: what [`hints::hint`] needs to
+/// know about the command line.
+pub fn situation(cli: &Cli) -> hints::Situation {
+    hints::Situation {
+        verifying: matches!(
+            cli.command,
+            Command::Verify(_) | Command::VerifyAttestation(_)
+        ),
+        offline: cli.registry.offline,
     }
 }
 
@@ -452,135 +459,24 @@ pub fn init_logging(verbose: u8) {
         .init();
 }
 
-/// Whether a CLI-level error reports a failed check (exit 1): a damaged store.
-pub fn is_failed_check(error: &anyhow::Error) -> bool {
-    error.chain().any(|e| e.is::<store::Damaged>())
-}
-
-/// Hints for errors raised by the CLI itself rather than the library.
-pub fn hint_for(error: &anyhow::Error) -> Option<String> {
-    use modelark::Error as E;
-    // Whether some library error in the chain is one `is` accepts.
-    let library =
-        |is: &dyn Fn(&E) -> bool| error.chain().filter_map(|e| e.downcast_ref::<E>()).any(is);
-    let io_kind = |kind: std::io::ErrorKind| {
-        error.chain().any(|e| {
-            let io = e
-                .downcast_ref::<std::io::Error>()
-                .or_else(|| e.downcast_ref::<E>().and_then(E::io_error));
-            io.is_some_and(|io| io.kind() == kind)
-        })
-    };
-    if io_kind(std::io::ErrorKind::StorageFull) || io_kind(std::io::ErrorKind::QuotaExceeded) {
-        return Some("the disk is full: `modelark store gc` frees unreferenced blobs and leftovers of interrupted work; free space and run the command again (downloads resume)".into());
-    }
-    if library(&|e| matches!(e, E::Sign(modelark::sign::Error::TooManyLayers { .. }))) {
-        return Some("someone added an unreasonable number of signatures; if they are genuine, raise --max-attachment-layers".into());
-    }
-    if library(&|e| {
-        matches!(
-            e,
-            E::Registry(registry::Error::Timeout { .. } | registry::Error::RetryBudget { .. })
-        )
-    }) {
-        return Some("the registry is overloaded or unreachable; run the command again later (downloads resume), or raise --timeout / --read-timeout for a slow link".into());
-    }
-    let policy_unmet = library(&|e| {
-        matches!(
-            e,
-            E::Verify(modelark::verify::Error::PolicyViolation { .. })
-        )
-    });
-    if policy_unmet && VERIFYING.load(std::sync::atomic::Ordering::Relaxed) {
-        return Some("the lines above say why each signature and attestation counts or not; sign or approve with a key the policy trusts".into());
-    }
-    if offline() && library(&|e| e.class() == modelark::error::Class::NotFound) {
-        return Some("offline, only the local store was read: `modelark pull REF` while online keeps a verified copy (with its signatures) there".into());
-    }
-    error
-        .chain()
-        .find_map(|e| e.downcast_ref::<CliError>())
-        .map(CliError::hint)
-}
-
 /// Usage errors the CLI detects.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// A registry reference where only local ones work yet.
-    #[error("{0} is a registry reference; this command works on the local store and oci: layouts")]
-    RegistryNotSupported(String),
-    /// Two references that must share a store do not.
-    #[error("{0} and {1} are in different stores")]
-    DifferentStores(String, String),
-    /// Offline, a command needed the registry.
-    #[error("offline (--offline or MODELARK_OFFLINE): this needs the registry, which is not asked")]
-    Offline,
-    /// Offline, the local store does not hold a pulled copy of the model.
-    #[error("{0} is not in the local store, and offline no registry is asked")]
-    NotStored(String),
     /// A malformed `KEY=VALUE` argument.
     #[error("{0:?} is not KEY=VALUE")]
     KeyValue(String),
-    /// Deleting a registry tag would delete other tags with it.
-    #[error(
-        "refusing to remove {reference}: tags {others} point at the same manifest and would go with it"
-    )]
-    SharedManifest {
-        /// The tag asked for.
-        reference: String,
-        /// The other tags.
-        others: String,
-        /// The pinned reference that removes them all.
-        digest: String,
-    },
+    /// Neither `MODELARK_HOME` nor a user data directory is known.
+    #[error("cannot find a data directory for the local store; set MODELARK_HOME")]
+    NoHome,
 }
 
 impl CliError {
-    fn hint(&self) -> String {
-        match self {
-            CliError::SharedManifest { digest, .. } => format!(
-                "registries delete manifests, not tags; `modelark rm {digest}` removes all of them"
-            ),
-            CliError::RegistryNotSupported(_) => {
-                "use a local NAME:TAG or an oci:PATH:TAG reference, or --offline for the local copy of a pulled model".into()
-            }
-            CliError::DifferentStores(..) => {
-                "use `modelark copy` to move a model between stores and registries".into()
-            }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             CliError::KeyValue(_) => "write it as KEY=VALUE, e.g. accuracy=0.91".into(),
-            CliError::Offline => "run it without --offline (and MODELARK_OFFLINE unset) where the registry is reachable".into(),
-            CliError::NotStored(reference) => format!("`modelark pull {reference}` while online keeps a verified copy (with its signatures) in the local store"),
-        }
+            CliError::NoHome => return None,
+        })
     }
-}
-
-/// Converts a library error into the crate error (so `main` finds its class and hint) and
-/// adds what was being done.
-pub trait Op<T> {
-    /// Wraps the error with `what` (operation + object).
-    fn op(self, what: impl FnOnce() -> String) -> anyhow::Result<T>;
-}
-
-impl<T, E: Into<modelark::Error>> Op<T> for Result<T, E> {
-    fn op(self, what: impl FnOnce() -> String) -> anyhow::Result<T> {
-        self.map_err(Into::into).with_context(what)
-    }
-}
-
-/// Opens the local store or layout a reference names (creating it with `create`); offline,
-/// a registry reference names the local store's copy of a pulled model.
-fn open_repo(reference: &Reference, create: bool) -> anyhow::Result<LayoutRepo> {
-    let home = Home::from_env().op(|| "failed to locate the local store".into())?;
-    if matches!(reference.location(), Location::Registry { .. }) {
-        if !offline() || create {
-            return Err(CliError::RegistryNotSupported(reference.to_string()).into());
-        }
-        if !home.store_path().exists() {
-            return Err(CliError::NotStored(reference.to_string()).into());
-        }
-    }
-    LayoutRepo::open(reference, &home, create)
-        .op(|| format!("failed to open the store for {reference}"))
 }
 
 /// Parses a `KEY=VALUE` argument.

@@ -182,11 +182,11 @@ pub fn reporter(quiet: bool, json: bool) -> Arc<dyn Reporter> {
 
 /// Warns about each layer an unpack skipped (a model with no named files must not look like
 /// "unpacked 0 files" and nothing else).
-pub fn warn_skipped(report: &modelark::package::unpack::Report) {
-    for skipped in &report.skipped {
+pub fn warn_skipped(skipped: &[String], files: usize) {
+    for skipped in skipped {
         tracing::warn!("skipped layer {skipped}");
     }
-    if report.files == 0 && !report.skipped.is_empty() {
+    if files == 0 && !skipped.is_empty() {
         tracing::warn!(
             "no layer names a file (no {} or {} annotation): nothing was unpacked",
             modelark::media_types::ANNOTATION_FILEPATH,

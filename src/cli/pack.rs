@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use modelark::governance::versions;
-use modelark::metadata::{self, Dataset, ModelMetadata, Source};
-use modelark::package::{self, Kind, ModelFile, modelfile};
-use modelark::reference::{Location, Reference};
-use serde::Serialize;
+use modelark::governance::versions::Overwrite;
+use modelark::metadata::{Dataset, ModelMetadata, Source};
+use modelark::ops::{self, BuildTime, ModelInput};
+use modelark::package::Kind;
+use modelark::reference::Reference;
 
-use super::{Op, key_value, open_repo, output};
+use super::{Env, key_value, output};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -115,170 +115,79 @@ pub struct ModelArgs {
     created: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Outcome {
-    reference: String,
-    digest: String,
-    files: usize,
-    size: u64,
-    replaced: Option<String>,
-}
-
-pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
-    let mut options = options(&args.model, &args.dir, &args.target)?;
-    options.concurrency = args.concurrency;
-    let repo = open_repo(&args.target, true)?;
-    let target = args.target.clone();
-    let tag = target.tag_or_latest();
-    let reporter = output::reporter(quiet, args.json);
-    let packed = package::pack(
-        &args.dir,
-        package::Blobs::Store(repo.layout()),
-        &options,
-        reporter.as_ref(),
-    )
-    .op(|| format!("failed to pack {} into {target}", args.dir.display()))?;
-    // Builds are reproducible, so a pinned digest is a promise to check: nothing is tagged
-    // when the directory packs to something else.
-    if let Some(pinned) = target.digest()
-        && *pinned != packed.descriptor.digest
-    {
-        return Err(modelark::digest::Error::Mismatch {
-            expected: pinned.clone(),
-            actual: packed.descriptor.digest.clone(),
-        })
-        .op(|| {
-            format!(
-                "failed to pack {} as {target}: it packs to another digest; nothing was tagged",
-                args.dir.display()
-            )
-        });
-    }
-    // Versions are immutable; the packed blobs of a refused model are freed by the next gc.
-    let existing = repo.resolve(&target.with_tag(tag.clone())).ok();
-    versions::check_move(
-        &target.with_tag(tag.clone()).to_string(),
-        &tag,
-        existing.as_ref().map(|d| &d.digest),
-        &packed.descriptor.digest,
-        args.force,
-    )
-    .op(|| format!("failed to pack {}", args.dir.display()))?;
-    let previous = repo
-        .set_tag(&tag, &packed.descriptor)
-        .op(|| format!("failed to tag {target}"))?;
-    drop(packed.guard);
-    let reference = target
-        .with_tag(tag)
-        .with_digest(packed.descriptor.digest.clone());
-    let replaced = previous
-        .filter(|p| p.digest != packed.descriptor.digest)
-        .map(|p| p.digest.to_string());
+pub async fn run(args: Args, env: &Env) -> anyhow::Result<()> {
+    let ctx = env.context(args.json)?.with_concurrency(args.concurrency);
+    let model = model_input(&args.model, &args.dir)?;
+    let overwrite = Overwrite {
+        force: args.force,
+        policy: None,
+    };
+    let packed = ops::pack(&ctx, &model, &args.target, overwrite).await?;
     if args.json {
-        return output::json(&Outcome {
-            reference: reference.to_string(),
-            digest: packed.descriptor.digest.to_string(),
-            files: packed.manifest.layers.len(),
-            size: packed.manifest.layers.iter().map(|l| l.size).sum(),
-            replaced,
-        });
+        return output::json(&packed);
     }
-    if let Some(replaced) = replaced {
+    if let Some(replaced) = &packed.replaced {
         tracing::warn!(
             "moved tag {} from {replaced}",
-            target.with_tag(reference.tag_or_latest())
+            args.target.with_tag(packed.reference.tag_or_latest())
         );
     }
-    output::line(reference)
+    output::line(&packed.reference)
 }
 
-/// Pack options from the model file (`-f`, else `DIR/modelark.yaml`) and flags.
-pub fn options(
-    args: &ModelArgs,
-    dir: &std::path::Path,
-    target: &Reference,
-) -> anyhow::Result<package::pack::Options> {
-    let model_file = match &args.model_file {
-        Some(path) => {
-            ModelFile::read(path).op(|| format!("failed to read model file {}", path.display()))?
-        }
-        None => {
-            let default = dir.join(modelfile::FILE_NAME);
-            if default.is_file() {
-                ModelFile::read(&default)
-                    .op(|| format!("failed to read model file {}", default.display()))?
-            } else {
-                ModelFile::default()
-            }
-        }
-    };
-    let (created, mtime) = build_time(args.created.as_deref())?;
-    let mut kinds = kinds(&args.kinds)?;
-    kinds.extend(model_file.files.clone());
-    Ok(package::pack::Options {
+/// The model directory and what the flags say about it (over its model file's).
+pub fn model_input(args: &ModelArgs, dir: &std::path::Path) -> anyhow::Result<ModelInput> {
+    let kinds = args
+        .kinds
+        .iter()
+        .map(|rule| {
+            let (glob, kind) = key_value(rule)?;
+            let kind = kind.parse::<Kind>().map_err(anyhow::Error::msg)?;
+            Ok((glob, kind))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(ModelInput {
+        dir: dir.to_owned(),
+        model_file: args.model_file.clone(),
+        overrides: overrides(args)?,
         kinds,
-        exclude: [model_file.exclude.clone(), args.exclude.clone()].concat(),
+        exclude: args.exclude.clone(),
         annotations: args
             .annotations
             .iter()
             .map(|a| key_value(a))
             .collect::<Result<_, _>>()?,
         dereference: args.dereference,
-        mtime,
-        concurrency: 4,
-        metadata: merge(model_file.metadata, args, dir, target, created)?,
-        cache: None,
+        created: build_time(args.created.as_deref())?,
     })
 }
 
-/// Model file fields, overridden by flags; the name defaults to the target's last component.
-fn merge(
-    mut m: ModelMetadata,
-    args: &ModelArgs,
-    dir: &std::path::Path,
-    target: &Reference,
-    created: Option<String>,
-) -> anyhow::Result<ModelMetadata> {
-    fn set<T: Clone>(field: &mut Option<T>, flag: &Option<T>) {
-        if flag.is_some() {
-            field.clone_from(flag);
-        }
-    }
-    fn replace(field: &mut Vec<String>, flag: &[String]) {
-        if !flag.is_empty() {
-            *field = flag.to_vec();
-        }
-    }
-    set(&mut m.name, &args.name);
-    set(&mut m.version, &args.version);
-    set(&mut m.title, &args.title);
-    set(&mut m.description, &args.description);
-    set(&mut m.framework, &args.framework);
-    set(&mut m.format, &args.format);
-    set(&mut m.architecture, &args.architecture);
-    set(&mut m.param_size, &args.param_size);
-    set(&mut m.precision, &args.precision);
-    set(&mut m.quantization, &args.quantization);
-    set(&mut m.task, &args.task);
-    set(&mut m.lineage.training_run, &args.training_run);
-    set(&mut m.lineage.parent, &args.parent);
-    set(&mut m.created, &created);
-    replace(&mut m.authors, &args.authors);
-    replace(&mut m.licenses, &args.licenses);
-    replace(&mut m.tags, &args.tags);
-    if let Some(repo) = &args.source_repo {
-        m.lineage.source = Some(Source {
-            repo: repo.clone(),
-            revision: args.source_revision.clone(),
-        });
-    }
-    if !args.datasets.is_empty() {
-        m.lineage.datasets = args
-            .datasets
-            .iter()
-            .map(|d| dataset(d))
-            .collect::<anyhow::Result<_>>()?;
-    }
+/// The metadata the flags set.
+fn overrides(args: &ModelArgs) -> anyhow::Result<ModelMetadata> {
+    let mut m = ModelMetadata {
+        name: args.name.clone(),
+        version: args.version.clone(),
+        title: args.title.clone(),
+        description: args.description.clone(),
+        authors: args.authors.clone(),
+        licenses: args.licenses.clone(),
+        framework: args.framework.clone(),
+        format: args.format.clone(),
+        architecture: args.architecture.clone(),
+        param_size: args.param_size.clone(),
+        precision: args.precision.clone(),
+        quantization: args.quantization.clone(),
+        task: args.task.clone(),
+        tags: args.tags.clone(),
+        ..ModelMetadata::default()
+    };
+    m.lineage.training_run = args.training_run.clone();
+    m.lineage.parent = args.parent.clone();
+    m.lineage.source = args.source_repo.as_ref().map(|repo| Source {
+        repo: repo.clone(),
+        revision: args.source_revision.clone(),
+    });
+    m.lineage.datasets = args.datasets.iter().map(|d| dataset(d)).collect();
     for metric in &args.metrics {
         let (name, value) = key_value(metric)?;
         let value: f64 = value
@@ -286,82 +195,35 @@ fn merge(
             .with_context(|| format!("metric {name}: {value:?} is not a number"))?;
         m.metrics.insert(name, value);
     }
-    if m.name.is_none() {
-        m.name = Some(default_name(target, dir));
-    }
     Ok(m)
 }
 
-fn default_name(target: &Reference, dir: &std::path::Path) -> String {
-    match target.location() {
-        Location::Local { name }
-        | Location::Registry {
-            repository: name, ..
-        } => name
-            .as_str()
-            .rsplit('/')
-            .next()
-            .unwrap_or(name.as_str())
-            .to_owned(),
-        Location::Layout { .. } => std::path::absolute(dir)
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "model".into()),
-    }
-}
-
-fn dataset(text: &str) -> anyhow::Result<Dataset> {
+fn dataset(text: &str) -> Dataset {
     // A digest follows the last '@' only when it parses as one; URIs may contain '@'.
     if let Some((uri, digest)) = text.rsplit_once('@')
         && let Ok(digest) = digest.parse()
     {
-        return Ok(Dataset {
+        return Dataset {
             uri: uri.to_owned(),
             digest: Some(digest),
-        });
+        };
     }
-    Ok(Dataset {
+    Dataset {
         uri: text.to_owned(),
         digest: None,
-    })
-}
-
-fn kinds(rules: &[String]) -> anyhow::Result<Vec<(String, Kind)>> {
-    rules
-        .iter()
-        .map(|rule| {
-            let (glob, kind) = key_value(rule)?;
-            let kind = kind.parse::<Kind>().map_err(anyhow::Error::msg)?;
-            Ok((glob, kind))
-        })
-        .collect()
-}
-
-/// The `created` annotation and the file mtime: `--created`, else `SOURCE_DATE_EPOCH`,
-/// else none and the epoch (reproducible).
-fn build_time(created: Option<&str>) -> anyhow::Result<(Option<String>, i64)> {
-    let parse_epoch = |text: &str| -> anyhow::Result<(Option<String>, i64)> {
-        let seconds: i64 = text
-            .trim()
-            .parse()
-            .with_context(|| format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds"))?;
-        let formatted = metadata::format_unix_time(seconds).map_err(anyhow::Error::msg)?;
-        Ok((Some(formatted), seconds))
-    };
-    match created {
-        Some("now") => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .context("the system clock is before 1970")?;
-            parse_epoch(&now.as_secs().to_string())
-        }
-        Some(text) => {
-            let time = metadata::parse_rfc3339(text).map_err(anyhow::Error::msg)?;
-            Ok((Some(text.to_owned()), time.unix_timestamp()))
-        }
-        None => match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(epoch) if !epoch.is_empty() => parse_epoch(&epoch),
-            _ => Ok((None, 0)),
-        },
     }
+}
+
+/// `--created` (RFC 3339 or `now`), else `SOURCE_DATE_EPOCH`, else none (reproducible).
+fn build_time(created: Option<&str>) -> anyhow::Result<BuildTime> {
+    Ok(match created {
+        Some("now") => BuildTime::Now,
+        Some(text) => BuildTime::At(text.to_owned()),
+        None => match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(epoch) if !epoch.is_empty() => BuildTime::Epoch(epoch.trim().parse().with_context(
+                || format!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds"),
+            )?),
+            _ => BuildTime::Unrecorded,
+        },
+    })
 }

@@ -5,13 +5,12 @@ use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use modelark::oci::Descriptor;
+use modelark::error::Op;
+use modelark::ops;
 use modelark::reference::Reference;
 use modelark::sign::{self, Format, PrivateKey, keys::KeyFile, predicate};
-use modelark::store::Endpoint;
-use serde::Serialize;
 
-use super::{Op, RegistryArgs, endpoint, key_value, output};
+use super::{Env, key_value, output};
 
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {
@@ -131,10 +130,10 @@ pub(super) fn load_private_key(args: &SigningKey) -> anyhow::Result<PrivateKey> 
     let what = || format!("failed to read the private key {}", args.key.display());
     let pem = fs_err::read_to_string(&args.key).with_context(what)?;
     if PrivateKey::kind(&pem).op(what)? == KeyFile::Plain {
-        return PrivateKey::from_pem(&pem, b"").op(what);
+        return Ok(PrivateKey::from_pem(&pem, b"").op(what)?);
     }
     if let Some(password) = given_password(args.password_stdin)? {
-        return PrivateKey::from_pem(&pem, password.as_bytes()).op(what);
+        return Ok(PrivateKey::from_pem(&pem, password.as_bytes()).op(what)?);
     }
     // Keys made for automation often have an empty password (cosign allows it).
     match PrivateKey::from_pem(&pem, b"") {
@@ -143,9 +142,9 @@ pub(super) fn load_private_key(args: &SigningKey) -> anyhow::Result<PrivateKey> 
                 "Enter password for private key {}: ",
                 args.key.display()
             ))?);
-            PrivateKey::from_pem(&pem, password.as_bytes()).op(what)
+            Ok(PrivateKey::from_pem(&pem, password.as_bytes()).op(what)?)
         }
-        other => other.op(what),
+        other => Ok(other.op(what)?),
     }
 }
 
@@ -165,13 +164,11 @@ fn given_password(from_stdin: bool) -> anyhow::Result<Option<zeroize::Zeroizing<
 }
 
 pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
-    let private = PathBuf::from(format!("{}.key", args.output_key_prefix));
-    let public = PathBuf::from(format!("{}.pub", args.output_key_prefix));
-    for path in [&private, &public] {
-        if path.exists() && !args.force {
+    let prefix = &args.output_key_prefix;
+    for path in [format!("{prefix}.key"), format!("{prefix}.pub")] {
+        if Path::new(&path).exists() && !args.force {
             anyhow::bail!(
-                "{} exists; pass --force to replace it (its signatures would no longer verify with a new key)",
-                path.display()
+                "{path} exists; pass --force to replace it (its signatures would no longer verify with a new key)"
             );
         }
     }
@@ -191,142 +188,37 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
             "no password given: set COSIGN_PASSWORD (it may be empty) or pass --password-stdin"
         ),
     };
-    let key = PrivateKey::generate().op(|| "failed to generate a key".into())?;
-    let pem = key
-        .to_encrypted_pem(password.as_bytes())
-        .op(|| "failed to encrypt the key".into())?;
-    let what = |p: &Path| format!("failed to write {}", p.display());
-    // The temp file is created 0600 and renamed into place: the key is never readable by others.
-    modelark::store::layout::write_atomic(&private, pem.as_bytes())
-        .with_context(|| what(&private))?;
-    let pub_pem = key
-        .public_key()
-        .to_pem()
-        .op(|| "failed to encode the public key".into())?;
-    modelark::store::layout::write_atomic(&public, pub_pem.as_bytes())
-        .with_context(|| what(&public))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        fs_err::set_permissions(&public, std::fs::Permissions::from_mode(0o644))?;
-    }
-    output::line(format!("Private key written to {}", private.display()))?;
-    output::line(format!("Public key written to {}", public.display()))
+    let pair = ops::generate_key_pair(prefix, password.as_bytes(), args.force)?;
+    output::line(format!("Private key written to {}", pair.private.display()))?;
+    output::line(format!("Public key written to {}", pair.public.display()))
 }
 
-#[derive(Serialize)]
-struct Signed {
-    reference: String,
-    digest: String,
-    stored: String,
-    key: String,
-}
-
-/// Resolves `reference` to its manifest descriptor in `endpoint`.
-pub(super) async fn subject(
-    endpoint: &Endpoint,
-    reference: &Reference,
-) -> anyhow::Result<Descriptor> {
-    let resolved = endpoint
-        .resolve(reference)
-        .await
-        .op(|| format!("failed to read {reference}"))?;
-    Ok(resolved.descriptor)
-}
-
-fn print_signed(
-    json: bool,
-    reference: &Reference,
-    subject: &Descriptor,
-    stored: &Descriptor,
-    key: &PrivateKey,
-    what: &str,
-) -> anyhow::Result<()> {
-    let pinned = reference.with_digest(subject.digest.clone());
-    let stored = match stored.artifact_type.as_deref() {
-        Some(_) => format!("referrer {}", stored.digest),
-        None => format!("{}", stored.digest),
-    };
+fn print_signed(json: bool, signed: &ops::Signed, what: &str) -> anyhow::Result<()> {
     if json {
-        return output::json(&Signed {
-            reference: pinned.to_string(),
-            digest: subject.digest.to_string(),
-            stored,
-            key: key.public_key().key_id(),
-        });
+        return output::json(signed);
     }
-    output::line(format!("{what} {pinned} ({stored})"))
+    output::line(format!("{what} {} ({})", signed.reference, signed.stored))
 }
 
-pub async fn sign(args: SignArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
+pub async fn sign(args: SignArgs, env: &Env) -> anyhow::Result<()> {
     let key = load_private_key(&args.key)?;
     let claims: BTreeMap<String, String> = args
         .annotations
         .iter()
         .map(|a| key_value(a))
         .collect::<Result<_, _>>()?;
-    let endpoint = endpoint(&args.reference, registry, false)?;
-    let subject = subject(&endpoint, &args.reference).await?;
-    let stored = sign::sign(&endpoint, &subject, &key, claims, args.format.into())
-        .await
-        .op(|| format!("failed to sign {}", args.reference))?;
-    print_signed(
-        args.json,
-        &args.reference,
-        &subject,
-        &stored,
-        &key,
-        "signed",
-    )
+    let ctx = env.context(args.json)?;
+    let signed = ops::sign(&ctx, &args.reference, &key, claims, args.format.into()).await?;
+    print_signed(args.json, &signed, "signed")
 }
 
-pub async fn attest(args: AttestArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
+pub async fn attest(args: AttestArgs, env: &Env) -> anyhow::Result<()> {
     let key = load_private_key(&args.key)?;
-    let predicate_type = predicate::predicate_type(&args.kind).op(|| "failed to attest".into())?;
-    let endpoint = endpoint(&args.reference, registry, false)?;
-    let resolved = endpoint
-        .resolve(&args.reference)
-        .await
-        .op(|| format!("failed to read {}", args.reference))?;
-    let predicate = match &args.predicate {
-        Some(path) => read_predicate(path)?,
-        None if predicate_type == predicate::SLSA_PROVENANCE_V1 => {
-            let config = endpoint
-                .small_blob(&resolved.manifest.config)
-                .await
-                .op(|| format!("failed to read the config of {}", args.reference))?;
-            let described = modelark::package::describe(
-                &resolved.descriptor,
-                &resolved.manifest,
-                Some(&config),
-            )
-            .op(|| format!("failed to read the metadata of {}", args.reference))?;
-            predicate::provenance_from(&described.metadata)
-        }
-        None => anyhow::bail!("--predicate FILE is required for --type {}", args.kind),
-    };
-    if predicate_type == predicate::APPROVAL {
-        serde_json::from_value::<predicate::Approval>(predicate.clone())
-            .context("the predicate is not an approval (see docs/signing.md for its fields)")?;
-    }
-    let stored = sign::attest(
-        &endpoint,
-        &resolved.descriptor,
-        &key,
-        &predicate_type,
-        predicate,
-        args.format.into(),
-    )
-    .await
-    .op(|| format!("failed to attest {}", args.reference))?;
-    print_signed(
-        args.json,
-        &args.reference,
-        &resolved.descriptor,
-        &stored,
-        &key,
-        "attested",
-    )
+    let predicate = args.predicate.as_deref().map(read_predicate).transpose()?;
+    let ctx = env.context(args.json)?;
+    let format = args.format.into();
+    let signed = ops::attest(&ctx, &args.reference, &key, &args.kind, predicate, format).await?;
+    print_signed(args.json, &signed, "attested")
 }
 
 fn read_predicate(path: &Path) -> anyhow::Result<serde_json::Value> {
@@ -343,11 +235,17 @@ fn read_predicate(path: &Path) -> anyhow::Result<serde_json::Value> {
 
 pub async fn approve(
     args: ApproveArgs,
-    registry: &RegistryArgs,
+    env: &Env,
     decision: predicate::Decision,
 ) -> anyhow::Result<()> {
     let key = load_private_key(&args.key)?;
-    let expires = args.expires.as_deref().map(expiry).transpose()?;
+    let now = time::OffsetDateTime::now_utc();
+    let expires = args
+        .expires
+        .as_deref()
+        .map(|text| predicate::expiry(text, now))
+        .transpose()
+        .with_context(|| format!("invalid --expires {:?}", args.expires.as_deref().unwrap_or_default()))?;
     let approval = predicate::Approval {
         environment: args.environment.clone(),
         decision,
@@ -361,42 +259,11 @@ pub async fn approve(
         time: predicate::now_rfc3339(),
         expires,
     };
-    let endpoint = endpoint(&args.reference, registry, false)?;
-    let subject = subject(&endpoint, &args.reference).await?;
-    let predicate = serde_json::to_value(&approval)?;
-    let stored = sign::attest(
-        &endpoint,
-        &subject,
-        &key,
-        predicate::APPROVAL,
-        predicate,
-        Format::Cosign,
-    )
-    .await
-    .op(|| format!("failed to record the decision on {}", args.reference))?;
+    let ctx = env.context(args.json)?;
+    let signed = ops::approve(&ctx, &args.reference, &key, &approval).await?;
     let verb = match decision {
         predicate::Decision::Approved => format!("approved for {}:", args.environment),
         predicate::Decision::Rejected => format!("rejected for {}:", args.environment),
     };
-    print_signed(args.json, &args.reference, &subject, &stored, &key, &verb)
-}
-
-/// An RFC 3339 time, or a duration from now (`90d`, `12h`, `30m`).
-fn expiry(text: &str) -> anyhow::Result<String> {
-    use time::format_description::well_known::Rfc3339;
-    if time::OffsetDateTime::parse(text, &Rfc3339).is_ok() {
-        return Ok(text.to_owned());
-    }
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = number.parse().with_context(|| {
-        format!("--expires {text:?} is neither RFC 3339 nor a duration like 90d")
-    })?;
-    let duration = match unit {
-        "d" => time::Duration::days(n),
-        "h" => time::Duration::hours(n),
-        "m" => time::Duration::minutes(n),
-        _ => anyhow::bail!("--expires {text:?}: use d, h or m (90d, 12h, 30m) or an RFC 3339 time"),
-    };
-    let at = time::OffsetDateTime::now_utc().replace_nanosecond(0)? + duration;
-    Ok(at.format(&Rfc3339)?)
+    print_signed(args.json, &signed, &verb)
 }

@@ -1,10 +1,10 @@
 //! `modelark store list|rm|gc|fsck`: look after the local store ($MODELARK_HOME/store).
 
+use modelark::ops;
 use modelark::reference::Reference;
-use modelark::store::{Home, Layout, LayoutRepo, maintain};
-use serde::Serialize;
+use modelark::store::maintain;
 
-use super::{Op, RegistryArgs, list, output};
+use super::{Env, list, output};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -58,56 +58,28 @@ enum Command {
     },
 }
 
-/// A damaged store: exit 1, as for any failed verification.
-#[derive(Debug, thiserror::Error)]
-#[error("the local store {} has {corrupt} corrupt blobs and {broken} broken entries", path.display())]
-pub struct Damaged {
-    path: std::path::PathBuf,
-    corrupt: usize,
-    broken: usize,
-}
-
-#[derive(Serialize)]
-struct Removed {
-    removed: Vec<String>,
-}
-
-pub async fn run(args: Args, registry: &RegistryArgs) -> anyhow::Result<()> {
-    let home = Home::from_env().op(|| "failed to locate the local store".into())?;
+pub async fn run(args: Args, env: &Env) -> anyhow::Result<()> {
+    let ctx = env.context(true)?;
     match args.command {
-        Command::List { all, json } => {
-            list::run(list::Args::whole_store(all, json), registry).await
-        }
+        Command::List { all, json } => list::run(list::Args::whole_store(all, json), env).await,
         Command::Rm { reference, json } => {
-            let what = || format!("failed to remove the local copy of {reference}");
-            let repo = LayoutRepo::open(&reference, &home, false).op(what)?;
-            let removed: Vec<String> = repo
-                .remove(&reference)
-                .op(what)?
-                .into_iter()
-                .map(|tag| reference.with_tag(tag).to_string())
-                .collect();
+            let removed = ops::store_rm(&ctx, &reference)?;
             if json {
-                return output::json(&Removed { removed });
+                return output::json(&removed);
             }
-            for reference in removed {
+            for reference in removed.removed {
                 output::line(format!("removed the local copy of {reference}"))?;
             }
             Ok(())
         }
         Command::Gc { json } => {
-            let Some(layout) = open(&home)? else {
-                return if json {
-                    output::json(&modelark::store::GcReport::default())
-                } else {
-                    output::line("the local store is empty")
-                };
-            };
-            let report = layout
-                .gc()
-                .op(|| "failed to collect garbage in the local store".into())?;
+            let empty = !ctx.home().store_path().exists();
+            let report = ops::store_gc(&ctx)?;
             if json {
                 return output::json(&report);
+            }
+            if empty {
+                return output::line("the local store is empty");
             }
             output::line(format!(
                 "freed {} ({} unreferenced blobs, {} leftovers of interrupted work)",
@@ -117,40 +89,21 @@ pub async fn run(args: Args, registry: &RegistryArgs) -> anyhow::Result<()> {
             ))
         }
         Command::Fsck { repair, json } => {
-            let Some(layout) = open(&home)? else {
-                return if json {
-                    output::json(&maintain::FsckReport::default())
-                } else {
-                    output::line("the local store is empty")
-                };
-            };
-            let report =
-                maintain::fsck(&layout, repair).op(|| "failed to check the local store".into())?;
+            let empty = !ctx.home().store_path().exists();
+            let report = ops::store_fsck(&ctx, repair)?;
             if json {
                 output::json(&report)?;
+            } else if empty {
+                return output::line("the local store is empty");
             } else {
                 print_fsck(&report)?;
             }
-            if report.is_clean() {
-                return Ok(());
+            match ops::store::damaged(&ctx, &report) {
+                Some(damaged) => Err(damaged.into()),
+                None => Ok(()),
             }
-            Err(Damaged {
-                path: layout.root().to_owned(),
-                corrupt: report.corrupt.len(),
-                broken: report.broken.len(),
-            }
-            .into())
         }
     }
-}
-
-fn open(home: &Home) -> anyhow::Result<Option<Layout>> {
-    if !home.store_path().exists() {
-        return Ok(None);
-    }
-    Layout::open(home.store_path())
-        .map(Some)
-        .op(|| "failed to open the local store".into())
 }
 
 fn print_fsck(report: &maintain::FsckReport) -> anyhow::Result<()> {

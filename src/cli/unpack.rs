@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 
-use modelark::package::{self, unpack::Options};
+use modelark::ops;
 use modelark::reference::Reference;
-use serde::Serialize;
 
-use super::{Op, open_repo, output};
+use super::{Env, output};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,71 +25,26 @@ pub struct Args {
     json: bool,
 }
 
-#[derive(Serialize)]
-struct Outcome {
-    reference: String,
-    digest: String,
-    output: PathBuf,
-    files: usize,
-    bytes: u64,
-    skipped: Vec<String>,
-    unchanged: bool,
-}
-
-pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
+pub async fn run(args: Args, env: &Env) -> anyhow::Result<()> {
+    let ctx = env.context(args.json)?;
     let reference = &args.reference;
-    let repo = open_repo(reference, false)?;
-    let (descriptor, manifest) = repo
-        .manifest(reference)
-        .op(|| format!("failed to read {reference}"))?;
-    let options = Options {
-        include: args.include.clone(),
-        force: args.force,
-        verified: Default::default(),
-        output: None,
-    };
-    let reporter = output::reporter(quiet, args.json);
-    let report = package::unpack(
-        repo.layout(),
-        &manifest,
-        &args.output,
-        &options,
-        reporter.as_ref(),
-    )
-    .op(|| {
-        format!(
-            "failed to unpack {reference} into {}",
-            args.output.display()
-        )
-    })?;
-    output::warn_skipped(&report);
-    let outcome = Outcome {
-        reference: reference.to_string(),
-        digest: descriptor.digest.to_string(),
-        output: args.output.clone(),
-        files: report.files,
-        bytes: report.bytes,
-        skipped: report.skipped,
-        unchanged: report.unchanged,
-    };
+    let unpacked = ops::unpack(&ctx, reference, &args.output, &args.include, args.force).await?;
+    output::warn_skipped(&unpacked.skipped, unpacked.files);
     if args.json {
-        return output::json(&outcome);
+        return output::json(&unpacked);
     }
-    if outcome.unchanged {
+    let short = unpacked.digest.short();
+    if unpacked.unchanged {
         return output::line(format!(
-            "{} already holds {}@{} ({} files); nothing written",
+            "{} already holds {reference}@{short} ({} files); nothing written",
             args.output.display(),
-            reference,
-            descriptor.digest.short(),
-            outcome.files
+            unpacked.files
         ));
     }
     output::line(format!(
-        "unpacked {} files ({}) from {}@{} into {}",
-        outcome.files,
-        output::size(outcome.bytes),
-        reference,
-        descriptor.digest.short(),
+        "unpacked {} files ({}) from {reference}@{short} into {}",
+        unpacked.files,
+        output::size(unpacked.bytes),
         args.output.display()
     ))
 }

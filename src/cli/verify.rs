@@ -1,16 +1,13 @@
-//! `modelark verify` and `verify-attestation`, and the `--policy`/`--key` check `pull`, `copy`
-//! and `promote` run before they act.
+//! `modelark verify` and `verify-attestation`, and the `--policy`/`--key` flags of every
+//! command that verifies before it acts.
 
 use std::path::PathBuf;
 
+use modelark::ops::{self, Trust};
 use modelark::reference::Reference;
-use modelark::sign::{self, PublicKey, predicate};
-use modelark::store::Endpoint;
-use modelark::verify::{Evidence, Policy, TrustedKey, Verdict};
-use serde::Serialize;
+use modelark::verify::TrustedKey;
 
-use super::sign::subject;
-use super::{Op, RegistryArgs, endpoint, key_value, output};
+use super::{Env, key_value, output};
 
 /// What a model must show before it is used: a policy file, or trusted public keys.
 #[derive(Debug, Default, clap::Args)]
@@ -53,162 +50,53 @@ pub struct VerifyAttestationArgs {
 }
 
 impl TrustArgs {
-    /// The policy file, when given.
-    pub fn policy_path(&self) -> Option<&PathBuf> {
-        self.policy.as_ref()
-    }
-
-    /// The policy these flags describe, if any.
-    pub fn load(&self) -> anyhow::Result<Option<Policy>> {
+    /// The trust these flags describe, if any.
+    pub fn load(&self) -> anyhow::Result<Option<Trust>> {
         if self.policy.is_some() {
             return load_policy(self.policy.as_ref());
         }
         if self.keys.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Policy::trust_keys(load_public_keys(&self.keys)?)))
+        Ok(Some(Trust::load_keys(&self.keys)?))
+    }
+
+    /// The trusted keys (none when no flag was given).
+    pub fn keys(&self) -> anyhow::Result<Vec<TrustedKey>> {
+        Ok(self
+            .load()?
+            .map(|t| t.trusted_keys().to_vec())
+            .unwrap_or_default())
     }
 }
 
 /// Loads the policy file at `path`, when there is one.
-pub fn load_policy(path: Option<&PathBuf>) -> anyhow::Result<Option<Policy>> {
-    path.map(|p| Policy::load(p).op(|| "failed to load the trust policy".into()))
-        .transpose()
+pub fn load_policy(path: Option<&PathBuf>) -> anyhow::Result<Option<Trust>> {
+    Ok(path.map(|p| Trust::load_policy(p)).transpose()?)
 }
 
-pub(super) fn load_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<TrustedKey>> {
-    paths
-        .iter()
-        .map(|path| {
-            let pem = fs_err::read_to_string(path)?;
-            let key = PublicKey::from_pem(&pem)
-                .op(|| format!("failed to read the public key {}", path.display()))?;
-            Ok(TrustedKey {
-                name: path.display().to_string(),
-                key,
-            })
-        })
-        .collect()
-}
-
-/// Everything verified about a model under a policy.
-pub struct Checked {
-    /// The model, read once: what is verified is what is fetched.
-    pub resolved: modelark::store::Resolved,
-    /// What was found.
-    pub evidence: Evidence,
-    /// The policy's verdict.
-    pub verdict: Verdict,
-}
-
-/// The alias a reference names (`:production`), if any. Pulling an alias also checks what
-/// the policy asks of it, so a tag moved around `promote` still has to meet it.
-pub fn alias_of(reference: &Reference) -> Option<&str> {
-    reference
-        .tag()
-        .filter(|t| modelark::governance::versions::is_alias(t))
-        .map(|t| t.as_str())
-}
-
-/// Resolves `reference` once and checks what is attached to that digest against `policy`
-/// (plus its requirements for `alias`, when given). Fails with a policy violation (exit 1)
-/// when it does not pass.
-pub async fn enforce(
-    endpoint: &Endpoint,
-    reference: &Reference,
-    policy: &Policy,
-    alias: Option<&str>,
-) -> anyhow::Result<Checked> {
-    let checked = check(endpoint, reference, policy, alias, &[]).await?;
-    if !checked.verdict.passed() {
-        return Err(violation(reference, &checked));
-    }
-    Ok(checked)
-}
-
-async fn check(
-    endpoint: &Endpoint,
-    reference: &Reference,
-    policy: &Policy,
-    alias: Option<&str>,
-    claims: &[(String, String)],
-) -> anyhow::Result<Checked> {
-    let resolved = endpoint
-        .resolve(reference)
-        .await
-        .op(|| format!("failed to read {reference}"))?;
-    let digest = &resolved.descriptor.digest;
-    let attached = sign::attach::discover(endpoint, digest)
-        .await
-        .op(|| format!("failed to read the signatures of {reference}"))?;
-    let mut evidence = Evidence::collect(digest, &attached, policy.keys());
-    evidence.require_claims(claims);
-    let now = time::OffsetDateTime::now_utc();
-    let verdict = match alias {
-        Some(alias) => policy.evaluate_alias(&endpoint.display_name(), alias, &evidence, now),
-        None => policy.evaluate(&endpoint.display_name(), &evidence, now),
-    };
-    Ok(Checked {
-        resolved,
-        evidence,
-        verdict,
-    })
-}
-
-fn violation(reference: &Reference, checked: &Checked) -> anyhow::Error {
-    let error = modelark::verify::Error::PolicyViolation {
-        reference: reference.to_string(),
-        digest: checked.resolved.descriptor.digest.clone(),
-        failures: checked.verdict.failures(),
-    };
-    anyhow::Error::from(modelark::Error::from(error))
-}
-
-#[derive(Serialize)]
-struct Report<'a> {
-    reference: String,
-    digest: String,
-    verified: bool,
-    signers: Vec<String>,
-    evidence: &'a Evidence,
-    policy: &'a Verdict,
-}
-
-pub async fn verify(args: VerifyArgs, registry: &RegistryArgs) -> anyhow::Result<()> {
-    let policy = args
-        .trust
-        .load()?
-        .ok_or_else(|| anyhow::anyhow!("verify needs --key PUB or --policy FILE"))?;
+pub async fn verify(args: VerifyArgs, env: &Env) -> anyhow::Result<()> {
+    let trust = args.trust.load()?.ok_or(ops::Error::NothingTrusted)?;
     let claims: Vec<(String, String)> = args
         .annotations
         .iter()
         .map(|a| key_value(a))
         .collect::<Result<_, _>>()?;
-    let endpoint = endpoint(&args.reference, registry, false)?;
-    let checked = check(&endpoint, &args.reference, &policy, None, &claims).await?;
-    let digest = &checked.resolved.descriptor.digest;
-    let pinned = args.reference.with_digest(digest.clone());
+    let ctx = env.context(args.json)?;
+    let report = ops::verify(&ctx, &args.reference, &trust, &claims).await?;
     if args.json {
-        output::json(&Report {
-            reference: pinned.to_string(),
-            digest: digest.to_string(),
-            verified: checked.verdict.passed(),
-            signers: checked.evidence.signers(),
-            evidence: &checked.evidence,
-            policy: &checked.verdict,
-        })?;
+        output::json(&report)?;
     } else {
-        print_evidence(&pinned, &checked)?;
+        print_evidence(&report)?;
     }
-    if !checked.verdict.passed() {
-        return Err(violation(&args.reference, &checked));
-    }
+    report.into_result()?;
     Ok(())
 }
 
-fn print_evidence(pinned: &Reference, checked: &Checked) -> anyhow::Result<()> {
-    output::line(format!("Verification for {pinned}"))?;
-    for s in &checked.evidence.signatures {
+fn print_evidence(report: &ops::Report) -> anyhow::Result<()> {
+    output::line(format!("Verification for {}", report.reference))?;
+    let evidence = &report.evidence;
+    for s in &evidence.signatures {
         match &s.problem {
             None => output::line(format!(
                 "  ok    signature by {} ({})",
@@ -218,7 +106,7 @@ fn print_evidence(pinned: &Reference, checked: &Checked) -> anyhow::Result<()> {
             Some(problem) => output::line(format!("  bad   signature ({}): {problem}", s.source))?,
         }
     }
-    for a in &checked.evidence.attestations {
+    for a in &evidence.attestations {
         let kind = a.predicate_type.as_deref().unwrap_or("?");
         match &a.problem {
             None => output::line(format!(
@@ -232,10 +120,10 @@ fn print_evidence(pinned: &Reference, checked: &Checked) -> anyhow::Result<()> {
             ))?,
         }
     }
-    for problem in &checked.evidence.problems {
+    for problem in &evidence.problems {
         output::line(format!("  bad   {problem}"))?;
     }
-    for finding in &checked.verdict.findings {
+    for finding in &report.policy.findings {
         let mark = if finding.met { "met" } else { "unmet" };
         output::line(format!(
             "  {mark:<5} {}: {}",
@@ -245,37 +133,19 @@ fn print_evidence(pinned: &Reference, checked: &Checked) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn verify_attestation(
-    args: VerifyAttestationArgs,
-    registry: &RegistryArgs,
-) -> anyhow::Result<()> {
-    let keys = load_public_keys(&args.keys)?;
-    let predicate_type = predicate::predicate_type(&args.kind).op(|| "failed to verify".into())?;
-    let endpoint = endpoint(&args.reference, registry, false)?;
-    let subject = subject(&endpoint, &args.reference).await?;
-    let attached = sign::attach::discover(&endpoint, &subject.digest)
-        .await
-        .op(|| format!("failed to read the attestations of {}", args.reference))?;
-    let evidence = Evidence::collect(&subject.digest, &attached, &keys);
-    let valid: Vec<_> = evidence.attestations_of(&predicate_type).collect();
-    let pinned = args.reference.with_digest(subject.digest.clone());
+pub async fn verify_attestation(args: VerifyAttestationArgs, env: &Env) -> anyhow::Result<()> {
+    let keys = ops::verify::load_public_keys(&args.keys)?;
+    let ctx = env.context(args.json)?;
+    let report = ops::verify_attestation(&ctx, &args.reference, &keys, &args.kind).await?;
     if args.json {
-        let statements: Vec<_> = valid
-            .iter()
-            .map(|a| {
-                serde_json::json!({
-                    "source": a.source,
-                    "signers": a.signers,
-                    "statement": a.statement,
-                })
-            })
-            .collect();
-        output::json(&statements)?;
+        // The verified statements themselves, as cosign's verify-attestation prints them.
+        output::json(&report.verified)?;
     } else {
         output::line(format!(
-            "Verification for {pinned}, predicate {predicate_type}"
+            "Verification for {}, predicate {}",
+            report.reference, report.predicate_type
         ))?;
-        for a in &valid {
+        for a in &report.verified {
             output::line(format!(
                 "  ok    by {} ({})",
                 a.signers.join(", "),
@@ -285,7 +155,7 @@ pub async fn verify_attestation(
                 output::line(format!("        {}", statement.predicate))?;
             }
         }
-        for a in evidence.attestations.iter().filter(|a| a.problem.is_some()) {
+        for a in &report.rejected {
             let kind = a.predicate_type.as_deref().unwrap_or("?");
             output::line(format!(
                 "  bad   {kind} ({}): {}",
@@ -293,28 +163,10 @@ pub async fn verify_attestation(
                 a.problem.as_deref().unwrap_or_default()
             ))?;
         }
-        for problem in &evidence.problems {
+        for problem in &report.problems {
             output::line(format!("  bad   {problem}"))?;
         }
     }
-    if valid.is_empty() {
-        let others: Vec<String> = evidence
-            .attestations
-            .iter()
-            .filter(|a| a.problem.is_none())
-            .filter_map(|a| a.predicate_type.clone())
-            .collect();
-        let mut failure =
-            format!("no attestation of type {predicate_type} verifies under the given key(s)");
-        if !others.is_empty() {
-            failure.push_str(&format!(" (found verified: {})", others.join(", ")));
-        }
-        let error = modelark::verify::Error::PolicyViolation {
-            reference: args.reference.to_string(),
-            digest: subject.digest,
-            failures: vec![failure],
-        };
-        return Err(modelark::Error::from(error).into());
-    }
+    report.into_result()?;
     Ok(())
 }

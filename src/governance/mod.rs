@@ -26,6 +26,14 @@ pub enum Error {
         /// The digest it would point at.
         new: Digest,
     },
+    /// Moving a version tag was asked for where the trust policy keeps versions immutable.
+    #[error(
+        "the policy does not allow moving version tags in {repository} (no rule for it sets overwriteVersions: true); versions stay immutable"
+    )]
+    OverwriteRefused {
+        /// The repository.
+        repository: String,
+    },
     /// A promotion or rollback that governance cannot do.
     #[error("cannot move alias {alias}: {reason}")]
     Alias {

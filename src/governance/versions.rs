@@ -34,6 +34,69 @@ pub fn is_alias(tag: &Tag) -> bool {
     version_of(tag).is_none() && !is_attachment(tag)
 }
 
+/// A request to move version tags: `force`, and the trust policy that must allow it when
+/// one governs the target (its rule must set `overwriteVersions: true`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Overwrite<'a> {
+    /// Move a version tag that names another model.
+    pub force: bool,
+    /// The policy that must allow it, when one is given.
+    pub policy: Option<&'a crate::verify::Policy>,
+}
+
+impl Overwrite<'_> {
+    /// Whether a version tag in `repository` may be moved: `force`, unless the policy
+    /// forbids it.
+    ///
+    /// # Errors
+    /// [`Error::OverwriteRefused`] when forced against a policy that keeps versions immutable.
+    pub fn permitted(&self, repository: &str) -> Result<bool, Error> {
+        match self.policy {
+            Some(policy) if self.force && !policy.allows_overwrite(repository) => {
+                Err(Error::OverwriteRefused {
+                    repository: repository.to_owned(),
+                })
+            }
+            _ => Ok(self.force),
+        }
+    }
+}
+
+/// The version-immutability rule for writing `new` as `tag` into `target`, the one check
+/// pack, push and copy make before any blob moves (and again just before the tag is
+/// written): a version tag may point at `new` only when it points nowhere yet, already at
+/// `new`, or when `overwrite` is permitted. Returns whether the tag may be moved.
+///
+/// # Errors
+/// [`Error::VersionExists`], [`Error::OverwriteRefused`]; transport errors reading the tag.
+pub async fn check_write(
+    target: &Endpoint,
+    tag: &Tag,
+    new: &Digest,
+    overwrite: Overwrite<'_>,
+) -> Result<bool> {
+    let force = overwrite.permitted(&target.display_name())?;
+    guard_version(target, tag, new, force).await?;
+    Ok(force)
+}
+
+/// Where the version tag `tag` points in `target` now, when it is a version tag that
+/// exists and `overwrite` does not permit moving it: the case in which the digest of what
+/// is about to be written must be known before any blob moves.
+///
+/// # Errors
+/// [`Error::OverwriteRefused`]; transport errors reading the tag.
+pub async fn pinned_version(
+    target: &Endpoint,
+    tag: &Tag,
+    overwrite: Overwrite<'_>,
+) -> Result<Option<Digest>> {
+    if overwrite.permitted(&target.display_name())? || version_of(tag).is_none() {
+        return Ok(None);
+    }
+    Ok(target.fetch_tag(tag).await?.map(|(d, _)| d.digest))
+}
+
 /// Refuses to point the version tag `tag` at `new` when it already points at another
 /// model, unless `force`. Pushing the same digest again is allowed (a no-op). Aliases and
 /// other tags always pass.

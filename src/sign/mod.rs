@@ -70,11 +70,17 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
-    /// A `--type` that is neither a known short name nor a URI.
+    /// An attestation type that is neither a known short name nor a URI.
     #[error("unknown predicate type `{name}`")]
     PredicateType {
         /// What was given.
         name: String,
+    },
+    /// An expiry that is neither an RFC 3339 time nor a duration.
+    #[error("{text:?} is neither an RFC 3339 time nor a duration like 90d, 12h or 30m")]
+    Expiry {
+        /// What was given.
+        text: String,
     },
 }
 

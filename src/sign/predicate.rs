@@ -46,6 +46,34 @@ pub fn predicate_type(name: &str) -> Result<String, Error> {
     Ok(uri.to_owned())
 }
 
+/// When an approval stops counting: an RFC 3339 time as given, or a duration from `now`
+/// (`90d`, `12h`, `30m`), as RFC 3339.
+///
+/// # Errors
+/// [`Error::Expiry`] for anything else.
+pub fn expiry(text: &str, now: OffsetDateTime) -> Result<String, Error> {
+    if OffsetDateTime::parse(text, &Rfc3339).is_ok() {
+        return Ok(text.to_owned());
+    }
+    let invalid = || Error::Expiry {
+        text: text.to_owned(),
+    };
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = number.parse().map_err(|_| invalid())?;
+    let duration = match unit {
+        "d" => time::Duration::days(n),
+        "h" => time::Duration::hours(n),
+        "m" => time::Duration::minutes(n),
+        _ => return Err(invalid()),
+    };
+    let at = now
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|now| now.checked_add(duration))
+        .ok_or_else(invalid)?;
+    at.format(&Rfc3339).map_err(|_| invalid())
+}
+
 /// An approval decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -95,12 +95,9 @@ pub enum Error {
     /// A manifest did not decode.
     #[error(transparent)]
     Oci(#[from] oci::Error),
-    /// The local store cannot be placed because no home directory is known.
-    #[error("cannot find a data directory for the local store; set MODELARK_HOME")]
-    NoHome,
 }
 
-/// The modelark data directory: `$MODELARK_HOME`, else `<XDG data dir>/modelark`.
+/// The modelark data directory (the CLI uses `$MODELARK_HOME`, else `<XDG data dir>/modelark`).
 #[derive(Clone, Debug)]
 pub struct Home {
     root: PathBuf,
@@ -110,19 +107,6 @@ impl Home {
     /// A home at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Home {
         Home { root: root.into() }
-    }
-
-    /// The home from the environment.
-    ///
-    /// # Errors
-    /// [`Error::NoHome`] when neither `MODELARK_HOME` nor a user data directory is known.
-    pub fn from_env() -> Result<Home, Error> {
-        match std::env::var_os("MODELARK_HOME") {
-            Some(root) if !root.is_empty() => Ok(Home::new(root)),
-            _ => dirs::data_dir()
-                .map(|d| Home::new(d.join("modelark")))
-                .ok_or(Error::NoHome),
-        }
     }
 
     /// The home directory.

@@ -101,23 +101,7 @@ fn config_key(host: &str) -> String {
 }
 
 impl CredentialStore {
-    /// The store docker would use in this environment.
-    pub fn from_env() -> CredentialStore {
-        let dir = std::env::var_os("DOCKER_CONFIG")
-            .map(PathBuf::from)
-            .or_else(|| dirs::home_dir().map(|h| h.join(".docker")))
-            .unwrap_or_else(|| PathBuf::from(".docker"));
-        let mut fallbacks = Vec::new();
-        if let Some(file) = std::env::var_os("REGISTRY_AUTH_FILE") {
-            fallbacks.push(PathBuf::from(file));
-        }
-        if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
-            fallbacks.push(PathBuf::from(runtime).join("containers/auth.json"));
-        }
-        CredentialStore::at(dir.join("config.json"), fallbacks)
-    }
-
-    /// A store at `path` (tests, `--config`), reading `fallbacks` when `path` has nothing.
+    /// A store at `path` (docker uses `$DOCKER_CONFIG/config.json`), reading `fallbacks` when `path` has nothing.
     pub fn at(path: PathBuf, fallbacks: Vec<PathBuf>) -> CredentialStore {
         CredentialStore { path, fallbacks }
     }

@@ -1,0 +1,295 @@
+//! Pack: a model directory, its model file and overrides, into the local store or an
+//! `oci:` layout as a ModelPack artifact.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::digest::Digest;
+use crate::error::{Op, Result};
+use crate::governance::versions::{self, Overwrite};
+use crate::metadata::{self, ModelMetadata};
+use crate::package::{self, Kind, ModelFile, cache::DigestCache, modelfile};
+use crate::reference::{Location, Reference};
+use crate::store::Endpoint;
+
+/// When the model was built, recorded as its `created` time and as every file's mtime.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum BuildTime {
+    /// None recorded, files at the epoch: the same directory always packs to the same digest.
+    #[default]
+    Unrecorded,
+    /// Now.
+    Now,
+    /// Seconds since the epoch (what `SOURCE_DATE_EPOCH` holds).
+    Epoch(i64),
+    /// An RFC 3339 time.
+    At(String),
+}
+
+impl BuildTime {
+    /// The `created` value and the file mtime.
+    fn resolve(&self) -> Result<(Option<String>, i64)> {
+        let invalid = |reason| super::Error::BuildTime { reason };
+        let epoch = |seconds: i64| -> Result<(Option<String>, i64)> {
+            let created = metadata::format_unix_time(seconds).map_err(invalid)?;
+            Ok((Some(created), seconds))
+        };
+        match self {
+            BuildTime::Unrecorded => Ok((None, 0)),
+            BuildTime::Now => epoch(time::OffsetDateTime::now_utc().unix_timestamp()),
+            BuildTime::Epoch(seconds) => epoch(*seconds),
+            BuildTime::At(text) => {
+                let time = metadata::parse_rfc3339(text).map_err(invalid)?;
+                Ok((Some(text.clone()), time.unix_timestamp()))
+            }
+        }
+    }
+}
+
+/// A model directory and what to say about it: the model file (else `DIR/modelark.yaml`
+/// when present), metadata that overrides the file's, and packaging rules.
+#[derive(Clone, Debug, Default)]
+pub struct ModelInput {
+    /// The model directory.
+    pub dir: PathBuf,
+    /// The model file; `None` reads `DIR/modelark.yaml` when it exists.
+    pub model_file: Option<PathBuf>,
+    /// Metadata over the model file's: every set field replaces the file's, a non-empty
+    /// list replaces the file's list, metrics add to the file's. The name defaults to the
+    /// target's last path component.
+    pub overrides: ModelMetadata,
+    /// Kind overrides (glob, kind), before the model file's; first match wins.
+    pub kinds: Vec<(String, Kind)>,
+    /// Globs left out, besides the model file's (`.git` always is).
+    pub exclude: Vec<String>,
+    /// Extra manifest annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Pack the files symlinks point to even outside the directory.
+    pub dereference: bool,
+    /// The build time to record.
+    pub created: BuildTime,
+}
+
+impl ModelInput {
+    /// A directory packed with its model file and nothing else said.
+    pub fn new(dir: impl Into<PathBuf>) -> ModelInput {
+        ModelInput {
+            dir: dir.into(),
+            ..ModelInput::default()
+        }
+    }
+
+    /// The pack options for writing this model as `target`.
+    ///
+    /// # Errors
+    /// A model file that cannot be read; an invalid build time.
+    pub fn options(&self, target: &Reference, ctx: &Context) -> Result<package::pack::Options> {
+        let model_file = self.model_file()?;
+        let (created, mtime) = self.created.resolve()?;
+        let mut kinds = self.kinds.clone();
+        kinds.extend(model_file.files.clone());
+        let mut metadata = model_file.metadata.clone();
+        overlay(&mut metadata, &self.overrides);
+        if created.is_some() {
+            metadata.created = created;
+        }
+        if metadata.name.is_none() {
+            metadata.name = Some(default_name(target, &self.dir));
+        }
+        Ok(package::pack::Options {
+            kinds,
+            exclude: [model_file.exclude, self.exclude.clone()].concat(),
+            annotations: self.annotations.clone(),
+            dereference: self.dereference,
+            mtime,
+            concurrency: ctx.concurrency(),
+            metadata,
+            cache: None,
+        })
+    }
+
+    fn model_file(&self) -> Result<ModelFile> {
+        let path = match &self.model_file {
+            Some(path) => path.clone(),
+            None => {
+                let default = self.dir.join(modelfile::FILE_NAME);
+                if !default.is_file() {
+                    return Ok(ModelFile::default());
+                }
+                default
+            }
+        };
+        ModelFile::read(&path).op(|| format!("failed to read model file {}", path.display()))
+    }
+}
+
+/// Puts every field `overrides` sets over `m`.
+fn overlay(m: &mut ModelMetadata, overrides: &ModelMetadata) {
+    fn set<T: Clone>(field: &mut Option<T>, value: &Option<T>) {
+        if value.is_some() {
+            field.clone_from(value);
+        }
+    }
+    fn replace<T: Clone>(field: &mut Vec<T>, value: &[T]) {
+        if !value.is_empty() {
+            *field = value.to_vec();
+        }
+    }
+    let o = overrides;
+    set(&mut m.name, &o.name);
+    set(&mut m.version, &o.version);
+    set(&mut m.title, &o.title);
+    set(&mut m.description, &o.description);
+    set(&mut m.vendor, &o.vendor);
+    set(&mut m.family, &o.family);
+    set(&mut m.doc_url, &o.doc_url);
+    set(&mut m.created, &o.created);
+    set(&mut m.framework, &o.framework);
+    set(&mut m.format, &o.format);
+    set(&mut m.architecture, &o.architecture);
+    set(&mut m.param_size, &o.param_size);
+    set(&mut m.precision, &o.precision);
+    set(&mut m.quantization, &o.quantization);
+    set(&mut m.task, &o.task);
+    set(&mut m.capabilities, &o.capabilities);
+    set(&mut m.signature, &o.signature);
+    set(&mut m.lineage.training_run, &o.lineage.training_run);
+    set(&mut m.lineage.parent, &o.lineage.parent);
+    set(&mut m.lineage.source, &o.lineage.source);
+    replace(&mut m.authors, &o.authors);
+    replace(&mut m.licenses, &o.licenses);
+    replace(&mut m.tags, &o.tags);
+    replace(&mut m.lineage.datasets, &o.lineage.datasets);
+    m.metrics
+        .extend(o.metrics.iter().map(|(k, v)| (k.clone(), *v)));
+}
+
+/// The name a model gets when nothing names it: the target's last path component, or for
+/// an `oci:` layout the directory's name.
+fn default_name(target: &Reference, dir: &Path) -> String {
+    match target.location() {
+        Location::Local { name }
+        | Location::Registry {
+            repository: name, ..
+        } => name
+            .as_str()
+            .rsplit('/')
+            .next()
+            .unwrap_or(name.as_str())
+            .to_owned(),
+        Location::Layout { .. } => std::path::absolute(dir)
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "model".into()),
+    }
+}
+
+/// What pack made.
+#[derive(Clone, Debug, Serialize)]
+pub struct Packed {
+    /// Where it is, pinned: `NAME:TAG@DIGEST`.
+    pub reference: Reference,
+    /// The manifest digest.
+    pub digest: Digest,
+    /// How many files (layers).
+    pub files: usize,
+    /// Their total size.
+    pub size: u64,
+    /// The model the tag named before, when it moved.
+    pub replaced: Option<Digest>,
+}
+
+/// Packs `model` into the local store or the `oci:` layout `target` names, tagged with
+/// its tag (else `latest`). A digest in `target` is a promise: nothing is tagged when the
+/// directory packs to another. A version tag that names another model is refused before
+/// any blob is written, unless `overwrite` permits moving it.
+///
+/// # Errors
+/// Packing errors; [`crate::governance::Error::VersionExists`]; a digest mismatch.
+pub async fn pack(
+    ctx: &Context,
+    model: &ModelInput,
+    target: &Reference,
+    overwrite: Overwrite<'_>,
+) -> Result<Packed> {
+    let options = model.options(target, ctx)?;
+    let repo = ctx.local(target, true)?;
+    let tag = target.tag_or_latest();
+    let endpoint = Endpoint::Layout(repo.clone());
+    let what = || format!("failed to pack {} into {target}", model.dir.display());
+    // When the version exists, hash first: a refused model writes nothing at all.
+    if let Some(existing) = versions::pinned_version(&endpoint, &tag, overwrite)
+        .await
+        .op(what)?
+    {
+        let hashed = blocking(ctx, model, &options, None).await.op(what)?;
+        let reference = target.with_tag(tag.clone()).to_string();
+        let new = &hashed.descriptor.digest;
+        versions::check_move(&reference, &tag, Some(&existing), new, false).op(what)?;
+    }
+    let layout = repo.layout().clone();
+    let packed = blocking(ctx, model, &options, Some(layout)).await.op(what)?;
+    if let Some(pinned) = target.digest()
+        && *pinned != packed.descriptor.digest
+    {
+        return Err(crate::digest::Error::Mismatch {
+            expected: pinned.clone(),
+            actual: packed.descriptor.digest.clone(),
+        })
+        .op(|| {
+            format!(
+                "failed to pack {} as {target}: it packs to another digest; nothing was tagged",
+                model.dir.display()
+            )
+        });
+    }
+    versions::check_write(&endpoint, &tag, &packed.descriptor.digest, overwrite)
+        .await
+        .op(|| format!("failed to pack {}", model.dir.display()))?;
+    let previous = repo
+        .set_tag(&tag, &packed.descriptor)
+        .op(|| format!("failed to tag {target}"))?;
+    drop(packed.guard);
+    Ok(Packed {
+        reference: target
+            .with_tag(tag)
+            .with_digest(packed.descriptor.digest.clone()),
+        digest: packed.descriptor.digest.clone(),
+        files: packed.manifest.layers.len(),
+        size: packed.manifest.layers.iter().map(|l| l.size).sum(),
+        replaced: previous
+            .filter(|p| p.digest != packed.descriptor.digest)
+            .map(|p| p.digest),
+    })
+}
+
+/// The digests of files already hashed, kept under the home directory.
+pub(crate) fn digest_cache(ctx: &Context) -> Arc<DigestCache> {
+    Arc::new(DigestCache::load(
+        ctx.home().root().join("cache/file-digests.json"),
+    ))
+}
+
+/// Packs on a blocking thread: into `layout`, or only hashing when `None`.
+async fn blocking(
+    ctx: &Context,
+    model: &ModelInput,
+    options: &package::pack::Options,
+    layout: Option<crate::store::Layout>,
+) -> Result<package::Packed> {
+    let (dir, options, reporter) = (model.dir.clone(), options.clone(), ctx.reporter());
+    let packed = tokio::task::spawn_blocking(move || {
+        let blobs = match &layout {
+            Some(layout) => package::Blobs::Store(layout),
+            None => package::Blobs::HashOnly,
+        };
+        package::pack(&dir, blobs, &options, reporter.as_ref())
+    })
+    .await
+    .map_err(|e| crate::store::Error::from(std::io::Error::other(e)))??;
+    Ok(packed)
+}
