@@ -126,7 +126,6 @@ impl Error {
                     | governance::Error::OverwriteRefused { .. },
                 )
                 | Error::Op(ops::Error::Damaged { .. }) => Class::Verification,
-                Error::Op(ops::Error::NotStored { .. }) => Class::NotFound,
                 _ => Class::Operational,
             },
         }

@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use modelark::sign::PrivateKey;
 use modelark::governance::history::Moved;
 use modelark::governance::versions::VersionInfo;
 use modelark::ops::{self, Move, Trust};
 use modelark::reference::{Reference, Tag};
+use modelark::sign::PrivateKey;
 
 use super::sign::{SigningKey, load_private_key};
 use super::verify::{TrustArgs, load_policy};
@@ -214,7 +214,11 @@ pub async fn rollback(args: RollbackArgs, env: &Env) -> anyhow::Result<()> {
     let ctx = env.context(args.record.json)?.with_concurrency(8);
     let how = mover.how(&args.record);
     let moved = ops::rollback(&ctx, &args.repository, &args.alias, &how).await?;
-    print_moved(args.record.json, &args.repository.without_selector(), &moved)
+    print_moved(
+        args.record.json,
+        &args.repository.without_selector(),
+        &moved,
+    )
 }
 
 pub async fn show_history(args: HistoryArgs, env: &Env) -> anyhow::Result<()> {

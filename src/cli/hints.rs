@@ -19,7 +19,10 @@ pub struct Situation {
 
 /// The hint for the first error in `error`'s chain that has one.
 pub fn hint(error: &anyhow::Error, situation: Situation) -> Option<String> {
-    let library: Vec<&E> = error.chain().filter_map(|e| e.downcast_ref::<E>()).collect();
+    let library: Vec<&E> = error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<E>())
+        .collect();
     let io_kind = |kind: std::io::ErrorKind| {
         error.chain().any(|e| {
             let io = e

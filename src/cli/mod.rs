@@ -426,9 +426,7 @@ pub fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         Command::Search(args) => block(runtime, discover::search(args, env)),
         Command::Diff(args) => block(runtime, discover::show_diff(args, env)),
         Command::Store(args) => block(runtime, store::run(args, env)),
-        Command::VerifyAttestation(args) => {
-            block(runtime, verify::verify_attestation(args, env))
-        }
+        Command::VerifyAttestation(args) => block(runtime, verify::verify_attestation(args, env)),
     }
 }
 

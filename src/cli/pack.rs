@@ -220,9 +220,11 @@ fn build_time(created: Option<&str>) -> anyhow::Result<BuildTime> {
         Some("now") => BuildTime::Now,
         Some(text) => BuildTime::At(text.to_owned()),
         None => match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(epoch) if !epoch.is_empty() => BuildTime::Epoch(epoch.trim().parse().with_context(
-                || format!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds"),
-            )?),
+            Ok(epoch) if !epoch.is_empty() => {
+                BuildTime::Epoch(epoch.trim().parse().with_context(|| {
+                    format!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds")
+                })?)
+            }
             _ => BuildTime::Unrecorded,
         },
     })

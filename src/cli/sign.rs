@@ -245,7 +245,12 @@ pub async fn approve(
         .as_deref()
         .map(|text| predicate::expiry(text, now))
         .transpose()
-        .with_context(|| format!("invalid --expires {:?}", args.expires.as_deref().unwrap_or_default()))?;
+        .with_context(|| {
+            format!(
+                "invalid --expires {:?}",
+                args.expires.as_deref().unwrap_or_default()
+            )
+        })?;
     let approval = predicate::Approval {
         environment: args.environment.clone(),
         decision,

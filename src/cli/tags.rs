@@ -16,6 +16,9 @@ pub struct TagArgs {
     /// immutable otherwise. Aliases (production) move without it.
     #[arg(long)]
     force: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -35,6 +38,9 @@ pub async fn tag(args: TagArgs, env: &Env) -> anyhow::Result<()> {
         policy: None,
     };
     let tagged = ops::tag(&ctx, &args.source, &args.target, overwrite).await?;
+    if args.json {
+        return output::json(&tagged);
+    }
     if let Some(previous) = &tagged.replaced {
         tracing::warn!(
             "moving tag {} from {previous}",

@@ -112,7 +112,9 @@ pub struct Imported {
 /// [`Error::ArchiveHoldsMany`], [`Error::ArchiveUnnamed`], [`Error::NotLocal`]; corrupt,
 /// missing or malformed archive content.
 pub fn import(ctx: &Context, path: &Path, target: Option<&Reference>) -> Result<Vec<Imported>> {
-    import_with(ctx, path, target, |layout| archive::import_file(layout, path))
+    import_with(ctx, path, target, |layout| {
+        archive::import_file(layout, path)
+    })
 }
 
 /// Reads an archive stream (e.g. stdin) into the local store; `name` is what messages

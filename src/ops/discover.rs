@@ -98,9 +98,7 @@ pub async fn search(ctx: &Context, search: &Search) -> Result<Vec<Hit>> {
     } else {
         refresh(ctx, search, &index).await.op(what)?
     };
-    let mut hits = index
-        .search(&repositories, &search.conditions)
-        .op(what)?;
+    let mut hits = index.search(&repositories, &search.conditions).op(what)?;
     hits.sort_by(|a, b| {
         let version = |h: &Hit| match h.fields.0.get("version") {
             Some(Field::Text(v)) => semver::Version::parse(v).ok(),

@@ -27,7 +27,10 @@ pub async fn login(ctx: &Context, host: &str, credentials: &Credentials) -> Resu
 /// A credential file that cannot be written.
 pub fn logout(ctx: &Context, host: &str) -> Result<bool> {
     let store = ctx.credentials();
-    store
-        .erase(host)
-        .op(|| format!("failed to remove credentials from {}", store.path().display()))
+    store.erase(host).op(|| {
+        format!(
+            "failed to remove credentials from {}",
+            store.path().display()
+        )
+    })
 }

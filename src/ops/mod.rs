@@ -49,7 +49,9 @@ pub enum Error {
         reference: String,
     },
     /// A use case that talks to a registry was given a local reference.
-    #[error("{reference} is not a registry reference (HOST/REPO:TAG); {operation} works with registries")]
+    #[error(
+        "{reference} is not a registry reference (HOST/REPO:TAG); {operation} works with registries"
+    )]
     NotARegistry {
         /// The reference.
         reference: String,

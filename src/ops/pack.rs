@@ -232,7 +232,9 @@ pub async fn pack(
         versions::check_move(&reference, &tag, Some(&existing), new, false).op(what)?;
     }
     let layout = repo.layout().clone();
-    let packed = blocking(ctx, model, &options, Some(layout)).await.op(what)?;
+    let packed = blocking(ctx, model, &options, Some(layout))
+        .await
+        .op(what)?;
     if let Some(pinned) = target.digest()
         && *pinned != packed.descriptor.digest
     {

@@ -28,7 +28,12 @@ pub struct Signed {
 }
 
 impl Signed {
-    fn new(reference: &Reference, subject: &Descriptor, stored: &Descriptor, key: &PrivateKey) -> Signed {
+    fn new(
+        reference: &Reference,
+        subject: &Descriptor,
+        stored: &Descriptor,
+        key: &PrivateKey,
+    ) -> Signed {
         Signed {
             reference: reference.with_digest(subject.digest.clone()),
             digest: subject.digest.clone(),
@@ -96,12 +101,9 @@ pub async fn attest(
                 .small_blob(&resolved.manifest.config)
                 .await
                 .op(|| format!("failed to read the config of {reference}"))?;
-            let described = crate::package::describe(
-                &resolved.descriptor,
-                &resolved.manifest,
-                Some(&config),
-            )
-            .op(|| format!("failed to read the metadata of {reference}"))?;
+            let described =
+                crate::package::describe(&resolved.descriptor, &resolved.manifest, Some(&config))
+                    .op(|| format!("failed to read the metadata of {reference}"))?;
             predicate::provenance_from(&described.metadata)
         }
         None => return Err(Error::PredicateRequired { predicate_type }.into()),

@@ -61,14 +61,10 @@ pub async fn tag(
     let to = ctx.endpoint(target, false)?;
     let tag = target.tag_or_latest();
     let what = || format!("failed to tag {target}");
-    let force = crate::governance::versions::check_write(
-        &to,
-        &tag,
-        &resolved.descriptor.digest,
-        overwrite,
-    )
-    .await
-    .op(what)?;
+    let force =
+        crate::governance::versions::check_write(&to, &tag, &resolved.descriptor.digest, overwrite)
+            .await
+            .op(what)?;
     let replaced = to
         .fetch_tag(&tag)
         .await
@@ -113,7 +109,12 @@ pub async fn rm(ctx: &Context, reference: &Reference) -> Result<Removed> {
             .collect(),
         Endpoint::Registry(repo) => {
             let endpoint = Endpoint::Registry(repo.clone());
-            let digest = endpoint.resolve(reference).await.op(what)?.descriptor.digest;
+            let digest = endpoint
+                .resolve(reference)
+                .await
+                .op(what)?
+                .descriptor
+                .digest;
             if reference.digest().is_none() {
                 let mut others = Vec::new();
                 for tag in repo.tags().await.op(what)? {

@@ -115,7 +115,12 @@ async fn push_directory(
     {
         let (dir, opts) = (model.dir.clone(), options.clone());
         let hashed = tokio::task::spawn_blocking(move || {
-            package::pack(&dir, package::Blobs::HashOnly, &opts, &crate::progress::Silent)
+            package::pack(
+                &dir,
+                package::Blobs::HashOnly,
+                &opts,
+                &crate::progress::Silent,
+            )
         })
         .await
         .map_err(|e| crate::store::Error::from(std::io::Error::other(e)))
@@ -361,9 +366,17 @@ async fn fetch(
     if include.is_empty() {
         let tag = reference.tag().cloned();
         let (concurrency, reporter) = (ctx.concurrency(), ctx.reporter());
-        return transfer::copy(from, resolved, to, tag.as_ref(), true, concurrency, reporter)
-            .await
-            .op(what);
+        return transfer::copy(
+            from,
+            resolved,
+            to,
+            tag.as_ref(),
+            true,
+            concurrency,
+            reporter,
+        )
+        .await
+        .op(what);
     }
     let globs = globs(include)?;
     let wanted: Vec<_> = resolved

@@ -336,7 +336,10 @@ impl AttestationReport {
             self.predicate_type
         );
         if !self.other_types.is_empty() {
-            failure.push_str(&format!(" (found verified: {})", self.other_types.join(", ")));
+            failure.push_str(&format!(
+                " (found verified: {})",
+                self.other_types.join(", ")
+            ));
         }
         Err(crate::verify::Error::PolicyViolation {
             reference: self.requested.to_string(),

@@ -1,4 +1,5 @@
-//! Integration tests through the modelark binary, against real tools where they exist.
+//! Integration tests through the modelark binary (and, in `library`, the use cases called
+//! directly), against real tools where they exist.
 
 mod attachments;
 mod cli;
@@ -9,6 +10,8 @@ mod governance;
 mod harness;
 mod hostile;
 mod interop;
+mod json;
+mod library;
 mod offline;
 mod proxy;
 mod registry;
