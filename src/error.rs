@@ -121,9 +121,7 @@ impl Error {
                 Error::Registry(registry::Error::NotFound { .. }) => Class::NotFound,
                 Error::Verify(verify::Error::PolicyViolation { .. })
                 | Error::Governance(
-                    governance::Error::VersionExists { .. }
-                    | governance::Error::Alias { .. }
-                    | governance::Error::OverwriteRefused { .. },
+                    governance::Error::VersionExists { .. } | governance::Error::Alias { .. },
                 )
                 | Error::Op(ops::Error::Damaged { .. }) => Class::Verification,
                 _ => Class::Operational,

@@ -39,7 +39,7 @@ pub struct LineageArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct SearchArgs {
-    /// Where: HOST or HOST/PREFIX (repositories from the registry catalog).
+    /// Where: HOST or HOST/PREFIX (repositories from the registry catalog), or oci:PATH.
     scope: String,
     /// A condition, repeatable (all must hold): framework=pytorch, license=apache-2.0,
     /// 'metrics.accuracy>=0.9', 'version>=1.2.0', name~bert.

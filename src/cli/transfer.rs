@@ -78,7 +78,9 @@ pub struct CopyArgs {
 pub async fn push(args: PushArgs, env: &Env) -> anyhow::Result<()> {
     let ctx = env.context(args.json)?.with_concurrency(args.concurrency);
     let source = match ops::Source::parse(&args.source)? {
-        Source::Directory(_) => Source::Directory(model_input(&args.model, args.source.as_ref())?),
+        Source::Directory(_) => {
+            Source::Directory(Box::new(model_input(&args.model, args.source.as_ref())?))
+        }
         model => model,
     };
     let policy = load_policy(args.policy.as_ref())?;

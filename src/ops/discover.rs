@@ -38,44 +38,63 @@ pub async fn lineage(
         .op(|| format!("failed to read the lineage of {reference}"))
 }
 
+/// Where to search.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scope {
+    /// A registry's repositories (from its catalog) under a prefix (all when empty).
+    Registry {
+        /// The registry host.
+        host: String,
+        /// Only repositories under this prefix (`ml` for `ml/...`).
+        prefix: String,
+    },
+    /// One `oci:` layout.
+    Layout(std::path::PathBuf),
+}
+
+impl Scope {
+    /// `HOST`, `HOST/PREFIX` or `oci:PATH`.
+    pub fn parse(text: &str) -> Scope {
+        if let Some(path) = text.strip_prefix("oci:") {
+            return Scope::Layout(path.into());
+        }
+        let (host, prefix) = match text.split_once('/') {
+            Some((host, prefix)) => (host.to_owned(), prefix.trim_end_matches('/').to_owned()),
+            None => (text.to_owned(), String::new()),
+        };
+        Scope::Registry { host, prefix }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Registry { host, prefix } if prefix.is_empty() => write!(f, "{host}"),
+            Scope::Registry { host, prefix } => write!(f, "{host}/{prefix}"),
+            Scope::Layout(path) => write!(f, "oci:{}", path.display()),
+        }
+    }
+}
+
 /// What to search and how.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Search {
-    /// The registry host.
-    pub host: String,
-    /// Only repositories under this prefix (`ml` for `ml/...`); all when empty.
-    pub prefix: String,
+    /// Where.
+    pub scope: Scope,
     /// Conditions that must all hold.
     pub conditions: Vec<Condition>,
-    /// Search the index as it is, without asking the registry.
+    /// Search the index as it is, without reading the registry or layout.
     pub no_refresh: bool,
 }
 
 impl Search {
-    /// A search of `scope` (`HOST` or `HOST/PREFIX`) under `conditions`.
+    /// A search of `scope` (`HOST`, `HOST/PREFIX` or `oci:PATH`) under `conditions`.
     pub fn new(scope: &str, conditions: Vec<Condition>) -> Search {
-        let (host, prefix) = match scope.split_once('/') {
-            Some((host, prefix)) => (host.to_owned(), prefix.trim_end_matches('/').to_owned()),
-            None => (scope.to_owned(), String::new()),
-        };
         Search {
-            host,
-            prefix,
+            scope: Scope::parse(scope),
             conditions,
             no_refresh: false,
         }
-    }
-
-    fn scope(&self) -> String {
-        match self.prefix.as_str() {
-            "" => self.host.clone(),
-            prefix => format!("{}/{prefix}", self.host),
-        }
-    }
-
-    fn covers(&self, repository: &str) -> bool {
-        let prefix = &self.prefix;
-        prefix.is_empty() || repository == prefix || repository.starts_with(&format!("{prefix}/"))
     }
 }
 
@@ -87,16 +106,34 @@ impl Search {
 /// # Errors
 /// [`Error::NoCatalog`]; transport and index errors.
 pub async fn search(ctx: &Context, search: &Search) -> Result<Vec<Hit>> {
-    let scope = search.scope();
-    let what = || format!("failed to search {scope}");
+    let what = || format!("failed to search {}", search.scope);
     let index = SearchIndex::open(&ctx.home().root().join("index/search.redb"))
         .op(|| "failed to open the search index".into())?;
-    let repositories = if search.no_refresh {
-        index
-            .repositories(&format!("{}/{}", search.host, search.prefix))
-            .op(what)?
-    } else {
-        refresh(ctx, search, &index).await.op(what)?
+    let repositories = match (&search.scope, search.no_refresh) {
+        (Scope::Registry { host, prefix }, true) => {
+            index.repositories(&format!("{host}/{prefix}")).op(what)?
+        }
+        (Scope::Registry { host, prefix }, false) => {
+            refresh_registry(ctx, host, prefix, &index).await.op(what)?
+        }
+        (Scope::Layout(path), no_refresh) => {
+            let reference = Reference::layout(
+                std::path::absolute(path)
+                    .map_err(crate::store::Error::from)
+                    .op(what)?,
+                None,
+            );
+            let repo = LayoutRepo::open(&reference, ctx.home(), false).op(what)?;
+            let name = repo.display_name();
+            if !no_refresh {
+                let open = |_: &str| Endpoint::Layout(repo.clone());
+                let names = [name.clone()];
+                index::refresh(&index, &names, &open, ctx.concurrency())
+                    .await
+                    .op(what)?;
+            }
+            vec![name]
+        }
     };
     let mut hits = index.search(&repositories, &search.conditions).op(what)?;
     hits.sort_by(|a, b| {
@@ -109,24 +146,26 @@ pub async fn search(ctx: &Context, search: &Search) -> Result<Vec<Hit>> {
     Ok(hits)
 }
 
-/// Refreshes the index for the repositories `search` covers; returns their full names.
-async fn refresh(ctx: &Context, search: &Search, index: &SearchIndex) -> Result<Vec<String>> {
+/// Refreshes the index for the registry repositories under `prefix`; returns their full
+/// names. Registries without a catalog (GHCR, Docker Hub, ECR) are searched one
+/// repository at a time: the one the prefix names.
+async fn refresh_registry(
+    ctx: &Context,
+    host: &str,
+    prefix: &str,
+    index: &SearchIndex,
+) -> Result<Vec<String>> {
     let client = ctx.client()?;
-    let host = &search.host;
+    let covers = |r: &str| prefix.is_empty() || r == prefix || r.starts_with(&format!("{prefix}/"));
     let wanted: Vec<String> = match client.repository(host, "").catalog().await {
-        Ok(catalog) => catalog.into_iter().filter(|r| search.covers(r)).collect(),
-        // Registries without a catalog (GHCR, Docker Hub, ECR) can still be searched one
-        // repository at a time.
-        Err(e) if !search.prefix.is_empty() => {
-            tracing::info!(
-                "no catalog ({e}); searching {} as one repository",
-                search.scope()
-            );
-            vec![search.prefix.clone()]
+        Ok(catalog) => catalog.into_iter().filter(|r| covers(r)).collect(),
+        Err(e) if !prefix.is_empty() => {
+            tracing::info!("no catalog ({e}); searching {host}/{prefix} as one repository");
+            vec![prefix.to_owned()]
         }
         Err(e) => {
             return Err(Error::NoCatalog {
-                host: host.clone(),
+                host: host.to_owned(),
                 source: Box::new(e.into()),
             }
             .into());

@@ -46,7 +46,7 @@ pub async fn history(
     let found = versions::list(&endpoint, keys, ctx.concurrency())
         .await
         .op(|| format!("failed to read the history of {repository}"))?;
-    Ok(history::timeline(&found, alias.as_deref()))
+    Ok(history::timeline(&found, alias))
 }
 
 /// Who moves an alias and under what: the key that signs the promotion record, the policy

@@ -18,7 +18,7 @@ pub mod transfer;
 pub mod verify;
 
 pub use archive::{Exported, Imported, export, export_to, import, import_from};
-pub use discover::{Search, diff, lineage, search};
+pub use discover::{Scope, Search, diff, lineage, search};
 pub use govern::{Move, history, promote, rollback, versions};
 pub use inspect::{Inspected, ListTarget, Listed, Unpacked, inspect, list, unpack};
 pub use login::{login, logout};

@@ -24,7 +24,7 @@ use crate::transfer;
 #[derive(Clone, Debug)]
 pub enum Source {
     /// A directory with what to say about it.
-    Directory(ModelInput),
+    Directory(Box<ModelInput>),
     /// A model in the local store, an `oci:` layout or a registry.
     Model(Reference),
 }
@@ -36,7 +36,7 @@ impl Source {
     /// [`Error::NotASource`].
     pub fn parse(text: &str) -> Result<Source> {
         if Path::new(text).is_dir() {
-            return Ok(Source::Directory(ModelInput::new(text)));
+            return Ok(Source::Directory(Box::new(ModelInput::new(text))));
         }
         text.parse().map(Source::Model).map_err(|source| {
             Error::NotASource {

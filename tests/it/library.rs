@@ -62,7 +62,7 @@ fn push_sign_and_pull_under_a_policy_through_the_library() {
     let alice = key_pair(&env, "alice");
     let target = reference(&format!("{}/lib/tiny:1.0.0", registry.host()));
 
-    let source = Source::Directory(ModelInput::new(sample()));
+    let source = Source::Directory(Box::new(ModelInput::new(sample())));
     let pushed = block(ops::push(&ctx, &source, &target, Overwrite::default())).unwrap();
     assert_eq!(pushed.reference.digest(), Some(&pushed.digest));
     let signed = block(ops::sign(
@@ -124,7 +124,7 @@ fn pull_under_a_policy_the_model_does_not_meet_writes_nothing() {
     let alice = key_pair(&env, "alice");
     key_pair(&env, "bob");
     let target = reference(&format!("{}/lib/tiny:1.0.0", registry.host()));
-    let source = Source::Directory(ModelInput::new(sample()));
+    let source = Source::Directory(Box::new(ModelInput::new(sample())));
     block(ops::push(&ctx, &source, &target, Overwrite::default())).unwrap();
     let format = modelark::sign::Format::Cosign;
     block(ops::sign(&ctx, &target, &alice, Default::default(), format)).unwrap();
@@ -173,7 +173,7 @@ fn a_version_that_exists_is_refused_before_any_blob_moves() {
     let first = random_model(&env, "first", 4096);
     let second = random_model(&env, "second", 8192);
     let push = |dir: &Path, overwrite: Overwrite<'_>| {
-        let source = Source::Directory(ModelInput::new(dir));
+        let source = Source::Directory(Box::new(ModelInput::new(dir)));
         block(ops::push(&ctx, &source, &target, overwrite))
     };
     let pushed = push(&first, Overwrite::default()).unwrap();
