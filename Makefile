@@ -14,6 +14,7 @@ deps:
 ## Every test: unit, CLI, hostile inputs, schema validation, real-registry interop; then lint.
 test: deps
 	$(CARGO) test --all-targets
+	$(CARGO) test --doc
 	$(MAKE) lint
 
 lint:

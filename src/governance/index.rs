@@ -66,29 +66,29 @@ impl SearchIndex {
     /// # Errors
     /// [`Error::Index`], e.g. when another modelark process holds it.
     pub fn open(path: &Path) -> Result<SearchIndex, Error> {
-        let fail = |e: &dyn std::fmt::Display| Error::Index {
+        let fail = |e: Box<dyn std::error::Error + Send + Sync>| Error::Index {
             path: path.display().to_string(),
-            reason: e.to_string(),
+            source: e,
         };
         if let Some(dir) = path.parent() {
-            fs_err::create_dir_all(dir).map_err(|e| fail(&e))?;
+            fs_err::create_dir_all(dir).map_err(|e| fail(e.into()))?;
         }
-        let db = Database::create(path).map_err(|e| fail(&e))?;
+        let db = Database::create(path).map_err(|e| fail(e.into()))?;
         let index = SearchIndex {
             db,
             path: path.to_owned(),
         };
-        let txn = index.db.begin_write().map_err(|e| fail(&e))?;
-        txn.open_table(TAGS).map_err(|e| fail(&e))?;
-        txn.open_table(MODELS).map_err(|e| fail(&e))?;
-        txn.commit().map_err(|e| fail(&e))?;
+        let txn = index.db.begin_write().map_err(|e| fail(e.into()))?;
+        txn.open_table(TAGS).map_err(|e| fail(e.into()))?;
+        txn.open_table(MODELS).map_err(|e| fail(e.into()))?;
+        txn.commit().map_err(|e| fail(e.into()))?;
         Ok(index)
     }
 
-    fn fail(&self, e: impl std::fmt::Display) -> Error {
+    fn fail(&self, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
         Error::Index {
             path: self.path.display().to_string(),
-            reason: e.to_string(),
+            source: e.into(),
         }
     }
 

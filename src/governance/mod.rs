@@ -51,11 +51,12 @@ pub enum Error {
         reason: String,
     },
     /// The local search index failed.
-    #[error("search index {path}: {reason}")]
+    #[error("search index {path} failed")]
     Index {
         /// The index file.
         path: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }

@@ -97,17 +97,20 @@ impl Classifier {
     /// A classifier with user `rules`, each a glob over the relative path and a kind.
     ///
     /// # Errors
-    /// A message naming a malformed glob.
-    pub fn new(rules: &[(String, Kind)]) -> Result<Classifier, String> {
+    /// [`super::Error::Pattern`] naming a malformed glob.
+    pub fn new(rules: &[(String, Kind)]) -> Result<Classifier, super::Error> {
         let rules = rules
             .iter()
             .map(|(glob, kind)| {
                 let matcher = Glob::new(glob)
-                    .map_err(|e| format!("invalid glob {glob:?}: {e}"))?
+                    .map_err(|source| super::Error::Pattern {
+                        glob: glob.clone(),
+                        source,
+                    })?
                     .compile_matcher();
                 Ok((matcher, *kind))
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, super::Error>>()?;
         Ok(Classifier { rules })
     }
 
@@ -312,6 +315,7 @@ mod tests {
         assert!(
             Classifier::new(&[("[".into(), Kind::Doc)])
                 .unwrap_err()
+                .to_string()
                 .contains("invalid glob")
         );
     }

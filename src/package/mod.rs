@@ -45,9 +45,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// A glob or kind rule is malformed.
-    #[error("{0}")]
-    Pattern(String),
+    /// A glob (of an exclude or kind rule, or an include) is malformed.
+    #[error("invalid glob {glob:?}")]
+    Pattern {
+        /// The glob.
+        glob: String,
+        /// Why.
+        #[source]
+        source: globset::Error,
+    },
     /// The model has no name.
     #[error("the model has no name")]
     NoName,

@@ -121,7 +121,7 @@ pub fn scan(dir: &Path, options: &Options) -> Result<Scan, Error> {
     if options.metadata.name.is_none() {
         return Err(Error::NoName);
     }
-    let classifier = Classifier::new(&options.kinds).map_err(Error::Pattern)?;
+    let classifier = Classifier::new(&options.kinds)?;
     let exclude = glob_set(&options.exclude)?;
     let root = fs_err::canonicalize(dir)?;
     if !root.is_dir() {
@@ -227,11 +227,15 @@ pub fn pack(
 fn glob_set(globs: &[String]) -> Result<GlobSet, Error> {
     let mut builder = GlobSetBuilder::new();
     for glob in globs {
-        builder.add(
-            Glob::new(glob).map_err(|e| Error::Pattern(format!("invalid glob {glob:?}: {e}")))?,
-        );
+        builder.add(Glob::new(glob).map_err(|source| Error::Pattern {
+            glob: glob.clone(),
+            source,
+        })?);
     }
-    builder.build().map_err(|e| Error::Pattern(e.to_string()))
+    builder.build().map_err(|source| Error::Pattern {
+        glob: globs.join(" "),
+        source,
+    })
 }
 
 /// Collects the regular files under `dir`, checking every symlink.

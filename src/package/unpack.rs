@@ -240,13 +240,15 @@ fn include_set(globs: &[String]) -> Result<Option<GlobSet>, Error> {
     }
     let mut builder = GlobSetBuilder::new();
     for glob in globs {
-        builder.add(
-            Glob::new(glob).map_err(|e| Error::Pattern(format!("invalid glob {glob:?}: {e}")))?,
-        );
+        builder.add(Glob::new(glob).map_err(|source| Error::Pattern {
+            glob: glob.clone(),
+            source,
+        })?);
     }
-    Ok(Some(
-        builder.build().map_err(|e| Error::Pattern(e.to_string()))?,
-    ))
+    Ok(Some(builder.build().map_err(|source| Error::Pattern {
+        glob: globs.join(" "),
+        source,
+    })?))
 }
 
 /// Decides what each layer becomes, refusing unsafe or duplicate paths up front.

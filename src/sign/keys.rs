@@ -97,7 +97,7 @@ impl PrivateKey {
     pub fn generate() -> Result<PrivateKey, Error> {
         loop {
             let mut bytes = Zeroizing::new([0u8; 32]);
-            getrandom::fill(bytes.as_mut()).map_err(|e| Error::Random(e.to_string()))?;
+            getrandom::fill(bytes.as_mut()).map_err(Error::Random)?;
             // Out-of-range scalars (probability ~2^-32) are drawn again.
             if let Ok(key) = SigningKey::from_slice(bytes.as_ref()) {
                 return Ok(PrivateKey { key });
@@ -166,8 +166,8 @@ impl PrivateKey {
             .map_err(|e| key_error(&format!("cannot encode the key ({e})")))?;
         let mut salt = [0u8; 32];
         let mut nonce = [0u8; 24];
-        getrandom::fill(&mut salt).map_err(|e| Error::Random(e.to_string()))?;
-        getrandom::fill(&mut nonce).map_err(|e| Error::Random(e.to_string()))?;
+        getrandom::fill(&mut salt).map_err(Error::Random)?;
+        getrandom::fill(&mut nonce).map_err(Error::Random)?;
         let secret = derive(password, &salt, WRITE_LOG_N)?;
         let cipher = XSalsa20Poly1305::new(Key::from_slice(secret.as_ref()));
         let ciphertext = cipher

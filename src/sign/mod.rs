@@ -44,8 +44,8 @@ pub enum Error {
     #[error("the password does not decrypt the private key")]
     WrongPassword,
     /// The operating system gave no randomness.
-    #[error("no randomness from the operating system: {0}")]
-    Random(String),
+    #[error("no randomness from the operating system")]
+    Random(#[source] getrandom::Error),
     /// A payload, envelope, statement or bundle that does not parse.
     #[error("malformed {what}: {reason}")]
     Malformed {

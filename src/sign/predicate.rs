@@ -240,4 +240,23 @@ mod tests {
         approval.expires = Some("next tuesday".into());
         assert!(approval.expired(now));
     }
+
+    #[test]
+    fn expiry_takes_a_time_or_a_duration_from_now() {
+        let now = OffsetDateTime::parse("2026-06-01T12:00:00.5Z", &Rfc3339).unwrap();
+        let cases = [
+            ("2027-01-01T00:00:00Z", Some("2027-01-01T00:00:00Z")),
+            ("90d", Some("2026-08-30T12:00:00Z")),
+            ("12h", Some("2026-06-02T00:00:00Z")),
+            ("30m", Some("2026-06-01T12:30:00Z")),
+            ("90", None),
+            ("d", None),
+            ("3w", None),
+            ("next tuesday", None),
+            ("99999999999999d", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(expiry(text, now).ok().as_deref(), expected, "{text}");
+        }
+    }
 }
