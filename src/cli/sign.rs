@@ -165,12 +165,14 @@ fn given_password(from_stdin: bool) -> anyhow::Result<Option<zeroize::Zeroizing<
 
 pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     let prefix = &args.output_key_prefix;
-    for path in [format!("{prefix}.key"), format!("{prefix}.pub")] {
-        if Path::new(&path).exists() && !args.force {
-            anyhow::bail!(
-                "{path} exists; pass --force to replace it (its signatures would no longer verify with a new key)"
-            );
-        }
+    // Checked before any password is asked for.
+    if let Err(modelark::Error::Op(ops::Error::KeyExists { path })) =
+        ops::sign::key_pair_files(prefix, args.force)
+    {
+        anyhow::bail!(
+            "{} exists; pass --force to replace it (its signatures would no longer verify with a new key)",
+            path.display()
+        );
     }
     let password = match given_password(args.password_stdin)? {
         Some(password) => password,

@@ -161,13 +161,13 @@ pub struct KeyPair {
     pub public: PathBuf,
 }
 
-/// Writes a new cosign-format key pair, `PREFIX.key` (encrypted with `password`; it may be
-/// empty, as cosign allows for automation) and `PREFIX.pub`, each atomically. Existing
-/// files are kept unless `replace`.
+/// The files a key pair with `prefix` goes to, checked free (unless `replace`): what
+/// [`generate_key_pair`] checks first, for front ends that ask for a password only when
+/// the key can be written.
 ///
 /// # Errors
-/// [`Error::KeyExists`]; I/O errors naming the file.
-pub fn generate_key_pair(prefix: &str, password: &[u8], replace: bool) -> Result<KeyPair> {
+/// [`Error::KeyExists`].
+pub fn key_pair_files(prefix: &str, replace: bool) -> Result<KeyPair> {
     let private = PathBuf::from(format!("{prefix}.key"));
     let public = PathBuf::from(format!("{prefix}.pub"));
     for path in [&private, &public] {
@@ -175,6 +175,17 @@ pub fn generate_key_pair(prefix: &str, password: &[u8], replace: bool) -> Result
             return Err(Error::KeyExists { path: path.clone() }.into());
         }
     }
+    Ok(KeyPair { private, public })
+}
+
+/// Writes a new cosign-format key pair, `PREFIX.key` (encrypted with `password`; it may be
+/// empty, as cosign allows for automation) and `PREFIX.pub`, each atomically. Existing
+/// files are kept unless `replace`.
+///
+/// # Errors
+/// [`Error::KeyExists`]; I/O errors naming the file.
+pub fn generate_key_pair(prefix: &str, password: &[u8], replace: bool) -> Result<KeyPair> {
+    let KeyPair { private, public } = key_pair_files(prefix, replace)?;
     let key = PrivateKey::generate().op(|| "failed to generate a key".into())?;
     let pem = key
         .to_encrypted_pem(password)
