@@ -8,6 +8,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::error::Result;
+use crate::governance::index::SearchIndex;
 use crate::ops::Error;
 use crate::progress::{Reporter, Silent};
 use crate::reference::{Location, Reference};
@@ -25,6 +26,7 @@ pub struct Context {
     concurrency: usize,
     reporter: Arc<dyn Reporter>,
     client: Arc<OnceLock<Arc<Client>>>,
+    index: Arc<std::sync::Mutex<Option<Arc<SearchIndex>>>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -51,6 +53,7 @@ impl Context {
             concurrency: 4,
             reporter: Arc::new(Silent),
             client: Arc::default(),
+            index: Arc::default(),
         }
     }
 
@@ -123,6 +126,22 @@ impl Context {
         }
         let client = Client::new(self.registry.clone(), self.credentials.clone())?;
         Ok(Arc::clone(self.client.get_or_init(|| client)))
+    }
+
+    /// The search index under the home directory, opened on first use and shared by
+    /// clones (the database allows one opener per process).
+    ///
+    /// # Errors
+    /// An index that cannot be opened (another process holds it).
+    pub fn search_index(&self) -> Result<Arc<SearchIndex>> {
+        let mut slot = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(index) = slot.as_ref() {
+            return Ok(Arc::clone(index));
+        }
+        let path = self.home.root().join("index/search.redb");
+        let index = Arc::new(SearchIndex::open(&path)?);
+        *slot = Some(Arc::clone(&index));
+        Ok(index)
     }
 
     /// Where `reference` lives: a registry repository, or the local store / an `oci:`

@@ -124,6 +124,7 @@ impl Error {
                     governance::Error::VersionExists { .. } | governance::Error::Alias { .. },
                 )
                 | Error::Op(ops::Error::Damaged { .. }) => Class::Verification,
+                Error::Op(ops::Error::NoSuchFile { .. }) => Class::NotFound,
                 _ => Class::Operational,
             },
         }

@@ -85,6 +85,8 @@ pub struct Search {
     pub conditions: Vec<Condition>,
     /// Search the index as it is, without reading the registry or layout.
     pub no_refresh: bool,
+    /// Free text that the repository, name, title or a tag must contain (any case).
+    pub text: Option<String>,
 }
 
 impl Search {
@@ -94,6 +96,7 @@ impl Search {
             scope: Scope::parse(scope),
             conditions,
             no_refresh: false,
+            text: None,
         }
     }
 }
@@ -106,8 +109,14 @@ impl Search {
 /// # Errors
 /// [`Error::NoCatalog`]; transport and index errors.
 pub async fn search(ctx: &Context, search: &Search) -> Result<Vec<Hit>> {
+    search_hits(ctx, search, true).await
+}
+
+/// Refreshes (unless `search.no_refresh`), then reads the hits when `read`.
+async fn search_hits(ctx: &Context, search: &Search, read: bool) -> Result<Vec<Hit>> {
     let what = || format!("failed to search {}", search.scope);
-    let index = SearchIndex::open(&ctx.home().root().join("index/search.redb"))
+    let index = ctx
+        .search_index()
         .op(|| "failed to open the search index".into())?;
     let repositories = match (&search.scope, search.no_refresh) {
         (Scope::Registry { host, prefix }, true) => {
@@ -135,7 +144,13 @@ pub async fn search(ctx: &Context, search: &Search) -> Result<Vec<Hit>> {
             vec![name]
         }
     };
+    if !read {
+        return Ok(Vec::new());
+    }
     let mut hits = index.search(&repositories, &search.conditions).op(what)?;
+    if let Some(text) = search.text.as_deref().map(str::to_lowercase) {
+        hits.retain(|hit| mentions(hit, &text));
+    }
     hits.sort_by(|a, b| {
         let version = |h: &Hit| match h.fields.0.get("version") {
             Some(Field::Text(v)) => semver::Version::parse(v).ok(),
@@ -144,6 +159,37 @@ pub async fn search(ctx: &Context, search: &Search) -> Result<Vec<Hit>> {
         (&a.repository, version(a), &a.tag).cmp(&(&b.repository, version(b), &b.tag))
     });
     Ok(hits)
+}
+
+/// Brings the search index up to date with `scope` (only new digests are described), as
+/// [`search`] does before it reads the index; for services that refresh in the background
+/// and answer searches from the index alone.
+///
+/// # Errors
+/// [`Error::NoCatalog`]; transport and index errors.
+pub async fn refresh(ctx: &Context, scope: &Scope) -> Result<()> {
+    let search = Search {
+        scope: scope.clone(),
+        conditions: Vec::new(),
+        no_refresh: false,
+        text: None,
+    };
+    search_hits(ctx, &search, false).await.map(drop)
+}
+
+/// Whether `text` (lowercase) is in the hit's repository, name, title or tags.
+fn mentions(hit: &Hit, text: &str) -> bool {
+    let fields = &hit.fields.0;
+    let field = |name: &str| match fields.get(name) {
+        Some(Field::Text(t)) => vec![t.as_str()],
+        Some(Field::List(l)) => l.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    };
+    std::iter::once(hit.repository.as_str())
+        .chain(field("name"))
+        .chain(field("title"))
+        .chain(field("tags"))
+        .any(|t| t.to_lowercase().contains(text))
 }
 
 /// Refreshes the index for the registry repositories under `prefix`; returns their full

@@ -7,6 +7,7 @@
 
 pub mod archive;
 pub mod discover;
+pub mod files;
 pub mod govern;
 pub mod inspect;
 pub mod login;
@@ -18,7 +19,8 @@ pub mod transfer;
 pub mod verify;
 
 pub use archive::{Exported, Imported, export, export_to, import, import_from};
-pub use discover::{Scope, Search, diff, lineage, search};
+pub use discover::{Scope, Search, diff, lineage, refresh, search};
+pub use files::{FileStream, open_file};
 pub use govern::{Move, history, promote, rollback, versions};
 pub use inspect::{Inspected, ListTarget, Listed, Unpacked, inspect, list, unpack};
 pub use login::{login, logout};
@@ -113,6 +115,14 @@ pub enum Error {
     NoVersion {
         /// The reference.
         reference: String,
+    },
+    /// A model has no file at that path.
+    #[error("{reference} has no file {path}")]
+    NoSuchFile {
+        /// The model.
+        reference: String,
+        /// The path asked for.
+        path: String,
     },
     /// Verification was asked for with nothing to trust.
     #[error("verifying needs a trusted public key or a trust policy")]
