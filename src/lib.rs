@@ -92,6 +92,7 @@ pub mod ops;
 pub mod package;
 pub mod progress;
 pub mod reference;
+pub mod serve;
 pub mod sign;
 pub mod store;
 pub mod transfer;

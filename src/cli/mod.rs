@@ -9,6 +9,7 @@ mod list;
 mod login;
 mod output;
 mod pack;
+mod serve;
 mod sign;
 mod store;
 mod tags;
@@ -178,6 +179,11 @@ enum Command {
         after_help = "Examples:\n  modelark store list\n  modelark store rm ghcr.io/acme/bert:1.0.0\n  modelark store gc\n  modelark store fsck --repair"
     )]
     Store(store::Args),
+    /// Serve the registry: REST API, web pages, access control (see docs/serve.md).
+    #[command(
+        after_help = "Examples:\n  modelark serve --config serve.yaml\n  modelark serve --listen 127.0.0.1:8080 --registry localhost:5000/ml --plain-http --policy deploy.yaml\n  modelark serve   # the local store, read-only, on 127.0.0.1:8080"
+    )]
+    Serve(serve::Args),
     /// Check that a model carries a verified attestation of a type.
     #[command(
         after_help = "Examples:\n  modelark verify-attestation bert:1.0.0 --key cosign.pub --type provenance --json"
@@ -426,6 +432,7 @@ pub fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         Command::Search(args) => block(runtime, discover::search(args, env)),
         Command::Diff(args) => block(runtime, discover::show_diff(args, env)),
         Command::Store(args) => block(runtime, store::run(args, env)),
+        Command::Serve(args) => block(runtime, serve::run(args, env.registry.plain_http)),
         Command::VerifyAttestation(args) => block(runtime, verify::verify_attestation(args, env)),
     }
 }

@@ -50,6 +50,8 @@ pub enum Scope {
     },
     /// One `oci:` layout.
     Layout(std::path::PathBuf),
+    /// Every repository in the local store.
+    Store,
 }
 
 impl Scope {
@@ -72,6 +74,7 @@ impl std::fmt::Display for Scope {
             Scope::Registry { host, prefix } if prefix.is_empty() => write!(f, "{host}"),
             Scope::Registry { host, prefix } => write!(f, "{host}/{prefix}"),
             Scope::Layout(path) => write!(f, "oci:{}", path.display()),
+            Scope::Store => write!(f, "the local store"),
         }
     }
 }
@@ -143,6 +146,7 @@ async fn search_hits(ctx: &Context, search: &Search, read: bool) -> Result<Vec<H
             }
             vec![name]
         }
+        (Scope::Store, no_refresh) => refresh_store(ctx, &index, no_refresh).await.op(what)?,
     };
     if !read {
         return Ok(Vec::new());
@@ -175,6 +179,39 @@ pub async fn refresh(ctx: &Context, scope: &Scope) -> Result<()> {
         text: None,
     };
     search_hits(ctx, &search, false).await.map(drop)
+}
+
+/// The repositories of the local store, refreshed into the index unless `no_refresh`.
+async fn refresh_store(
+    ctx: &Context,
+    index: &SearchIndex,
+    no_refresh: bool,
+) -> Result<Vec<String>> {
+    let path = ctx.home().store_path();
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let layout = crate::store::Layout::open(path)?;
+    let mut names: Vec<String> = crate::store::entries(&layout, true)?
+        .into_iter()
+        .filter_map(|e| e.name)
+        .collect();
+    names.sort();
+    names.dedup();
+    if no_refresh {
+        return Ok(names);
+    }
+    let mut repos = std::collections::BTreeMap::new();
+    for name in &names {
+        let reference: Reference = name.parse()?;
+        repos.insert(
+            name.clone(),
+            LayoutRepo::open(&reference, ctx.home(), false)?,
+        );
+    }
+    let open = |name: &str| Endpoint::Layout(repos[name].clone());
+    index::refresh(index, &names, &open, ctx.concurrency()).await?;
+    Ok(names)
 }
 
 /// Whether `text` (lowercase) is in the hit's repository, name, title or tags.

@@ -215,6 +215,8 @@ pub struct RegistryConfig {
     pub delete: bool,
     /// Delegate auth to a token server: its realm and the certificate that signs tokens.
     pub token: Option<(String, PathBuf)>,
+    /// Send notifications to this URL with `Authorization: Bearer SECRET`.
+    pub notify: Option<(String, String)>,
 }
 
 impl Default for RegistryConfig {
@@ -225,6 +227,7 @@ impl Default for RegistryConfig {
             self_signed: false,
             delete: true,
             token: None,
+            notify: None,
         }
     }
 }
@@ -284,6 +287,11 @@ impl Registry {
                     crate::token::SERVICE,
                     crate::token::ISSUER,
                     certificate.display()
+                );
+            }
+            if let Some((url, secret)) = &config.notify {
+                yaml += &format!(
+                    "notifications:\n  endpoints:\n    - name: modelark\n      url: {url}\n      headers: {{Authorization: [\"Bearer {secret}\"]}}\n      timeout: 2s\n      threshold: 100\n      backoff: 500ms\n"
                 );
             }
             std::fs::write(dir.path().join("config.yml"), yaml).unwrap();
@@ -431,7 +439,7 @@ pub fn make_self_signed(dir: &Path, alt_names: &str) {
     std::fs::copy(dir.join("cert.pem"), dir.join("ca.pem")).unwrap();
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -16,6 +16,7 @@ mod offline;
 mod proxy;
 mod registry;
 mod reliability;
+mod serve;
 mod sign_interop;
 mod signing;
 mod store;

@@ -1,0 +1,253 @@
+//! `serve.yaml`: loaded strictly (an unknown key is an error naming it) and checked before
+//! the service starts; docs/serve.md is the reference.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::Error;
+
+/// The service configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Registries (and repository prefixes) to serve; none serves the local store.
+    #[serde(default)]
+    pub registries: Vec<RegistryConfig>,
+    /// The trust policy versions are shown and promoted under.
+    #[serde(default)]
+    pub policy: Option<PathBuf>,
+    /// The service's cosign key, which signs approvals, promotions and signatures made
+    /// through the service.
+    #[serde(default)]
+    pub signing_key: Option<SigningKeyConfig>,
+    /// Who may connect.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Who may do what where.
+    #[serde(default)]
+    pub access: Vec<AccessRule>,
+    /// How often the index is refreshed without notifications (e.g. 60s, 5m).
+    #[serde(default = "default_refresh", with = "duration")]
+    pub refresh: Duration,
+    /// Where the index cache lives (rebuilt when deleted).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Registry notifications (`POST /api/v1/events`).
+    #[serde(default)]
+    pub events: Option<EventsConfig>,
+    /// TLS for the listener.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_refresh() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("modelark-data")
+}
+
+/// One registry (and repository prefix) to serve.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// `HOST[:PORT][/PREFIX]`.
+    pub url: String,
+    /// Plain HTTP (a local test registry).
+    #[serde(default)]
+    pub plain_http: bool,
+    /// A PEM CA certificate for the registry's TLS.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The service's signing key.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SigningKeyConfig {
+    /// A cosign key file.
+    pub path: PathBuf,
+    /// The environment variable holding its password (unset: the empty password).
+    #[serde(default)]
+    pub password_env: Option<String>,
+}
+
+/// Authentication.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthConfig {
+    /// What an unauthenticated client may do: `viewer` (read everything) or `none`.
+    #[serde(default)]
+    pub anonymous: Anonymous,
+    /// API tokens, stored as the sha256 of the token.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    /// OpenID Connect bearer tokens.
+    #[serde(default)]
+    pub oidc: Option<serde_yaml_ng::Value>,
+}
+
+/// What an unauthenticated client may do.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Anonymous {
+    /// Read every repository.
+    #[default]
+    Viewer,
+    /// Nothing: every request needs a token.
+    None,
+}
+
+/// One API token.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who it is (recorded in signed records).
+    pub name: String,
+    /// The lowercase hex sha256 of the token.
+    pub sha256: String,
+    /// Groups, for access rules (`group:NAME`).
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// One access rule: `subjects` may do `allow` in `repositories` (and, for approve and
+/// promote, only for `environments` when given).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessRule {
+    /// Token names, `group:NAME`, `authenticated` or `anonymous`.
+    pub subjects: Vec<String>,
+    /// Repository globs (`ml/**`), over the repository path without the host.
+    pub repositories: Vec<String>,
+    /// Actions.
+    pub allow: Vec<super::access::Action>,
+    /// Environments (approve) and aliases (promote, rollback) the rule covers; all when absent.
+    #[serde(default)]
+    pub environments: Option<Vec<String>>,
+}
+
+/// Registry notifications.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventsConfig {
+    /// The environment variable holding the shared secret sent as
+    /// `Authorization: Bearer SECRET` by the registry's notification endpoint.
+    pub secret_env: String,
+}
+
+/// TLS for the listener.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+impl Config {
+    /// Reads `path`; relative paths in it are relative to its directory.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file and what is wrong (an unknown key included).
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let fail = |reason: String| Error::Config {
+            path: path.to_owned(),
+            reason,
+        };
+        let text = fs_err::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let mut config: Config = serde_yaml_ng::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rebase = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        config.policy.as_mut().map(rebase);
+        if let Some(key) = config.signing_key.as_mut() {
+            rebase(&mut key.path);
+        }
+        rebase(&mut config.data_dir);
+        for registry in &mut config.registries {
+            registry.ca_file.as_mut().map(rebase);
+        }
+        config.check().map_err(fail)?;
+        Ok(config)
+    }
+
+    /// What cannot work, found before the service starts.
+    pub fn check(&self) -> Result<(), String> {
+        if self.tls.is_some() {
+            return Err("tls: not supported yet; terminate TLS in front of the service (a load balancer or reverse proxy)".into());
+        }
+        if self.auth.oidc.is_some() {
+            return Err("auth.oidc: not supported yet; use auth.tokens".into());
+        }
+        for token in &self.auth.tokens {
+            let ok = token.sha256.len() == 64
+                && token
+                    .sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+            if !ok {
+                return Err(format!(
+                    "auth.tokens: {}: sha256 must be 64 lowercase hex digits (`printf %s TOKEN | sha256sum`)",
+                    token.name
+                ));
+            }
+        }
+        for rule in &self.access {
+            for glob in &rule.repositories {
+                globset::Glob::new(glob).map_err(|e| format!("access: {glob:?}: {e}"))?;
+            }
+        }
+        if self.refresh < Duration::from_secs(1) {
+            return Err("refresh: at least 1s".into());
+        }
+        Ok(())
+    }
+}
+
+/// `30s`, `5m`, `1h` or a number of seconds.
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("{text:?} is not a duration such as 30s, 5m or 1h"))
+        })
+    }
+
+    /// `30s`, `5m`, `1h` or seconds.
+    pub fn parse(text: &str) -> Option<Duration> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let n: u64 = number.parse().ok()?;
+        Some(Duration::from_secs(match unit {
+            "" | "s" => n,
+            "m" => n * 60,
+            "h" => n * 3600,
+            _ => return None,
+        }))
+    }
+}
+
+pub use duration::parse as parse_duration;

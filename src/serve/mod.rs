@@ -1,0 +1,356 @@
+//! `modelark serve`: the registry as a service. A stateless HTTP front end over one or more
+//! OCI registries (or the local store): a REST API (`/api/v1`), server-rendered pages, API
+//! tokens and access rules, registry notifications, metrics. Every answer comes from the
+//! library's use cases (`crate::ops`); the only state is the search index under the data
+//! directory, a cache that is rebuilt when deleted, so replicas on one registry agree.
+
+mod access;
+mod api;
+mod auth;
+pub mod config;
+mod metrics;
+mod ui;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+pub use config::Config;
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::ops::{self, Scope, Trust};
+use crate::sign::PrivateKey;
+use crate::store::Home;
+use crate::store::registry::{CredentialStore, Options};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid.
+    #[error("invalid service configuration {}: {reason}", path.display())]
+    Config {
+        /// The file (or `flags`).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {address}")]
+    Listen {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One place models come from: a registry prefix or the local store.
+#[derive(Clone)]
+pub(crate) struct Source {
+    ctx: Context,
+    scope: Scope,
+}
+
+impl Source {
+    /// The registry host, or `None` for the local store.
+    fn host(&self) -> Option<&str> {
+        match &self.scope {
+            Scope::Registry { host, .. } => Some(host),
+            _ => None,
+        }
+    }
+
+    /// Whether `repository` (`HOST/REPO`, or a local name) is one this source serves.
+    fn covers(&self, repository: &str) -> bool {
+        match &self.scope {
+            Scope::Registry { host, prefix } => repository
+                .strip_prefix(host.as_str())
+                .and_then(|r| r.strip_prefix('/'))
+                .is_some_and(|r| {
+                    !r.is_empty()
+                        && (prefix.is_empty()
+                            || r == prefix
+                            || r.starts_with(&format!("{prefix}/")))
+                }),
+            Scope::Store => !repository.is_empty(),
+            Scope::Layout(_) => false,
+        }
+    }
+
+    /// The repository's path without the host (what access rules match).
+    fn path_of<'a>(&self, repository: &'a str) -> &'a str {
+        match self.host() {
+            Some(host) => repository
+                .strip_prefix(host)
+                .and_then(|r| r.strip_prefix('/'))
+                .unwrap_or(repository),
+            None => repository,
+        }
+    }
+}
+
+/// What every request handler shares.
+pub(crate) struct State {
+    sources: Vec<Source>,
+    trust: Option<Trust>,
+    key: Option<PrivateKey>,
+    tokens: auth::Tokens,
+    access: access::Access,
+    events_secret: Option<String>,
+    ready: AtomicBool,
+    metrics: metrics::Metrics,
+    refresh: Duration,
+}
+
+impl State {
+    fn source_for(&self, repository: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.covers(repository))
+    }
+}
+
+/// Builds the service from `config` (reading the key password from the environment
+/// variable it names) and serves until SIGINT/SIGTERM.
+///
+/// # Errors
+/// [`Error`] for an unusable configuration or address; library errors loading the policy
+/// or the key.
+pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let state = Arc::new(build(&config)?);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Listen {
+            address: config.listen,
+            source,
+        })?;
+    tracing::warn!(
+        "modelark serve listening on http://{}",
+        listener.local_addr().map_or(config.listen, |a| a)
+    );
+    tokio::spawn(refresh_loop(Arc::clone(&state)));
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+fn build(config: &Config) -> Result<State, Box<dyn std::error::Error + Send + Sync>> {
+    let credentials = crate_credentials();
+    let base = Context::new(Home::new(&config.data_dir), credentials).with_concurrency(8);
+    let sources = if config.registries.is_empty() {
+        vec![Source {
+            ctx: base.clone(),
+            scope: Scope::Store,
+        }]
+    } else {
+        config
+            .registries
+            .iter()
+            .map(|r| Source {
+                ctx: base.clone().with_registry_options(Options {
+                    plain_http: r.plain_http,
+                    ca_file: r.ca_file.clone(),
+                    ..Options::default()
+                }),
+                scope: Scope::parse(&r.url),
+            })
+            .collect()
+    };
+    let trust = config
+        .policy
+        .as_deref()
+        .map(Trust::load_policy)
+        .transpose()?;
+    let key = match &config.signing_key {
+        Some(key) => {
+            let password = key
+                .password_env
+                .as_deref()
+                .and_then(|name| std::env::var(name).ok())
+                .unwrap_or_default();
+            let pem = fs_err::read_to_string(&key.path)?;
+            Some(PrivateKey::from_pem(&pem, password.as_bytes())?)
+        }
+        None => None,
+    };
+    let events_secret = match &config.events {
+        Some(events) => Some(
+            std::env::var(&events.secret_env).map_err(|_| Error::Config {
+                path: "events.secretEnv".into(),
+                reason: format!("{} is not set", events.secret_env),
+            })?,
+        ),
+        None => None,
+    };
+    Ok(State {
+        sources,
+        trust,
+        key,
+        tokens: auth::Tokens::new(&config.auth.tokens),
+        access: access::Access::new(config.auth.anonymous, &config.access),
+        events_secret,
+        ready: AtomicBool::new(false),
+        metrics: metrics::Metrics::default(),
+        refresh: config.refresh,
+    })
+}
+
+/// Registry credentials as docker keeps them (`$DOCKER_CONFIG`, `~/.docker`), as the CLI
+/// reads them.
+fn crate_credentials() -> CredentialStore {
+    let dir = std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".docker")))
+        .unwrap_or_else(|| PathBuf::from(".docker"));
+    CredentialStore::at(dir.join("config.json"), Vec::new())
+}
+
+/// Refreshes every source now, then every `refresh` interval.
+async fn refresh_loop(state: Arc<State>) {
+    loop {
+        refresh_all(&state).await;
+        state.ready.store(true, Ordering::SeqCst);
+        tokio::time::sleep(state.refresh).await;
+    }
+}
+
+async fn refresh_all(state: &State) {
+    for source in &state.sources {
+        let started = std::time::Instant::now();
+        match ops::refresh(&source.ctx, &source.scope).await {
+            Ok(()) => state.metrics.refreshed(started.elapsed()),
+            Err(e) => {
+                state.metrics.registry_error();
+                tracing::warn!("refreshing {} failed: {e}", source.scope);
+            }
+        }
+    }
+}
+
+fn router(state: Arc<State>) -> Router {
+    let security = tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    api::routes()
+        .merge(ui::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            metrics::record,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            Duration::from_secs(60),
+        ))
+        .layer(security)
+        .with_state(state)
+}
+
+/// An error as the API answers it: `{"error": {"code", "message", "hint"}}` with a status.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Vec<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    fn forbidden(action: access::Action, repository: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "{} on {repository} is not allowed for this subject",
+                action.as_str()
+            ),
+        )
+    }
+}
+
+impl From<crate::Error> for ApiError {
+    /// Every library error maps to a status here, and only here.
+    fn from(error: crate::Error) -> ApiError {
+        use crate::store::registry::Error as R;
+        let root = error.root();
+        let message = chain(&error);
+        let (status, code) = match root {
+            crate::Error::Verify(crate::verify::Error::PolicyViolation { failures, .. }) => {
+                let mut e = ApiError::new(StatusCode::PRECONDITION_FAILED, "policy_unmet", message);
+                e.details = failures.clone();
+                return e;
+            }
+            crate::Error::Governance(crate::governance::Error::VersionExists { .. }) => {
+                (StatusCode::CONFLICT, "version_immutable")
+            }
+            crate::Error::Governance(crate::governance::Error::Alias { .. }) => {
+                (StatusCode::CONFLICT, "alias")
+            }
+            crate::Error::Governance(crate::governance::Error::Query { .. })
+            | crate::Error::Reference(_)
+            | crate::Error::Op(_)
+                if !root.is_not_found() =>
+            {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
+            e if e.is_not_found() => (StatusCode::NOT_FOUND, "not_found"),
+            crate::Error::Registry(R::Verification { .. }) => {
+                (StatusCode::BAD_GATEWAY, "registry_content")
+            }
+            crate::Error::Registry(_) => (StatusCode::BAD_GATEWAY, "registry"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+/// The error and its causes in one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let next = e.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = e.source();
+    }
+    text
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": {"code": self.code, "message": self.message, "details": self.details}
+        });
+        (self.status, axum::Json(body)).into_response()
+    }
+}

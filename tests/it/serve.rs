@@ -1,0 +1,467 @@
+//! `modelark serve` as a user runs it: the real binary over a real registry (with
+//! notifications), asked over HTTP: search, models, versions, verified downloads, writes
+//! under access rules, replicas agreeing, hostile model cards.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+use crate::harness::{Env, Registry, RegistryConfig, free_port, sample};
+
+/// A running `modelark serve`, killed on drop.
+struct Service {
+    child: Child,
+    base: String,
+    runtime: tokio::runtime::Runtime,
+    http: reqwest::Client,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Result<Vec<u8>, String>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        let body = self.body.as_ref().expect("a whole body");
+        serde_json::from_slice(body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(self.body.as_ref().expect("a whole body")).into_owned()
+    }
+}
+
+impl Service {
+    fn start(env: &Env, config: &Path, port: u16) -> Service {
+        let mut cmd = Command::cargo_bin("modelark").unwrap();
+        cmd.args(["serve", "--config"])
+            .arg(config)
+            .env("MODELARK_HOME", env.home())
+            .env("DOCKER_CONFIG", env.path("docker"))
+            .env("MODELARK_EVENTS_SECRET", "hook-secret")
+            .env("SERVICE_KEY_PASSWORD", "")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(env.path(&format!("serve-{port}.log"))).unwrap());
+        let service = Service {
+            child: cmd.spawn().expect("modelark serve starts"),
+            base: format!("http://127.0.0.1:{port}"),
+            runtime: tokio::runtime::Runtime::new().unwrap(),
+            http: reqwest::Client::new(),
+        };
+        service.wait_until(|s| s.get("/readyz", None).status == 200, "ready");
+        service
+    }
+
+    fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        self.runtime.block_on(async {
+            let mut request = self.http.request(method, format!("{}{path}", self.base));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            for (k, v) in headers {
+                request = request.header(*k, *v);
+            }
+            // A response cut before its headers (a blob that fails verification at once).
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(e) => {
+                    let headers = reqwest::header::HeaderMap::new();
+                    return Answer {
+                        status: 0,
+                        headers,
+                        body: Err(e.to_string()),
+                    };
+                }
+            };
+            let (status, headers) = (response.status().as_u16(), response.headers().clone());
+            let body = response
+                .bytes()
+                .await
+                .map(|b| b.to_vec())
+                .map_err(|e| e.to_string());
+            Answer {
+                status,
+                headers,
+                body,
+            }
+        })
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.send(reqwest::Method::GET, path, token, None, &[])
+    }
+
+    /// Polls until `done` (a liveness bound, not a timing assertion: generous on purpose).
+    fn wait_until(&self, done: impl Fn(&Service) -> bool, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let ready = self.runtime.block_on(async {
+                self.http
+                    .get(format!("{}/healthz", self.base))
+                    .send()
+                    .await
+                    .is_ok()
+            }) && done(self);
+            if ready {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the service never became {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn sha256(text: &str) -> String {
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+fn write_config(
+    env: &Env,
+    name: &str,
+    port: u16,
+    host: &str,
+    data: &str,
+    events: bool,
+) -> std::path::PathBuf {
+    let events = if events {
+        "events: {secretEnv: MODELARK_EVENTS_SECRET}\n"
+    } else {
+        ""
+    };
+    let text = format!(
+        "listen: 127.0.0.1:{port}\n\
+         registries: [{{url: \"{host}/ml\", plainHttp: true}}]\n\
+         policy: deploy.yaml\n\
+         signingKey: {{path: service.key, passwordEnv: SERVICE_KEY_PASSWORD}}\n\
+         dataDir: {data}\n\
+         refresh: 2s\n\
+         {events}\
+         auth:\n  anonymous: viewer\n  tokens:\n\
+         \x20   - {{name: alice, sha256: \"{}\", groups: [ml-leads]}}\n\
+         \x20   - {{name: ci, sha256: \"{}\", groups: [publishers]}}\n\
+         access:\n\
+         \x20 - {{subjects: [\"group:publishers\"], repositories: [\"ml/**\"], allow: [read, sign, attest]}}\n\
+         \x20 - {{subjects: [\"group:ml-leads\"], repositories: [\"ml/**\"], allow: [read, approve, promote], environments: [staging, production]}}\n",
+        sha256("alice-token"),
+        sha256("ci-token"),
+    );
+    let path = env.path(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_service_answers_searches_serves_verified_files_and_gates_writes() {
+    let env = Env::new();
+    let port = free_port();
+    let registry = Registry::start_with(RegistryConfig {
+        notify: Some((
+            format!("http://127.0.0.1:{port}/api/v1/events"),
+            "hook-secret".into(),
+        )),
+        ..RegistryConfig::default()
+    });
+    let host = registry.host();
+    let remote = format!("{host}/ml/tiny");
+    let (alice_key, _) = env.keypair("alice");
+    env.keypair("service");
+    env.ok(&[
+        "push",
+        sample().to_str().unwrap(),
+        &format!("{remote}:1.0.0"),
+        "--plain-http",
+    ]);
+    env.ok(&[
+        "sign",
+        &format!("{remote}:1.0.0"),
+        "--key",
+        &alice_key,
+        "--plain-http",
+    ]);
+    std::fs::write(
+        env.path("deploy.yaml"),
+        "keys: {alice: alice.pub, service: service.pub}\n\
+         rules:\n  - scope: \"**\"\n    signatures: {signers: [alice]}\n\
+         \x20   aliases:\n      production:\n        attestations:\n\
+         \x20         - {type: approval, signers: [service], where: {environment: production, decision: approved}}\n",
+    )
+    .unwrap();
+    let config = write_config(&env, "serve.yaml", port, &host, "data-a", true);
+    let service = Service::start(&env, &config, port);
+
+    // Search and read.
+    let found = service
+        .get("/api/v1/search?where=framework%3Dnumpy&q=tiny", None)
+        .json();
+    assert_eq!(found["hits"].as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found["hits"][0]["repository"], remote);
+    let model = service
+        .get(&format!("/api/v1/models/{remote}"), None)
+        .json();
+    assert_eq!(model["versions"][0]["tag"], "1.0.0");
+    assert_eq!(model["versions"][0]["verified"], true, "{model}");
+    let version = service
+        .get(&format!("/api/v1/models/{remote}/versions/1.0.0"), None)
+        .json();
+    assert_eq!(version["metadata"]["name"], "tiny-sentiment");
+    assert_eq!(version["verified"], true);
+    // Production needs an approval nobody gave yet: the version page says so.
+    let findings = version["aliases"]["production"]["findings"]
+        .as_array()
+        .unwrap();
+    assert!(findings.iter().any(|f| f["met"] == false), "{version}");
+
+    // A file, verified while it streams; ETag, Range.
+    let url = format!("/api/v1/models/{remote}/versions/1.0.0/files/config.json");
+    let file = service.get(&url, None);
+    assert_eq!(file.status, 200);
+    let expected = std::fs::read(sample().join("config.json")).unwrap();
+    assert_eq!(file.body.as_ref().unwrap(), &expected);
+    let etag = file.headers["etag"].to_str().unwrap().to_owned();
+    let cached = service.send(
+        reqwest::Method::GET,
+        &url,
+        None,
+        None,
+        &[("if-none-match", &etag)],
+    );
+    assert_eq!(cached.status, 304);
+    let part = service.send(
+        reqwest::Method::GET,
+        &url,
+        None,
+        None,
+        &[("range", "bytes=2-5")],
+    );
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body.as_ref().unwrap(), &expected[2..6]);
+    assert_eq!(
+        service
+            .get(
+                &format!("/api/v1/models/{remote}/versions/1.0.0/files/nope"),
+                None
+            )
+            .status,
+        404
+    );
+
+    // Only configured registries are ever asked.
+    let elsewhere = service.get("/api/v1/models/127.0.0.1:1/ml/x", None);
+    assert_eq!(elsewhere.status, 404, "{}", elsewhere.text());
+
+    // Writes: anonymous must authenticate, a publisher may not approve, a lead may.
+    let approve = json!({"environment": "production", "decision": "approve", "reason": "eval-7"});
+    let approvals = format!("/api/v1/models/{remote}/versions/1.0.0/approvals");
+    let post = |token: Option<&str>, body: &Value| {
+        service.send(
+            reqwest::Method::POST,
+            &approvals,
+            token,
+            Some(body.clone()),
+            &[],
+        )
+    };
+    assert_eq!(post(None, &approve).status, 401);
+    assert_eq!(post(Some("wrong-token"), &approve).status, 401);
+    let refused = post(Some("ci-token"), &approve);
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(refused.json()["error"]["code"], "forbidden");
+    let qa = json!({"environment": "qa", "decision": "approve"});
+    assert_eq!(
+        post(Some("alice-token"), &qa).status,
+        403,
+        "qa is not among alice's environments"
+    );
+    let alias = format!("/api/v1/models/{remote}/aliases/production");
+    let promote = |token| {
+        service.send(
+            reqwest::Method::PUT,
+            &alias,
+            Some(token),
+            Some(json!({"version": "1.0.0", "reason": "ship"})),
+            &[],
+        )
+    };
+    let unmet = promote("alice-token");
+    assert_eq!(unmet.status, 412, "{}", unmet.text());
+    assert!(
+        unmet.json()["error"]["details"]
+            .to_string()
+            .contains("approval"),
+        "{}",
+        unmet.text()
+    );
+    assert_eq!(post(Some("alice-token"), &approve).status, 201);
+    let moved = promote("alice-token");
+    assert_eq!(moved.status, 200, "{}", moved.text());
+    assert_eq!(moved.json()["version"], "1.0.0");
+    // The CLI sees the service's records: the alias moved with a verified promotion record.
+    let history = env.json(&[
+        "history",
+        &remote,
+        "--alias",
+        "production",
+        "--key",
+        env.path("service.pub").to_str().unwrap(),
+        "--plain-http",
+    ]);
+    assert!(history.to_string().contains("alice"), "{history}");
+    let audit = service.get("/api/v1/audit", None).json();
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "approval" && e["verified"] == true),
+        "{audit}"
+    );
+
+    // A push is found without a restart: notifications refresh the index.
+    env.ok(&[
+        "push",
+        sample().to_str().unwrap(),
+        &format!("{remote}:1.1.0"),
+        "--plain-http",
+        "--metric",
+        "accuracy=0.99",
+    ]);
+    service.wait_until(
+        |s| {
+            s.get("/api/v1/search?where=metrics.accuracy%3E%3D0.95", None)
+                .json()["hits"]
+                .as_array()
+                .is_some_and(|h| h.len() == 1)
+        },
+        "aware of the pushed version",
+    );
+
+    // A second replica, with its own (empty) index, answers alike.
+    let port_b = free_port();
+    let config_b = write_config(&env, "serve-b.yaml", port_b, &host, "data-b", false);
+    let replica = Service::start(&env, &config_b, port_b);
+    let a = service
+        .get(&format!("/api/v1/models/{remote}"), None)
+        .json();
+    let b = replica
+        .get(&format!("/api/v1/models/{remote}"), None)
+        .json();
+    assert_eq!(a, b);
+    let search = "/api/v1/search?sort=-metrics.accuracy";
+    assert_eq!(
+        service.get(search, None).json(),
+        replica.get(search, None).json()
+    );
+
+    // A blob corrupted in registry storage never reaches a client as a whole file.
+    let weights = version["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "weights.npz")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let blob = registry.blob_data(&weights);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    let corrupt = service.get(
+        &format!("/api/v1/models/{remote}/versions/1.0.0/files/weights.npz"),
+        None,
+    );
+    assert!(corrupt.body.is_err(), "a corrupt blob was served whole");
+
+    // Metrics count per route.
+    let metrics = service.get("/metrics", None).text();
+    assert!(
+        metrics.contains("modelark_http_requests_total{route=\"/api/v1/search\",status=\"200\"}"),
+        "{metrics}"
+    );
+    drop(replica);
+}
+
+#[test]
+fn model_cards_are_sanitized_and_bad_configs_refused() {
+    let env = Env::new();
+    let port = free_port();
+    let registry = Registry::start();
+    let host = registry.host();
+    let dir = env.path("evil");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("model.safetensors"), b"weights").unwrap();
+    std::fs::write(
+        dir.join("README.md"),
+        "# Evil\n\n<script>alert(1)</script>\n\n<img src=x onerror=\"alert(2)\">\n\n[click](javascript:alert(3))\n",
+    )
+    .unwrap();
+    env.ok(&[
+        "push",
+        dir.to_str().unwrap(),
+        &format!("{host}/ml/evil:1.0.0"),
+        "--plain-http",
+    ]);
+    env.keypair("service");
+    std::fs::write(
+        env.path("deploy.yaml"),
+        "keys: {service: service.pub}\nrules:\n  - scope: \"**\"\n",
+    )
+    .unwrap();
+    let config = write_config(&env, "serve.yaml", port, &host, "data", false);
+    let service = Service::start(&env, &config, port);
+    let page = service.get(&format!("/models/{host}/ml/evil"), None);
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(html.contains("<h1>Evil</h1>"), "{html}");
+    for hostile in ["<script", "onerror", "javascript:"] {
+        assert!(!html.contains(hostile), "{hostile} survived:\n{html}");
+    }
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    let catalog = service.get("/?q=evil", None).text();
+    assert!(catalog.contains(&format!("{host}/ml/evil")), "{catalog}");
+
+    // An unknown key is named; a token hash that is not one is refused.
+    std::fs::write(env.path("bad.yaml"), "listen: 127.0.0.1:1\nregistrys: []\n").unwrap();
+    let stderr = env.fails(
+        &["serve", "--config", env.path("bad.yaml").to_str().unwrap()],
+        2,
+    );
+    assert!(stderr.contains("registrys"), "{stderr}");
+    std::fs::write(
+        env.path("bad.yaml"),
+        "auth: {tokens: [{name: a, sha256: s3cret}]}\n",
+    )
+    .unwrap();
+    let stderr = env.fails(
+        &["serve", "--config", env.path("bad.yaml").to_str().unwrap()],
+        2,
+    );
+    assert!(
+        stderr.contains("64 lowercase hex") && !stderr.contains("s3cret\n"),
+        "{stderr}"
+    );
+}
