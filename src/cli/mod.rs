@@ -432,7 +432,7 @@ pub fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         Command::Search(args) => block(runtime, discover::search(args, env)),
         Command::Diff(args) => block(runtime, discover::show_diff(args, env)),
         Command::Store(args) => block(runtime, store::run(args, env)),
-        Command::Serve(args) => block(runtime, serve::run(args, env.registry.plain_http)),
+        Command::Serve(args) => block(runtime, serve::run(args, &env.registry)),
         Command::VerifyAttestation(args) => block(runtime, verify::verify_attestation(args, env)),
     }
 }

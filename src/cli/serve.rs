@@ -29,7 +29,7 @@ pub struct Args {
     data_dir: Option<PathBuf>,
 }
 
-pub async fn run(args: Args, plain_http: bool) -> anyhow::Result<()> {
+pub async fn run(args: Args, registry: &super::RegistryArgs) -> anyhow::Result<()> {
     let mut config = match &args.config {
         Some(path) => Config::load(path)?,
         None => {
@@ -44,8 +44,8 @@ pub async fn run(args: Args, plain_http: bool) -> anyhow::Result<()> {
     for url in &args.registries {
         config.registries.push(config::RegistryConfig {
             url: url.clone(),
-            plain_http,
-            ca_file: None,
+            plain_http: registry.plain_http,
+            ca_file: registry.ca_file.clone(),
         });
     }
     if args.policy.is_some() {
