@@ -54,9 +54,10 @@ impl Subject {
     }
 }
 
-/// The configured tokens.
+/// The configured tokens, and the OIDC issuer whose JWTs are accepted.
 pub struct Tokens {
     tokens: Vec<([u8; 32], TokenConfig)>,
+    oidc: Option<super::oidc::Oidc>,
 }
 
 /// Why a request's credentials were refused.
@@ -66,11 +67,13 @@ pub enum Refused {
     Scheme,
     /// A token no configured one matches.
     Unknown,
+    /// A JWT that does not validate, and why.
+    Jwt(String),
 }
 
 impl Tokens {
     /// The tokens from the configuration (hex checked when it loaded).
-    pub fn new(tokens: &[TokenConfig]) -> Tokens {
+    pub fn new(tokens: &[TokenConfig], oidc: Option<super::oidc::Oidc>) -> Tokens {
         let tokens = tokens
             .iter()
             .filter_map(|t| {
@@ -78,7 +81,7 @@ impl Tokens {
                 Some((bytes, t.clone()))
             })
             .collect();
-        Tokens { tokens }
+        Tokens { tokens, oidc }
     }
 
     /// The subject an `Authorization` header value names.
@@ -91,6 +94,12 @@ impl Tokens {
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or(Refused::Scheme)?
             .trim();
+        if let Some(oidc) = &self.oidc
+            && token.matches('.').count() == 2
+        {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            return oidc.subject(token, now).map_err(Refused::Jwt);
+        }
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Every configured token is compared, so timing does not tell which one was close.
         let mut found = None;
@@ -114,11 +123,14 @@ mod tests {
     #[test]
     fn tokens_are_matched_by_their_hash() {
         let hash = hex::encode(Sha256::digest(b"s3cret"));
-        let tokens = Tokens::new(&[TokenConfig {
-            name: "alice".into(),
-            sha256: hash,
-            groups: vec!["leads".into()],
-        }]);
+        let tokens = Tokens::new(
+            &[TokenConfig {
+                name: "alice".into(),
+                sha256: hash,
+                groups: vec!["leads".into()],
+            }],
+            None,
+        );
         assert_eq!(
             tokens.subject(Some("Bearer s3cret")),
             Ok(Subject::user("alice", &["leads"]))

@@ -93,9 +93,9 @@ pub struct AuthConfig {
     /// API tokens, stored as the sha256 of the token.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
-    /// OpenID Connect bearer tokens.
+    /// OpenID Connect bearer tokens (JWTs).
     #[serde(default)]
-    pub oidc: Option<serde_yaml_ng::Value>,
+    pub oidc: Option<super::oidc::OidcConfig>,
 }
 
 /// What an unauthenticated client may do.
@@ -180,6 +180,9 @@ impl Config {
             rebase(&mut key.path);
         }
         rebase(&mut config.data_dir);
+        if let Some(oidc) = config.auth.oidc.as_mut() {
+            rebase(&mut oidc.jwks);
+        }
         for registry in &mut config.registries {
             registry.ca_file.as_mut().map(rebase);
         }
@@ -191,9 +194,6 @@ impl Config {
     pub fn check(&self) -> Result<(), String> {
         if self.tls.is_some() {
             return Err("tls: not supported yet; terminate TLS in front of the service (a load balancer or reverse proxy)".into());
-        }
-        if self.auth.oidc.is_some() {
-            return Err("auth.oidc: not supported yet; use auth.tokens".into());
         }
         for token in &self.auth.tokens {
             let ok = token.sha256.len() == 64

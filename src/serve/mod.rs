@@ -9,6 +9,7 @@ mod api;
 mod auth;
 pub mod config;
 mod metrics;
+mod oidc;
 mod ui;
 
 use std::path::PathBuf;
@@ -182,6 +183,16 @@ fn build(config: &Config) -> Result<State, Box<dyn std::error::Error + Send + Sy
         }
         None => None,
     };
+    let oidc = config
+        .auth
+        .oidc
+        .as_ref()
+        .map(|o| oidc::Oidc::load(o, std::path::Path::new(".")))
+        .transpose()
+        .map_err(|reason| Error::Config {
+            path: "auth.oidc.jwks".into(),
+            reason,
+        })?;
     let events_secret = match &config.events {
         Some(events) => Some(
             std::env::var(&events.secret_env).map_err(|_| Error::Config {
@@ -195,7 +206,7 @@ fn build(config: &Config) -> Result<State, Box<dyn std::error::Error + Send + Sy
         sources,
         trust,
         key,
-        tokens: auth::Tokens::new(&config.auth.tokens),
+        tokens: auth::Tokens::new(&config.auth.tokens, oidc),
         access: access::Access::new(config.auth.anonymous, &config.access),
         events_secret,
         ready: AtomicBool::new(false),

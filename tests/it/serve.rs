@@ -465,3 +465,128 @@ fn model_cards_are_sanitized_and_bad_configs_refused() {
         "{stderr}"
     );
 }
+
+/// Base64url without padding.
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A JWT signed RS256 by openssl with the key at `key`.
+fn openssl_jwt(env: &Env, key: &Path, header: &Value, claims: &Value) -> String {
+    let signed = format!(
+        "{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes())
+    );
+    std::fs::write(env.path("jwt-input"), &signed).unwrap();
+    let out = Command::new(crate::harness::which("openssl"))
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .arg(env.path("jwt-input"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("{signed}.{}", b64url(&out.stdout))
+}
+
+#[test]
+fn oidc_tokens_from_an_rsa_issuer_act_and_forged_or_expired_ones_are_refused() {
+    let env = Env::new();
+    let port = free_port();
+    let registry = Registry::start();
+    let host = registry.host();
+    let remote = format!("{host}/ml/tiny");
+    env.ok(&[
+        "push",
+        sample().to_str().unwrap(),
+        &format!("{remote}:1.0.0"),
+        "--plain-http",
+    ]);
+    env.keypair("service");
+    std::fs::write(
+        env.path("deploy.yaml"),
+        "keys: {service: service.pub}\nrules:\n  - scope: \"**\"\n",
+    )
+    .unwrap();
+    // The issuer's key, made and used by openssl; its JWKS as an identity provider serves it.
+    let openssl = crate::harness::which("openssl");
+    let key = env.path("issuer.pem");
+    let made = Command::new(&openssl)
+        .args(["genrsa", "-out"])
+        .arg(&key)
+        .arg("2048")
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let modulus = Command::new(&openssl)
+        .args(["rsa", "-noout", "-modulus", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    let modulus = String::from_utf8(modulus.stdout).unwrap();
+    let n = hex::decode(modulus.trim().trim_start_matches("Modulus=")).unwrap();
+    let jwks = json!({"keys": [{"kty": "RSA", "kid": "r1", "alg": "RS256", "n": b64url(&n), "e": "AQAB"}]});
+    std::fs::write(env.path("jwks.json"), jwks.to_string()).unwrap();
+    let config = write_config(&env, "serve.yaml", port, &host, "data", false);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replace(
+        "  anonymous: viewer\n",
+        "  anonymous: viewer\n  oidc: {issuer: \"https://login.example.com\", audience: modelark, jwks: jwks.json, groupsClaim: groups}\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let service = Service::start(&env, &config, port);
+
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = |exp: i64| {
+        json!({"iss": "https://login.example.com", "aud": "modelark", "sub": "u-7",
+        "email": "alice@example.com", "groups": ["ml-leads"], "exp": exp})
+    };
+    let header = json!({"alg": "RS256", "kid": "r1", "typ": "JWT"});
+    let good = openssl_jwt(&env, &key, &header, &claims(now + 300));
+    let approvals = format!("/api/v1/models/{remote}/versions/1.0.0/approvals");
+    let approve = |token: &str| {
+        let body = json!({"environment": "staging", "decision": "approve"});
+        service.send(
+            reqwest::Method::POST,
+            &approvals,
+            Some(token),
+            Some(body),
+            &[],
+        )
+    };
+    let made = approve(&good);
+    assert_eq!(made.status, 201, "{}", made.text());
+    let history = service
+        .get(&format!("/api/v1/models/{remote}/history"), None)
+        .text();
+    assert!(
+        history.contains("alice@example.com"),
+        "the approver is the token's subject: {history}"
+    );
+
+    let expired = approve(&openssl_jwt(&env, &key, &header, &claims(now - 3600)));
+    assert_eq!(expired.status, 401);
+    assert!(
+        expired.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+    let none = format!(
+        "{}.{}.",
+        b64url(br#"{"alg":"none"}"#),
+        b64url(claims(now + 300).to_string().as_bytes())
+    );
+    assert_eq!(approve(&none).status, 401);
+    let mut forged = good.clone();
+    let at = forged.rfind('.').unwrap();
+    forged.replace_range(at + 1..at + 5, "AAAA");
+    assert_eq!(approve(&forged).status, 401);
+    let log = std::fs::read_to_string(env.path(&format!("serve-{port}.log"))).unwrap();
+    assert!(!log.contains(&good[..40]), "a token reached the log");
+}

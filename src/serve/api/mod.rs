@@ -58,8 +58,9 @@ pub(super) fn subject(state: &State, headers: &HeaderMap) -> Result<Subject, Api
         .map(|v| v.to_str().unwrap_or_default());
     state.tokens.subject(value).map_err(|refused| {
         let message = match refused {
-            Refused::Scheme => "use Authorization: Bearer TOKEN",
-            Refused::Unknown => "the token is not valid",
+            Refused::Scheme => "use Authorization: Bearer TOKEN".to_owned(),
+            Refused::Unknown => "the token is not valid".to_owned(),
+            Refused::Jwt(reason) => format!("the token is not valid: {reason}"),
         };
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     })
