@@ -59,6 +59,18 @@ pub struct Pushed {
     pub size: u64,
 }
 
+/// [`Error::NotARegistry`] unless `reference` names a registry repository.
+fn registry_only(reference: &Reference, operation: &'static str) -> Result<()> {
+    match reference.location() {
+        Location::Registry { .. } => Ok(()),
+        _ => Err(Error::NotARegistry {
+            reference: reference.to_string(),
+            operation,
+        }
+        .into()),
+    }
+}
+
 /// The target tag: the target's, else the source's, else latest.
 fn target_tag(target: &Reference, source: Option<&Reference>) -> Tag {
     target
@@ -80,13 +92,7 @@ pub async fn push(
     target: &Reference,
     overwrite: Overwrite<'_>,
 ) -> Result<Pushed> {
-    let Location::Registry { .. } = target.location() else {
-        return Err(Error::NotARegistry {
-            reference: target.to_string(),
-            operation: "push",
-        }
-        .into());
-    };
+    registry_only(target, "push")?;
     match source {
         Source::Model(source) => copy_between(ctx, source, target, None, overwrite).await,
         Source::Directory(model) => push_directory(ctx, model, target, overwrite).await,
@@ -264,13 +270,7 @@ pub async fn pull(
     trust: Option<&Trust>,
     unpack: Option<&Unpack>,
 ) -> Result<Pulled> {
-    let Location::Registry { .. } = reference.location() else {
-        return Err(Error::NotARegistry {
-            reference: reference.to_string(),
-            operation: "pull",
-        }
-        .into());
-    };
+    registry_only(reference, "pull")?;
     if ctx.offline() {
         // Offline the "registry" would be the store itself: unpack is that.
         return Err(Error::Offline.into());

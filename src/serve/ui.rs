@@ -16,7 +16,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use super::access::Action;
 use super::api::catalog::hits;
 use super::api::models::{model, version};
-use super::api::{authorize, split, subject, version_ref};
+use super::api::{authorize, request, subject, version_ref};
 use super::{ApiError, State};
 use crate::governance::query::{Condition, Field};
 
@@ -140,8 +140,7 @@ async fn model_page(
     headers: HeaderMap,
 ) -> Response {
     let result = async {
-        let (repository, rest) = split(&path);
-        let who = subject(&state, &headers)?;
+        let (repository, rest, who) = request(&state, &path, &headers)?;
         let (source, repo) = authorize(&state, &who, Action::Read, &repository, None)?;
         let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
         match rest.as_slice() {

@@ -112,6 +112,16 @@ pub(super) fn split(path: &str) -> (String, Vec<String>) {
     )
 }
 
+/// A request under `models/`: the repository, the path after it, and who asks.
+pub(super) fn request(
+    state: &State,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<(String, Vec<String>, Subject), ApiError> {
+    let (repository, rest) = split(path);
+    Ok((repository, rest, subject(state, headers)?))
+}
+
 /// `REPO:TAG`, or `REPO@DIGEST` for a selector that is a digest.
 pub(super) fn version_ref(repository: &Reference, selector: &str) -> Result<Reference, ApiError> {
     if let Ok(digest) = selector.parse::<crate::Digest>() {

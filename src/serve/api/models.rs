@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::super::access::Action;
 use super::super::{ApiError, State};
-use super::{Shared, authorize, split, subject, version_ref};
+use super::{Shared, authorize, request, version_ref};
 use crate::governance::versions::{self, VersionInfo};
 use crate::ops::{self, Trust};
 use crate::reference::Reference;
@@ -25,8 +25,7 @@ pub async fn read(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (repository, rest) = split(&path);
-    let who = subject(&state, &headers)?;
+    let (repository, rest, who) = request(&state, &path, &headers)?;
     let (source, repo) = authorize(&state, &who, Action::Read, &repository, None)?;
     let ctx = &source.ctx;
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::super::access::Action;
 use super::super::{ApiError, State};
-use super::{Shared, authorize, split, subject, version_ref};
+use super::{Shared, authorize, request, version_ref};
 use crate::ops::{self, Move, Trust};
 use crate::reference::Tag;
 use crate::sign::predicate::{self, Approval, Decision};
@@ -79,8 +79,7 @@ pub async fn post(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
-    let (repository, rest) = split(&path);
-    let who = subject(&state, &headers)?;
+    let (repository, rest, who) = request(&state, &path, &headers)?;
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     match rest.as_slice() {
         ["versions", selector, "approvals"] => {
@@ -148,8 +147,7 @@ pub async fn put(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
-    let (repository, rest) = split(&path);
-    let who = subject(&state, &headers)?;
+    let (repository, rest, who) = request(&state, &path, &headers)?;
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     let ["aliases", alias] = rest.as_slice() else {
         return Err(ApiError::not_found(format!(
