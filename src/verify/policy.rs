@@ -33,6 +33,10 @@ enum KeySpec {
         path: Option<String>,
         #[serde(default)]
         pem: Option<String>,
+        /// The key signs on behalf of the people its records name (a service key): its
+        /// approvals count once per distinct `approver`, not once per key.
+        #[serde(default, rename = "vouchesForApprovers")]
+        vouches: bool,
     },
 }
 
@@ -118,6 +122,8 @@ pub struct Policy {
     keys: Vec<TrustedKey>,
     groups: BTreeMap<String, Vec<String>>,
     rules: Vec<Rule>,
+    /// Keys whose approvals count once per approver they name.
+    vouching: BTreeSet<String>,
 }
 
 /// One requirement and whether the evidence meets it.
@@ -176,6 +182,7 @@ impl Policy {
                 aliases: BTreeMap::new(),
                 overwrite_versions: false,
             }],
+            vouching: BTreeSet::new(),
         }
     }
 
@@ -210,17 +217,23 @@ impl Policy {
             return Err(fail("only `version: 1` is understood".into()));
         }
         let mut keys = Vec::new();
+        let mut vouching = BTreeSet::new();
         for (name, spec) in file.keys {
+            if let KeySpec::Inline { vouches: true, .. } = &spec {
+                vouching.insert(name.clone());
+            }
             let pem = match spec {
                 KeySpec::Path(p)
                 | KeySpec::Inline {
                     path: Some(p),
                     pem: None,
+                    ..
                 } => fs_err::read_to_string(base.join(&p))
                     .map_err(|e| fail(format!("key `{name}`: {e}")))?,
                 KeySpec::Inline {
                     path: None,
                     pem: Some(pem),
+                    ..
                 } => pem,
                 KeySpec::Inline { .. } => {
                     return Err(fail(format!(
@@ -235,6 +248,7 @@ impl Policy {
             keys,
             groups: file.groups,
             rules: Vec::new(),
+            vouching,
         };
         for (group, members) in &policy.groups {
             if policy.keys.iter().any(|k| &k.name == group) {
@@ -296,7 +310,9 @@ impl Policy {
                     .map_err(|e| format!("scope `{}`: {e}", rule.scope))?;
             }
             let allowed = self.expand(signers)?;
-            if threshold == 0 || threshold > allowed.len() {
+            // A vouching key stands for any number of approvers.
+            let unbounded = kind.is_some() && allowed.iter().any(|k| self.vouching.contains(k));
+            if threshold == 0 || (threshold > allowed.len() && !unbounded) {
                 return Err(format!(
                     "scope `{}`: threshold {threshold} cannot be met by {} signer(s)",
                     rule.scope,
@@ -436,8 +452,11 @@ impl Policy {
         );
         let mut notes = Vec::new();
         let mut met_by = BTreeSet::new();
-        for (signer, check) in current(evidence, &uri) {
-            if !allowed.contains(&signer) {
+        for (signer, check) in current(evidence, &uri, &self.vouching) {
+            let key = signer
+                .split_once(" for ")
+                .map_or(signer.as_str(), |(k, _)| k);
+            if !allowed.contains(key) {
                 continue;
             }
             let Some(statement) = &check.statement else {
@@ -498,10 +517,29 @@ impl Policy {
 /// The attestations of `uri` that count, each with one signer. For approvals only each
 /// signer's latest decision per environment counts, so a later rejection revokes an
 /// earlier approval.
-fn current<'a>(evidence: &'a Evidence, uri: &'a str) -> Vec<(String, &'a AttestationCheck)> {
+///
+/// Approvals signed by a vouching key count per approver they name: `service for alice`.
+fn current<'a>(
+    evidence: &'a Evidence,
+    uri: &'a str,
+    vouching: &BTreeSet<String>,
+) -> Vec<(String, &'a AttestationCheck)> {
+    let unit = |signer: &String, a: &AttestationCheck| {
+        let approver = a
+            .statement
+            .as_ref()
+            .and_then(|s| s.predicate.get("approver"))
+            .and_then(|v| v.as_str());
+        match approver {
+            Some(approver) if vouching.contains(signer) && uri == predicate::APPROVAL => {
+                format!("{signer} for {approver}")
+            }
+            _ => signer.clone(),
+        }
+    };
     let mut all: Vec<(String, &AttestationCheck)> = evidence
         .attestations_of(uri)
-        .flat_map(|a| a.signers.iter().map(move |s| (s.clone(), a)))
+        .flat_map(|a| a.signers.iter().map(move |s| (unit(s, a), a)))
         .collect();
     if uri != predicate::APPROVAL {
         return all;

@@ -371,3 +371,76 @@ fn bad_policies_name_their_problem() {
         assert!(error.contains(expect), "{text}: {error}");
     }
 }
+
+#[test]
+fn a_vouching_key_counts_once_per_approver_and_each_approver_once() {
+    let f = fixture();
+    let text = r#"
+keys:
+  service: {path: release.pub, vouchesForApprovers: true}
+  alice: alice.pub
+rules:
+  - scope: "**"
+    attestations:
+      - {type: approval, threshold: 2, signers: [service, alice], where: {environment: production, decision: approved}}
+"#;
+    let policy = load(&f, text).unwrap();
+    let digest = Digest::sha256_of(b"model");
+    let by = |approver: &str, decision: &str, time: &str| {
+        let mut v = approval("production", decision, time, None);
+        v["approver"] = approver.into();
+        v
+    };
+    let verdict = |atts: &[(&str, serde_json::Value)]| {
+        let evidence = evidence(&f, &policy, &digest, &[], atts);
+        policy.evaluate("reg.example/models/m", &evidence, now())
+    };
+    // One person approving twice through the service is one approval.
+    let twice = verdict(&[
+        ("release", by("bob", "approved", "2026-05-01T00:00:00Z")),
+        ("release", by("bob", "approved", "2026-05-02T00:00:00Z")),
+    ]);
+    assert!(!twice.passed(), "{:?}", twice.findings);
+    // Two people through the service are two.
+    let two = verdict(&[
+        ("release", by("bob", "approved", "2026-05-01T00:00:00Z")),
+        ("release", by("carol", "approved", "2026-05-01T00:00:00Z")),
+    ]);
+    assert!(two.passed(), "{:?}", two.findings);
+    assert!(
+        two.findings[0].detail.contains("service for bob"),
+        "{}",
+        two.findings[0].detail
+    );
+    // A later rejection by one of them through the service revokes only theirs.
+    let revoked = verdict(&[
+        ("release", by("bob", "approved", "2026-05-01T00:00:00Z")),
+        ("release", by("carol", "approved", "2026-05-01T00:00:00Z")),
+        ("release", by("carol", "rejected", "2026-05-03T00:00:00Z")),
+    ]);
+    assert!(!revoked.passed());
+    // A personal key is one signer whatever approver names it records.
+    let alice = verdict(&[
+        ("alice", by("alice", "approved", "2026-05-01T00:00:00Z")),
+        (
+            "alice",
+            by("someone-else", "approved", "2026-05-01T00:00:00Z"),
+        ),
+    ]);
+    assert!(!alice.passed());
+    // Without the flag the threshold could never be met by the two keys' one signer each
+    // plus more: a plain key named twice still counts once.
+    let plain = text.replace(", vouchesForApprovers: true", "");
+    let plain = load(&f, &plain).unwrap();
+    let evidence = evidence(
+        &f,
+        &plain,
+        &digest,
+        &[],
+        &[
+            ("release", by("bob", "approved", "2026-05-01T00:00:00Z")),
+            ("release", by("carol", "approved", "2026-05-01T00:00:00Z")),
+        ],
+    );
+    assert!(!plain.evaluate("r", &evidence, now()).passed());
+}
