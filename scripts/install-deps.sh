@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests use: the CNCF distribution registry, skopeo, htpasswd and openssl
-# from Debian, the PyPI jsonschema validator, oras client and securesystemslib (DSSE), and npm
+# Installs what the tests use: the CNCF distribution registry, skopeo, htpasswd, openssl,
+# chromium and chromedriver from Debian, the PyPI jsonschema validator, oras client and securesystemslib (DSSE), and npm
 # @sigstore/verify (bundles). Idempotent; needs root for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,9 @@ command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v htpasswd >/dev/null || need_apt+=(apache2-utils)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v npm >/dev/null || need_apt+=(npm)
+# The web pages are tested in a real headless browser through WebDriver.
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 if ((${#need_apt[@]})); then
   echo "installing ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -93,6 +93,10 @@ pub struct AuthConfig {
     /// API tokens, stored as the sha256 of the token.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// The environment variable holding the key that signs browser sessions (the same for
+    /// every replica); without it each process makes a random one.
+    #[serde(default)]
+    pub session_secret_env: Option<String>,
     /// OpenID Connect bearer tokens (JWTs).
     #[serde(default)]
     pub oidc: Option<super::oidc::OidcConfig>,

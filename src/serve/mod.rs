@@ -106,6 +106,7 @@ pub(crate) struct State {
     tokens: auth::Tokens,
     access: access::Access,
     events_secret: Option<String>,
+    sessions: ui::session::Sessions,
     ready: AtomicBool,
     metrics: metrics::Metrics,
     refresh: Duration,
@@ -193,6 +194,18 @@ fn build(config: &Config) -> Result<State, Box<dyn std::error::Error + Send + Sy
             path: "auth.oidc.jwks".into(),
             reason,
         })?;
+    let secret = config
+        .auth
+        .session_secret_env
+        .as_deref()
+        .map(|name| {
+            std::env::var(name).map_err(|_| Error::Config {
+                path: "auth.sessionSecretEnv".into(),
+                reason: format!("{name} is not set"),
+            })
+        })
+        .transpose()?;
+    let sessions = ui::session::Sessions::new(secret.as_deref().map(str::as_bytes))?;
     let events_secret = match &config.events {
         Some(events) => Some(
             std::env::var(&events.secret_env).map_err(|_| Error::Config {
@@ -209,6 +222,7 @@ fn build(config: &Config) -> Result<State, Box<dyn std::error::Error + Send + Sy
         tokens: auth::Tokens::new(&config.auth.tokens, oidc),
         access: access::Access::new(config.auth.anonymous, &config.access),
         events_secret,
+        sessions,
         ready: AtomicBool::new(false),
         metrics: metrics::Metrics::default(),
         refresh: config.refresh,

@@ -2,6 +2,7 @@
 //! directly), against real tools where they exist.
 
 mod attachments;
+mod browser;
 mod cli;
 mod discovery;
 mod faults;

@@ -13,9 +13,9 @@ use sha2::Digest as _;
 use crate::harness::{Env, Registry, RegistryConfig, free_port, sample};
 
 /// A running `modelark serve`, killed on drop.
-struct Service {
+pub struct Service {
     child: Child,
-    base: String,
+    pub base: String,
     runtime: tokio::runtime::Runtime,
     http: reqwest::Client,
 }
@@ -27,25 +27,25 @@ impl Drop for Service {
     }
 }
 
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Result<Vec<u8>, String>,
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Result<Vec<u8>, String>,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         let body = self.body.as_ref().expect("a whole body");
         serde_json::from_slice(body)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
     }
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         String::from_utf8_lossy(self.body.as_ref().expect("a whole body")).into_owned()
     }
 }
 
 impl Service {
-    fn start(env: &Env, config: &Path, port: u16) -> Service {
+    pub fn start(env: &Env, config: &Path, port: u16) -> Service {
         let mut cmd = Command::cargo_bin("modelark").unwrap();
         cmd.args(["serve", "--config"])
             .arg(config)
@@ -110,12 +110,12 @@ impl Service {
         })
     }
 
-    fn get(&self, path: &str, token: Option<&str>) -> Answer {
+    pub fn get(&self, path: &str, token: Option<&str>) -> Answer {
         self.send(reqwest::Method::GET, path, token, None, &[])
     }
 
     /// Polls until `done` (a liveness bound, not a timing assertion: generous on purpose).
-    fn wait_until(&self, done: impl Fn(&Service) -> bool, what: &str) {
+    pub fn wait_until(&self, done: impl Fn(&Service) -> bool, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             let ready = self.runtime.block_on(async {
@@ -138,7 +138,7 @@ fn sha256(text: &str) -> String {
     hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
-fn write_config(
+pub fn write_config(
     env: &Env,
     name: &str,
     port: u16,

@@ -120,6 +120,15 @@ pub(in crate::serve) async fn model(
     })
 }
 
+/// One verified decision on a version.
+#[derive(Serialize)]
+pub struct DecisionView {
+    #[serde(flatten)]
+    approval: crate::sign::predicate::Approval,
+    /// The trusted keys that signed it.
+    signers: Vec<String>,
+}
+
 /// One version in full.
 #[derive(Serialize)]
 pub struct VersionView {
@@ -128,6 +137,8 @@ pub struct VersionView {
     evidence: Evidence,
     approvals: BTreeMap<String, Vec<String>>,
     rejections: BTreeMap<String, Vec<String>>,
+    /// Every verified approval or rejection, oldest first, with who decided.
+    decisions: Vec<DecisionView>,
     verified: Option<bool>,
     policy: Option<Verdict>,
     /// Per alias the policy names: its verdict for moving that alias here.
@@ -162,10 +173,24 @@ pub(in crate::serve) async fn version(
         }
     }
     let governed = state.trust.is_some();
+    let mut decisions: Vec<DecisionView> = report
+        .evidence
+        .attestations_of(crate::sign::predicate::APPROVAL)
+        .filter_map(|check| {
+            let statement = check.statement.as_ref()?;
+            let approval = serde_json::from_value(statement.predicate.clone()).ok()?;
+            Some(DecisionView {
+                approval,
+                signers: check.signers.clone(),
+            })
+        })
+        .collect();
+    decisions.sort_by(|a, b| a.approval.time.cmp(&b.approval.time));
     Ok(VersionView {
         inspected,
         approvals,
         rejections,
+        decisions,
         verified: governed.then_some(report.verified),
         policy: governed.then_some(report.policy),
         evidence: report.evidence,

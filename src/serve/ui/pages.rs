@@ -1,75 +1,20 @@
-//! Server-rendered pages: `/` (catalog and search), `/models/{repository}` (model card,
-//! versions, aliases) and `/models/{repository}/versions/{v}` (files, signatures,
-//! approvals). maud escapes every interpolation; model cards (untrusted Markdown) go
-//! through ammonia; a Content-Security-Policy forbids scripts outright. No JavaScript.
+//! The pages themselves: catalog, model, version (with its forms), history.
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, RawQuery};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use futures_util::TryStreamExt;
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, PreEscaped, html};
 
-use super::access::Action;
-use super::api::catalog::hits;
-use super::api::models::{model, version};
-use super::api::{authorize, request, subject, version_ref};
-use super::{ApiError, State};
+use super::super::access::Action;
+use super::super::api::catalog::hits;
+use super::super::api::models::{keys, model, version};
+use super::super::api::{authorize, split, version_ref};
+use super::super::{ApiError, State};
+use super::{Viewer, error_page, page};
 use crate::governance::query::{Condition, Field};
-
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#222}\
-a{color:#0550ae}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left}\
-.ok{color:#116329}.bad{color:#a40e26}.badge{border:1px solid;border-radius:.6rem;padding:0 .4rem;font-size:.85em}\
-form input{padding:.3rem}code{background:#f3f3f3;padding:0 .2rem}.card{border:1px solid #ddd;padding:0 1rem;margin:1rem 0}";
-
-/// The page routes.
-pub fn routes() -> Router<Arc<State>> {
-    Router::new()
-        .route("/", get(catalog))
-        .route(
-            "/static/style.css",
-            get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE) }),
-        )
-        .route("/models/{*path}", get(model_page))
-}
-
-fn page(title: &str, body: Markup) -> Response {
-    let markup = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { (title) " · modelark" }
-                link rel="stylesheet" href="/static/style.css";
-            }
-            body {
-                header { a href="/" { "modelark" } }
-                (body)
-            }
-        }
-    };
-    let mut response = axum::response::Html(markup.into_string()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    response
-}
-
-fn error_page(error: ApiError) -> Response {
-    let status = error.status;
-    let mut response = page(
-        "error",
-        html! { h1 { "Error " (status.as_u16()) } p { (error.message) } },
-    );
-    *response.status_mut() = status;
-    response
-}
 
 fn text(field: Option<&Field>) -> String {
     match field {
@@ -80,13 +25,14 @@ fn text(field: Option<&Field>) -> String {
     }
 }
 
-async fn catalog(
+pub async fn catalog(
     state: axum::extract::State<Arc<State>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let result = async {
-        let who = subject(&state, &headers)?;
+        let viewer = Viewer::of(&state, &headers)?;
+        let who = &viewer.subject;
         let params: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
@@ -101,8 +47,8 @@ async fn catalog(
                 _ => {}
             }
         }
-        let found = hits(&state, &who, conditions, q.clone()).await?;
-        Ok::<_, ApiError>(page("catalog", html! {
+        let found = hits(&state, who, conditions, q.clone()).await?;
+        Ok::<_, ApiError>(page("catalog", Some(&viewer), &state, html! {
             h1 { "Models" }
             form method="get" action="/" {
                 input type="search" name="q" placeholder="name, title or tag" value=[q.as_deref()];
@@ -131,29 +77,31 @@ async fn catalog(
         }))
     }
     .await;
-    result.unwrap_or_else(error_page)
+    result.unwrap_or_else(|e| error_page(&state, e))
 }
 
-async fn model_page(
+pub async fn model_page(
     state: axum::extract::State<Arc<State>>,
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     let result = async {
-        let (repository, rest, who) = request(&state, &path, &headers)?;
-        let (source, repo) = authorize(&state, &who, Action::Read, &repository, None)?;
+        let (repository, rest) = split(&path);
+        let viewer = Viewer::of(&state, &headers)?;
+        let (source, repo) = authorize(&state, &viewer.subject, Action::Read, &repository, None)?;
         let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
         match rest.as_slice() {
-            [] => repository_page(&state, &source.ctx, &repo).await,
+            [] => repository_page(&state, &viewer, &source.ctx, &repo).await,
+            ["history"] => history_page(&state, &viewer, &source.ctx, &repo).await,
             ["versions", selector] => {
                 let reference = version_ref(&repo, selector)?;
-                version_page(&state, &source.ctx, &reference).await
+                version_page(&state, &viewer, &source.ctx, &reference).await
             }
             _ => Err(ApiError::not_found("no such page")),
         }
     }
     .await;
-    result.unwrap_or_else(error_page)
+    result.unwrap_or_else(|e| error_page(&state, e))
 }
 
 /// The model card (`README.md` of the newest version), sanitized: no script, no handler
@@ -174,6 +122,7 @@ async fn model_card(ctx: &crate::Context, reference: &crate::Reference) -> Optio
 
 async fn repository_page(
     state: &State,
+    viewer: &Viewer,
     ctx: &crate::Context,
     repo: &crate::Reference,
 ) -> Result<Response, ApiError> {
@@ -191,8 +140,11 @@ async fn repository_page(
     let name = repo.to_string();
     Ok(page(
         &name,
+        Some(viewer),
+        state,
         html! {
             h1 { (name) }
+            p { a href=(format!("/models/{name}/history")) { "History" } }
             @if let Some(card) = card { div class="card" { (PreEscaped(card)) } }
             h2 { "Versions" }
             table {
@@ -251,6 +203,7 @@ fn verdict(value: &serde_json::Value) -> Markup {
 
 async fn version_page(
     state: &State,
+    viewer: &Viewer,
     ctx: &crate::Context,
     reference: &crate::Reference,
 ) -> Result<Response, ApiError> {
@@ -272,8 +225,19 @@ async fn version_page(
         .cloned()
         .unwrap_or_default();
     let title = reference.to_string();
+    let path = state
+        .source_for(&repository)
+        .map_or(repository.as_str(), |s| s.path_of(&repository));
+    let access = &state.access;
+    let may_approve = access.allows(&viewer.subject, Action::Approve, path, None);
+    let may_promote = access.allows(&viewer.subject, Action::Promote, path, None);
+    let csrf = viewer.csrf(state);
+    let action = format!("/models/{repository}/versions/{selector}");
+    let decisions = json["decisions"].as_array().cloned().unwrap_or_default();
     Ok(page(
         &title,
+        Some(viewer),
+        state,
         html! {
             h1 { (title) }
             p { "Digest " code { (json["digest"].as_str().unwrap_or_default()) } " " (verdict(&json["verified"])) }
@@ -315,6 +279,65 @@ async fn version_page(
             }
             h2 { "Approvals" }
             p { (approvals(&json["approvals"])) }
+            ul id="decisions" {
+                @for d in &decisions {
+                    li { (d["environment"].as_str().unwrap_or("?")) ": " (d["decision"].as_str().unwrap_or("?")) " by " (d["approver"].as_str().unwrap_or("?")) " (signed by " (list(&d["signers"])) ")" }
+                }
+            }
+            @if let (true, Some(csrf)) = (may_approve, &csrf) {
+                form class="block" id="approve" method="post" action=(action) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="action" value="approve";
+                    input type="text" name="environment" placeholder="environment" required;
+                    " "
+                    input type="text" name="reason" placeholder="reason";
+                    " "
+                    button type="submit" name="decision" value="approve" { "Approve" }
+                    " "
+                    button type="submit" name="decision" value="reject" { "Reject" }
+                }
+            }
+            @if let (true, Some(csrf)) = (may_promote, &csrf) {
+                form class="block" id="promote" method="post" action=(action) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="action" value="promote";
+                    input type="text" name="alias" placeholder="alias (production)" required;
+                    " "
+                    input type="text" name="reason" placeholder="reason";
+                    " "
+                    button type="submit" { "Promote" }
+                }
+            }
+        },
+    ))
+}
+
+async fn history_page(
+    state: &State,
+    viewer: &Viewer,
+    ctx: &crate::Context,
+    repo: &crate::Reference,
+) -> Result<Response, ApiError> {
+    let events = crate::ops::history(ctx, repo, keys(state), None).await?;
+    let name = repo.to_string();
+    Ok(page(
+        &format!("{name} history"),
+        Some(viewer),
+        state,
+        html! {
+            h1 { "History of " a href=(format!("/models/{name}")) { (name) } }
+            table id="history" {
+                tr { th { "Time" } th { "Event" } th { "Version" } th { "Status" } th { "Detail" } }
+                @for e in events.iter().rev() {
+                    tr {
+                        td { (e.time.as_deref().unwrap_or("-")) }
+                        td { (e.kind) }
+                        td { (e.version) }
+                        td { @if e.verified { span class="ok" { "verified" } } @else { span class="bad" { "unverified" } } }
+                        td { (e.detail) }
+                    }
+                }
+            }
         },
     ))
 }
