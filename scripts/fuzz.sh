@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target in fuzz/ (cargo-fuzz, libFuzzer) for FUZZ_SECONDS each (default 20:
-# a smoke run), JOBS at a time, growing fuzz/corpus/<target>; TARGETS="a b" runs only those. Prints executions, final
+# a smoke run), JOBS at a time, growing fuzz/corpus/<target> (with fuzz/dicts/<target>.dict, the
+# target's field names and syntax, where there is one); TARGETS="a b" runs only those. Prints executions, final
 # coverage and the time of the last new coverage per target. A crash stops with its input in
 # fuzz/artifacts/<target>/: fix it, then move the input to fuzz/regressions/<target>/ so
 # `cargo test` replays it. Installs cargo-fuzz when missing. Uses no sanitizer, so it builds
@@ -19,7 +20,9 @@ run() {
   local target=$1
   mkdir -p "corpus/$target" "artifacts/$target"
   # -rss_limit_mb: the key target decrypts cosign keys with scrypt (64 MiB per attempt).
-  "$bin/$target" "corpus/$target" -artifact_prefix="artifacts/$target/" \
+  local dict=()
+  [[ -f "dicts/$target.dict" ]] && dict=(-dict="dicts/$target.dict")
+  "$bin/$target" "corpus/$target" -artifact_prefix="artifacts/$target/" "${dict[@]}" \
     -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=4096 \
     >"$logs/$target.log" 2>&1
 }
