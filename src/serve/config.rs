@@ -184,6 +184,10 @@ impl Config {
             rebase(&mut key.path);
         }
         rebase(&mut config.data_dir);
+        if let Some(tls) = config.tls.as_mut() {
+            rebase(&mut tls.cert);
+            rebase(&mut tls.key);
+        }
         if let Some(oidc) = config.auth.oidc.as_mut() {
             rebase(&mut oidc.jwks);
         }
@@ -196,9 +200,6 @@ impl Config {
 
     /// What cannot work, found before the service starts.
     pub fn check(&self) -> Result<(), String> {
-        if self.tls.is_some() {
-            return Err("tls: not supported yet; terminate TLS in front of the service (a load balancer or reverse proxy)".into());
-        }
         for token in &self.auth.tokens {
             let ok = token.sha256.len() == 64
                 && token

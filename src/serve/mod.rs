@@ -10,6 +10,7 @@ mod auth;
 pub mod config;
 mod metrics;
 mod oidc;
+mod tls;
 mod ui;
 
 use std::path::PathBuf;
@@ -107,6 +108,8 @@ pub(crate) struct State {
     access: access::Access,
     events_secret: Option<String>,
     sessions: ui::session::Sessions,
+    /// The listener speaks HTTPS itself.
+    tls: bool,
     ready: AtomicBool,
     metrics: metrics::Metrics,
     refresh: Duration,
@@ -137,6 +140,13 @@ pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send 
         listener.local_addr().map_or(config.listen, |a| a)
     );
     tokio::spawn(refresh_loop(Arc::clone(&state)));
+    if let Some(tls) = &config.tls {
+        let acceptor = tls::acceptor(tls).map_err(|reason| Error::Config {
+            path: "tls".into(),
+            reason,
+        })?;
+        return tls::serve(listener, acceptor, router(state)).await;
+    }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -223,6 +233,7 @@ fn build(config: &Config) -> Result<State, Box<dyn std::error::Error + Send + Sy
         access: access::Access::new(config.auth.anonymous, &config.access),
         events_secret,
         sessions,
+        tls: config.tls.is_some(),
         ready: AtomicBool::new(false),
         metrics: metrics::Metrics::default(),
         refresh: config.refresh,

@@ -354,7 +354,7 @@ impl Drop for Registry {
 
 /// A private CA (`ca.pem`) and a server certificate it issued for 127.0.0.1 and localhost
 /// (`cert.pem`, `key.pem`), made by openssl: the set-up of a registry behind a company CA.
-fn make_certificate(dir: &Path) {
+pub fn make_certificate(dir: &Path) {
     let openssl = |args: &[&str]| {
         let status = Command::new(which("openssl"))
             .args(args)

@@ -590,3 +590,55 @@ fn oidc_tokens_from_an_rsa_issuer_act_and_forged_or_expired_ones_are_refused() {
     let log = std::fs::read_to_string(env.path(&format!("serve-{port}.log"))).unwrap();
     assert!(!log.contains(&good[..40]), "a token reached the log");
 }
+
+#[test]
+fn the_service_speaks_https_with_the_configured_certificate() {
+    let env = Env::new();
+    let port = free_port();
+    let certs = env.path("certs");
+    std::fs::create_dir(&certs).unwrap();
+    crate::harness::make_certificate(&certs);
+    std::fs::write(
+        env.path("serve.yaml"),
+        format!("listen: 127.0.0.1:{port}\ndataDir: data\ntls: {{cert: certs/cert.pem, key: certs/key.pem}}\n"),
+    )
+    .unwrap();
+    let mut child = Command::cargo_bin("modelark")
+        .unwrap()
+        .args(["serve", "--config"])
+        .arg(env.path("serve.yaml"))
+        .env("MODELARK_HOME", env.home())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(env.path("serve.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(certs.join("ca.pem")).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        match runtime.block_on(
+            client
+                .get(format!("https://127.0.0.1:{port}/healthz"))
+                .send(),
+        ) {
+            Ok(response) => break response.status().as_u16(),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => panic!("no HTTPS answer: {e}"),
+        }
+    };
+    assert_eq!(status, 200);
+    // Plain HTTP to the TLS port gets no answer; an unknown CA is refused by the client.
+    let plain = runtime.block_on(reqwest::get(format!("http://127.0.0.1:{port}/healthz")));
+    assert!(plain.is_err() || plain.is_ok_and(|r| !r.status().is_success()));
+    let untrusted = runtime.block_on(reqwest::get(format!("https://127.0.0.1:{port}/healthz")));
+    assert!(
+        untrusted.is_err(),
+        "a certificate from an unknown CA was accepted"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

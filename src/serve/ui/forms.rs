@@ -60,7 +60,11 @@ pub async fn login(state: Shared, headers: HeaderMap, Form(form): Form<LoginForm
         );
         return error_page(&state, error);
     };
-    let attributes = if secure(&headers) { "; Secure" } else { "" };
+    let attributes = if state.tls || secure(&headers) {
+        "; Secure"
+    } else {
+        ""
+    };
     let value = format!(
         "{}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age=28800{attributes}",
         session::COOKIE
