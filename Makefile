@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: build test deps lint doc demo bench ci clean fuzz
+.PHONY: build test deps lint doc demo bench bench-serve ci clean fuzz
 
 build:
 	$(CARGO) build --release
@@ -36,6 +36,10 @@ clean:
 ## Compares modelark with skopeo, oras-py and curl on one local registry (2 GiB model; BENCH_SCALE=16 for a quick run).
 bench:
 	scripts/bench.sh
+
+## modelark serve under load: index build, latency percentiles, download, freshness, RSS.
+bench-serve:
+	scripts/bench-serve.sh
 
 ## Runs every fuzz target briefly (FUZZ_SECONDS each, default 20); crashes land in fuzz/artifacts/.
 fuzz:
