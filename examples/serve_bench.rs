@@ -7,6 +7,9 @@
 //! turn over CONNECTIONS keep-alive connections for SECONDS and prints requests/s, p50,
 //! p90, p99 and the slowest latency, and any non-200 answers.
 
+// A benchmark reports on its standard streams; the library's no-printing rule is for the library.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +27,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-async fn populate(host: &str, repos: usize, versions: usize) -> Result<(), Box<dyn std::error::Error>> {
+async fn populate(
+    host: &str,
+    repos: usize,
+    versions: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
     let scratch = tempfile::tempdir()?;
     let credentials = CredentialStore::at(scratch.path().join("none.json"), Vec::new());
     let options = Options {
@@ -37,13 +44,20 @@ async fn populate(host: &str, repos: usize, versions: usize) -> Result<(), Box<d
     for r in 0..repos {
         let dir = scratch.path().join(format!("m{r}"));
         std::fs::create_dir(&dir)?;
-        let weights: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ r as u8).collect();
+        let weights: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ r as u8)
+            .collect();
         std::fs::write(dir.join("model.safetensors"), weights)?;
         std::fs::write(dir.join("config.json"), format!("{{\"repo\": {r}}}"))?;
-        std::fs::write(dir.join("README.md"), format!("# m{r}\n\nA benchmark model.\n"))?;
+        std::fs::write(
+            dir.join("README.md"),
+            format!("# m{r}\n\nA benchmark model.\n"),
+        )?;
     }
     let started = Instant::now();
-    let jobs: Vec<(usize, usize)> = (0..repos).flat_map(|r| (0..versions).map(move |v| (r, v))).collect();
+    let jobs: Vec<(usize, usize)> = (0..repos)
+        .flat_map(|r| (0..versions).map(move |v| (r, v)))
+        .collect();
     let silent = Arc::new(modelark::progress::Silent);
     let results: Vec<Result<(), modelark::Error>> = stream::iter(jobs)
         .map(|(r, v)| {
@@ -66,9 +80,17 @@ async fn populate(host: &str, repos: usize, versions: usize) -> Result<(), Box<d
                     ..modelark::package::pack::Options::default()
                 };
                 let tag = format!("1.0.{v}").parse().expect("a tag");
-                modelark::transfer::push_directory(&dir, &options, &repository, &tag, false, 2, silent)
-                    .await
-                    .map(drop)
+                modelark::transfer::push_directory(
+                    &dir,
+                    &options,
+                    &repository,
+                    &tag,
+                    false,
+                    2,
+                    silent,
+                )
+                .await
+                .map(drop)
             }
         })
         .buffer_unordered(16)
@@ -86,8 +108,15 @@ async fn populate(host: &str, repos: usize, versions: usize) -> Result<(), Box<d
     Ok(())
 }
 
-async fn load(base: &str, seconds: u64, connections: usize, paths: &[String]) -> Result<(), Box<dyn std::error::Error>> {
-    let http = reqwest::Client::builder().pool_max_idle_per_host(connections).build()?;
+async fn load(
+    base: &str,
+    seconds: u64,
+    connections: usize,
+    paths: &[String],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let workers = (0..connections).map(|worker| {

@@ -214,8 +214,9 @@ async fn refresh_store(
     Ok(names)
 }
 
-/// Whether `text` (lowercase) is in the hit's repository, name, title or tags.
-fn mentions(hit: &Hit, text: &str) -> bool {
+/// Whether `text` (lowercase) is in the hit's repository, name, title or tags: the free-text
+/// match of [`Search::text`].
+pub fn mentions(hit: &Hit, text: &str) -> bool {
     let fields = &hit.fields.0;
     let field = |name: &str| match fields.get(name) {
         Some(Field::Text(t)) => vec![t.as_str()],

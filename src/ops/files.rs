@@ -66,7 +66,7 @@ pub async fn open_file(ctx: &Context, reference: &Reference, path: &str) -> Resu
     };
     Ok(FileStream {
         model: resolved.descriptor.digest.clone(),
-        body: verified(raw, layer.clone()),
+        body: verified(coalesce(raw, 256 * 1024), layer.clone()),
         layer,
     })
 }
@@ -87,6 +87,34 @@ fn read_chunks(file: tokio::fs::File) -> impl futures_util::Stream<Item = std::i
         buffer.truncate(n);
         Ok(Some((Bytes::from(buffer), file)))
     })
+}
+
+/// Joins small chunks (a registry's body arrives in pieces of a few KiB) into pieces of at
+/// least `size` bytes, so each costs one write downstream.
+fn coalesce(
+    inner: BoxStream<'static, std::io::Result<Bytes>>,
+    size: usize,
+) -> BoxStream<'static, std::io::Result<Bytes>> {
+    stream::unfold(
+        (inner, Some(bytes::BytesMut::new())),
+        move |(mut inner, buffer)| async move {
+            let mut buffer = buffer?;
+            loop {
+                match inner.next().await {
+                    Some(Ok(chunk)) => {
+                        buffer.extend_from_slice(&chunk);
+                        if buffer.len() >= size {
+                            return Some((Ok(buffer.split().freeze()), (inner, Some(buffer))));
+                        }
+                    }
+                    Some(Err(e)) => return Some((Err(e), (inner, None))),
+                    None if buffer.is_empty() => return None,
+                    None => return Some((Ok(buffer.split().freeze()), (inner, None))),
+                }
+            }
+        },
+    )
+    .boxed()
 }
 
 /// Passes `inner` through, hashing and counting; the last chunk is held back until the
@@ -199,5 +227,21 @@ mod tests {
             "long"
         );
         assert_eq!(collect(verified(chunks(&[]), layer(b""))).unwrap(), b"");
+    }
+
+    #[test]
+    fn small_chunks_are_joined_and_nothing_is_lost() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let pieces: Vec<Bytes> = runtime.block_on(async {
+            coalesce(chunks(&[b"ab", b"cd", b"e", b"fghij", b"k"]), 4)
+                .try_collect()
+                .await
+                .unwrap()
+        });
+        let lengths: Vec<usize> = pieces.iter().map(Bytes::len).collect();
+        assert_eq!(lengths, vec![4, 6, 1]);
+        assert_eq!(pieces.concat(), b"abcdefghijk");
     }
 }

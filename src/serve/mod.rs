@@ -113,11 +113,89 @@ pub(crate) struct State {
     ready: AtomicBool,
     metrics: metrics::Metrics,
     refresh: Duration,
+    /// Every indexed version, per source, read from the index after each refresh: searches
+    /// filter this in memory instead of reading the index per request.
+    catalog: std::sync::RwLock<Arc<Vec<(usize, crate::governance::index::Hit)>>>,
+    /// Rendered model and version views per repository, dropped when a notification or a
+    /// write touches the repository, and after `VIEW_TTL` (approvals expire).
+    views: std::sync::Mutex<std::collections::HashMap<String, Views>>,
+}
+
+/// How long a cached view is served: approvals expire, and without notifications new
+/// signatures are only seen this late.
+const VIEW_TTL: Duration = Duration::from_secs(30);
+
+/// The cached views of one repository.
+#[derive(Default)]
+struct Views {
+    entries: std::collections::HashMap<String, (std::time::Instant, Arc<serde_json::Value>)>,
 }
 
 impl State {
     fn source_for(&self, repository: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.covers(repository))
+    }
+
+    /// Reads every source's hits from the index into the in-memory catalog.
+    async fn reload_catalog(&self) {
+        let mut all = Vec::new();
+        for (i, source) in self.sources.iter().enumerate() {
+            let search = ops::Search {
+                scope: source.scope.clone(),
+                conditions: Vec::new(),
+                no_refresh: true,
+                text: None,
+            };
+            match ops::search(&source.ctx, &search).await {
+                Ok(hits) => all.extend(hits.into_iter().map(|h| (i, h))),
+                Err(e) => tracing::warn!("reading the index of {} failed: {e}", source.scope),
+            }
+        }
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(all);
+    }
+
+    /// The in-memory catalog.
+    fn catalog(&self) -> Arc<Vec<(usize, crate::governance::index::Hit)>> {
+        Arc::clone(&self.catalog.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// A cached view (`key` within `repository`), or `make`'s, cached.
+    async fn view<F>(
+        &self,
+        repository: &str,
+        key: &str,
+        make: F,
+    ) -> Result<Arc<serde_json::Value>, ApiError>
+    where
+        F: std::future::Future<Output = Result<serde_json::Value, ApiError>>,
+    {
+        {
+            let views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, value)) = views.get(repository).and_then(|v| v.entries.get(key))
+                && at.elapsed() < VIEW_TTL
+            {
+                return Ok(Arc::clone(value));
+            }
+        }
+        let value = Arc::new(make.await?);
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        views
+            .entry(repository.to_owned())
+            .or_default()
+            .entries
+            .insert(
+                key.to_owned(),
+                (std::time::Instant::now(), Arc::clone(&value)),
+            );
+        Ok(value)
+    }
+
+    /// Forgets the cached views of `repository` (after a write or a notification).
+    fn invalidate(&self, repository: &str) {
+        self.views
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(repository);
     }
 }
 
@@ -237,6 +315,8 @@ fn build(config: &Config) -> Result<State, Box<dyn std::error::Error + Send + Sy
         ready: AtomicBool::new(false),
         metrics: metrics::Metrics::default(),
         refresh: config.refresh,
+        catalog: std::sync::RwLock::default(),
+        views: std::sync::Mutex::default(),
     })
 }
 
@@ -254,6 +334,12 @@ fn crate_credentials() -> CredentialStore {
 async fn refresh_loop(state: Arc<State>) {
     loop {
         refresh_all(&state).await;
+        state.reload_catalog().await;
+        state
+            .views
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         state.ready.store(true, Ordering::SeqCst);
         tokio::time::sleep(state.refresh).await;
     }

@@ -19,7 +19,7 @@ use super::models::keys;
 use super::{Shared, authorize, subject};
 use crate::governance::index::Hit;
 use crate::governance::query::{Condition, Field};
-use crate::ops::{self, Scope, Search};
+use crate::ops::{self, Scope};
 
 /// The query string as pairs, repeated keys kept.
 fn pairs(query: Option<&str>) -> Vec<(String, String)> {
@@ -45,22 +45,21 @@ pub(in crate::serve) async fn hits(
     conditions: Vec<Condition>,
     text: Option<String>,
 ) -> Result<Vec<Hit>, ApiError> {
-    let mut all = Vec::new();
-    for source in &state.sources {
-        let search = Search {
-            scope: source.scope.clone(),
-            conditions: conditions.clone(),
-            no_refresh: true,
-            text: text.clone(),
-        };
-        let hits = ops::search(&source.ctx, &search).await?;
-        all.extend(hits.into_iter().filter(|h| {
-            state
-                .access
-                .allows(who, Action::Read, source.path_of(&h.repository), None)
-        }));
-    }
-    Ok(all)
+    let text = text.map(|t| t.to_lowercase());
+    let catalog = state.catalog();
+    Ok(catalog
+        .iter()
+        .filter(|(_, hit)| conditions.iter().all(|c| c.matches(&hit.fields)))
+        .filter(|(_, hit)| {
+            text.as_deref()
+                .is_none_or(|t| ops::discover::mentions(hit, t))
+        })
+        .filter(|(i, hit)| {
+            let path = state.sources[*i].path_of(&hit.repository);
+            state.access.allows(who, Action::Read, path, None)
+        })
+        .map(|(_, hit)| hit.clone())
+        .collect())
 }
 
 /// `GET /api/v1/search?where=EXPR&q=TEXT&sort=[-]FIELD&limit=N&page_token=T`.
@@ -273,6 +272,7 @@ pub async fn events(state: Shared, headers: HeaderMap, bytes: Bytes) -> Result<R
     repositories.dedup();
     let state = Arc::clone(&state);
     tokio::spawn(async move {
+        let touched = !repositories.is_empty();
         for repository in repositories {
             for source in &state.sources {
                 let Scope::Registry { host, prefix } = &source.scope else {
@@ -288,6 +288,7 @@ pub async fn events(state: Shared, headers: HeaderMap, bytes: Bytes) -> Result<R
                     host: host.clone(),
                     prefix: repository.clone(),
                 };
+                state.invalidate(&format!("{host}/{repository}"));
                 if let Err(e) = ops::refresh(&source.ctx, &scope).await {
                     state.metrics.registry_error();
                     tracing::warn!(
@@ -295,6 +296,9 @@ pub async fn events(state: Shared, headers: HeaderMap, bytes: Bytes) -> Result<R
                     );
                 }
             }
+        }
+        if touched {
+            state.reload_catalog().await;
         }
     });
     Ok(StatusCode::ACCEPTED.into_response())

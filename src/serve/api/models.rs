@@ -30,7 +30,7 @@ pub async fn read(
     let ctx = &source.ctx;
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     match rest.as_slice() {
-        [] => Ok(Json(model(&state, ctx, &repo).await?).into_response()),
+        [] => Ok(Json(&*model_view(&state, ctx, &repo).await?).into_response()),
         ["history"] => {
             let keys = keys(&state);
             let events = ops::history(ctx, &repo, keys, None).await?;
@@ -38,7 +38,7 @@ pub async fn read(
         }
         ["versions", selector] => {
             let reference = version_ref(&repo, selector)?;
-            Ok(Json(version(&state, ctx, &reference).await?).into_response())
+            Ok(Json(&*version_view(&state, ctx, &reference).await?).into_response())
         }
         ["versions", selector, "lineage"] => {
             let reference = version_ref(&repo, selector)?;
@@ -88,6 +88,36 @@ pub struct ModelView {
     repository: String,
     versions: Vec<VersionRow>,
     aliases: BTreeMap<String, crate::Digest>,
+}
+
+/// The model view, from the cache when it is fresh.
+pub(in crate::serve) async fn model_view(
+    state: &State,
+    ctx: &crate::Context,
+    repo: &Reference,
+) -> Result<std::sync::Arc<serde_json::Value>, ApiError> {
+    let key = repo.to_string();
+    state
+        .view(&key, "", async {
+            let view = model(state, ctx, repo).await?;
+            Ok(serde_json::to_value(view).unwrap_or_default())
+        })
+        .await
+}
+
+/// The version view, from the cache when it is fresh.
+pub(in crate::serve) async fn version_view(
+    state: &State,
+    ctx: &crate::Context,
+    reference: &Reference,
+) -> Result<std::sync::Arc<serde_json::Value>, ApiError> {
+    let repository = reference.without_selector().to_string();
+    state
+        .view(&repository, &reference.to_string(), async {
+            let view = version(state, ctx, reference).await?;
+            Ok(serde_json::to_value(view).unwrap_or_default())
+        })
+        .await
 }
 
 pub(in crate::serve) async fn model(

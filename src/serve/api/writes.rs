@@ -108,6 +108,7 @@ pub async fn post(
             };
             let signed =
                 ops::approve(&source.ctx, &reference, service_key(&state)?, &approval).await?;
+            state.invalidate(&repo.to_string());
             Ok((StatusCode::CREATED, Json(signed)).into_response())
         }
         ["versions", selector, "signatures"] => {
@@ -123,6 +124,7 @@ pub async fn post(
                 format,
             )
             .await?;
+            state.invalidate(&repo.to_string());
             Ok((StatusCode::CREATED, Json(signed)).into_response())
         }
         ["aliases", alias, "rollback"] => {
@@ -132,6 +134,7 @@ pub async fn post(
             let alias = parse_tag(alias)?;
             let how = mover(&state, &who, request.reason.as_deref())?;
             let moved = ops::rollback(&source.ctx, &repo, &alias, &how).await?;
+            state.invalidate(&repo.to_string());
             Ok(Json(moved).into_response())
         }
         _ => Err(ApiError::not_found(format!(
@@ -163,6 +166,7 @@ pub async fn put(
     let alias = parse_tag(alias)?;
     let how = mover(&state, &who, request.reason.as_deref())?;
     let moved = ops::promote(&source.ctx, &reference, &alias, &how).await?;
+    state.invalidate(&repo.to_string());
     Ok(Json(moved).into_response())
 }
 

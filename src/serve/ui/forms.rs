@@ -174,6 +174,7 @@ pub async fn act(
                     expires: None,
                 };
                 ops::approve(&source.ctx, &reference, key, &approval).await?;
+                state.invalidate(&repo.to_string());
             }
             "promote" => {
                 let alias = form.alias.clone().unwrap_or_default();
@@ -196,6 +197,7 @@ pub async fn act(
                     reason: reason.as_deref(),
                 };
                 ops::promote(&source.ctx, &reference, &alias, &how).await?;
+                state.invalidate(&repo.to_string());
             }
             other => return Err(ApiError::bad_request(format!("unknown action {other:?}"))),
         }

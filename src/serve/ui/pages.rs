@@ -10,7 +10,7 @@ use maud::{Markup, PreEscaped, html};
 
 use super::super::access::Action;
 use super::super::api::catalog::hits;
-use super::super::api::models::{keys, model, version};
+use super::super::api::models::{keys, model_view, version_view};
 use super::super::api::{authorize, split, version_ref};
 use super::super::{ApiError, State};
 use super::{Viewer, error_page, page};
@@ -126,8 +126,7 @@ async fn repository_page(
     ctx: &crate::Context,
     repo: &crate::Reference,
 ) -> Result<Response, ApiError> {
-    let view = model(state, ctx, repo).await?;
-    let json = serde_json::to_value(&view).unwrap_or_default();
+    let json = model_view(state, ctx, repo).await?;
     let versions = json["versions"].as_array().cloned().unwrap_or_default();
     let newest = versions
         .last()
@@ -207,8 +206,7 @@ async fn version_page(
     ctx: &crate::Context,
     reference: &crate::Reference,
 ) -> Result<Response, ApiError> {
-    let view = version(state, ctx, reference).await?;
-    let json = serde_json::to_value(&view).unwrap_or_default();
+    let json = version_view(state, ctx, reference).await?;
     let repository = reference.without_selector().to_string();
     let selector = reference
         .digest()
