@@ -119,6 +119,15 @@ pub(crate) struct State {
     /// Rendered model and version views per repository, dropped when a notification or a
     /// write touches the repository, and after `VIEW_TTL` (approvals expire).
     views: std::sync::Mutex<std::collections::HashMap<String, Views>>,
+    /// One computation per view at a time: concurrent requests for a view that is not
+    /// cached wait for the first instead of all asking the registry.
+    computing: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Asks the catalog reloader for a reload; many notifications make one reload.
+    reload: tokio::sync::Notify,
+    /// Repositories (paths on the registry) notifications said changed, not yet refreshed.
+    pending: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Wakes the refresher for `pending`.
+    refresh_now: tokio::sync::Notify,
 }
 
 /// How long a cached view is served: approvals expire, and without notifications new
@@ -159,7 +168,14 @@ impl State {
         Arc::clone(&self.catalog.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// A cached view (`key` within `repository`), or `make`'s, cached.
+    fn cached(&self, repository: &str, key: &str) -> Option<Arc<serde_json::Value>> {
+        let views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, value) = views.get(repository)?.entries.get(key)?;
+        (at.elapsed() < VIEW_TTL).then(|| Arc::clone(value))
+    }
+
+    /// A cached view (`key` within `repository`), or `make`'s, cached; one `make` runs at
+    /// a time per view.
     async fn view<F>(
         &self,
         repository: &str,
@@ -169,15 +185,26 @@ impl State {
     where
         F: std::future::Future<Output = Result<serde_json::Value, ApiError>>,
     {
-        {
-            let views = self.views.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((at, value)) = views.get(repository).and_then(|v| v.entries.get(key))
-                && at.elapsed() < VIEW_TTL
-            {
-                return Ok(Arc::clone(value));
-            }
+        if let Some(value) = self.cached(repository, key) {
+            return Ok(value);
+        }
+        let slot = format!("{repository}\t{key}");
+        let lock = Arc::clone(
+            self.computing
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(slot.clone())
+                .or_default(),
+        );
+        let _turn = lock.lock().await;
+        if let Some(value) = self.cached(repository, key) {
+            return Ok(value);
         }
         let value = Arc::new(make.await?);
+        self.computing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&slot);
         let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
         views
             .entry(repository.to_owned())
@@ -218,6 +245,8 @@ pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send 
         listener.local_addr().map_or(config.listen, |a| a)
     );
     tokio::spawn(refresh_loop(Arc::clone(&state)));
+    tokio::spawn(reload_loop(Arc::clone(&state)));
+    tokio::spawn(notified_loop(Arc::clone(&state)));
     if let Some(tls) = &config.tls {
         let acceptor = tls::acceptor(tls).map_err(|reason| Error::Config {
             path: "tls".into(),
@@ -317,6 +346,10 @@ fn build(config: &Config) -> Result<State, Box<dyn std::error::Error + Send + Sy
         refresh: config.refresh,
         catalog: std::sync::RwLock::default(),
         views: std::sync::Mutex::default(),
+        computing: std::sync::Mutex::default(),
+        reload: tokio::sync::Notify::new(),
+        pending: std::sync::Mutex::default(),
+        refresh_now: tokio::sync::Notify::new(),
     })
 }
 
@@ -342,6 +375,52 @@ async fn refresh_loop(state: Arc<State>) {
             .clear();
         state.ready.store(true, Ordering::SeqCst);
         tokio::time::sleep(state.refresh).await;
+    }
+}
+
+/// Reloads the catalog when asked, at most every 100 ms: a burst of notifications (a bulk
+/// push) makes a few reloads, not one per event.
+async fn reload_loop(state: Arc<State>) {
+    loop {
+        state.reload.notified().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        state.reload_catalog().await;
+    }
+}
+
+/// Refreshes the repositories notifications named, each once however many events named it
+/// meanwhile, then asks for a catalog reload.
+async fn notified_loop(state: Arc<State>) {
+    loop {
+        state.refresh_now.notified().await;
+        let repositories =
+            std::mem::take(&mut *state.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        for repository in repositories {
+            for source in &state.sources {
+                let Scope::Registry { host, prefix } = &source.scope else {
+                    continue;
+                };
+                let covered = prefix.is_empty()
+                    || repository == *prefix
+                    || repository.starts_with(&format!("{prefix}/"));
+                if !covered {
+                    continue;
+                }
+                let scope = Scope::Registry {
+                    host: host.clone(),
+                    prefix: repository.clone(),
+                };
+                if let Err(e) = ops::refresh(&source.ctx, &scope).await {
+                    state.metrics.registry_error();
+                    tracing::warn!(
+                        "refreshing {host}/{repository} after a notification failed: {e}"
+                    );
+                }
+                // After the refresh: a view cached meanwhile may predate the change.
+                state.invalidate(&format!("{host}/{repository}"));
+            }
+        }
+        state.reload.notify_one();
     }
 }
 

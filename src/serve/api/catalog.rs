@@ -1,8 +1,6 @@
 //! Across repositories: `GET /api/v1/search`, `GET /api/v1/diff`, `GET /api/v1/audit`,
 //! and `POST /api/v1/events` (registry notifications).
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::RawQuery;
@@ -19,7 +17,7 @@ use super::models::keys;
 use super::{Shared, authorize, subject};
 use crate::governance::index::Hit;
 use crate::governance::query::{Condition, Field};
-use crate::ops::{self, Scope};
+use crate::ops;
 
 /// The query string as pairs, repeated keys kept.
 fn pairs(query: Option<&str>) -> Vec<(String, String)> {
@@ -270,36 +268,13 @@ pub async fn events(state: Shared, headers: HeaderMap, bytes: Bytes) -> Result<R
         .collect();
     repositories.sort();
     repositories.dedup();
-    let state = Arc::clone(&state);
-    tokio::spawn(async move {
-        let touched = !repositories.is_empty();
-        for repository in repositories {
-            for source in &state.sources {
-                let Scope::Registry { host, prefix } = &source.scope else {
-                    continue;
-                };
-                if !(prefix.is_empty()
-                    || repository == *prefix
-                    || repository.starts_with(&format!("{prefix}/")))
-                {
-                    continue;
-                }
-                let scope = Scope::Registry {
-                    host: host.clone(),
-                    prefix: repository.clone(),
-                };
-                state.invalidate(&format!("{host}/{repository}"));
-                if let Err(e) = ops::refresh(&source.ctx, &scope).await {
-                    state.metrics.registry_error();
-                    tracing::warn!(
-                        "refreshing {host}/{repository} after a notification failed: {e}"
-                    );
-                }
-            }
-        }
-        if touched {
-            state.reload_catalog().await;
-        }
-    });
+    if !repositories.is_empty() {
+        state
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(repositories);
+        state.refresh_now.notify_one();
+    }
     Ok(StatusCode::ACCEPTED.into_response())
 }
