@@ -36,6 +36,9 @@ pub struct Faults {
     /// Hold requests whose line contains the filter this many milliseconds before
     /// forwarding them (a slow link: a large upload takes that much longer to arrive).
     pub slow: Option<(String, u64)>,
+    /// Answer this many manifest PUTs with 400 DIGEST_INVALID, as CNCF distribution does
+    /// when the same blob is being pushed to the repository at the same moment.
+    pub digest_invalid: usize,
 }
 
 #[derive(Default)]
@@ -121,6 +124,7 @@ enum Action {
     Stall(usize),
     LoopLink(String),
     RefusePatch(u64),
+    DigestInvalid(u64),
     Cut(usize),
     Forward,
 }
@@ -163,6 +167,12 @@ fn handle(mut client: TcpStream, upstream: u16, state: &Mutex<State>) {
             .is_some_and(|f| line.contains(f))
         {
             Action::LoopLink(target)
+        } else if state.faults.digest_invalid > 0
+            && line.starts_with("PUT ")
+            && line.contains("/manifests/")
+        {
+            state.faults.digest_invalid -= 1;
+            Action::DigestInvalid(content_length(&head).unwrap_or(0))
         } else if let Some(limit) = state.faults.max_patch_body
             && line.starts_with("PATCH ")
             && content_length(&head).is_none_or(|length| length > limit)
@@ -196,6 +206,15 @@ fn handle(mut client: TcpStream, upstream: u16, state: &Mutex<State>) {
     if let Action::TooMany(seconds) = action {
         let _ = client.write_all(
             format!("HTTP/1.1 429 Too Many Requests\r\nRetry-After: {seconds}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        return;
+    }
+    if let Action::DigestInvalid(length) = action {
+        let rest = length.saturating_sub(extra.len() as u64);
+        let _ = std::io::copy(&mut (&mut client).take(rest), &mut std::io::sink());
+        let body = r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#;
+        let _ = client.write_all(
+            format!("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes(),
         );
         return;
     }

@@ -397,6 +397,38 @@ fn retry_after_is_capped_and_the_wait_is_explained() {
     assert!(stderr.contains("retry 2 of 5"), "{stderr}");
 }
 
+#[test]
+fn a_manifest_refused_as_digest_invalid_by_a_racing_registry_is_pushed_again() {
+    // CNCF distribution answers a manifest PUT with DIGEST_INVALID when another push of the
+    // same blob to the repository is writing its link file at that moment (seen with 16
+    // concurrent pushes in `make bench-serve`); the proxy answers that way on purpose.
+    let registry = Registry::start();
+    let env = Env::new();
+    let model = random_model(&env, "model", 4096);
+    let refusing = |count| {
+        FaultProxy::start(
+            registry.port,
+            Faults {
+                digest_invalid: count,
+                ..Faults::default()
+            },
+        )
+    };
+    let proxy = refusing(2);
+    let remote = format!("{}/race/model:1.0.0", proxy.host());
+    env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
+    let direct = format!("{}/race/model:1.0.0", registry.host());
+    env.ok(&["inspect", &direct, "--plain-http"]);
+    // A registry that keeps refusing is reported, not retried forever.
+    let proxy = refusing(100);
+    let remote = format!("{}/race/other:1.0.0", proxy.host());
+    let stderr = env.fails(
+        &["push", model.to_str().unwrap(), &remote, "--plain-http"],
+        2,
+    );
+    assert!(stderr.contains("DIGEST_INVALID"), "{stderr}");
+}
+
 /// Rewrites `path` in place, same size, over and over, until `stop` is set.
 fn rewrite_in_place(path: &Path, stop: &std::sync::atomic::AtomicBool) {
     use std::io::{Seek, SeekFrom, Write};

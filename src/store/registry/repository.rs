@@ -93,21 +93,45 @@ impl Repository {
     ) -> Result<(), Error> {
         let url = self.urls.manifest(&self.name, reference);
         let body = bytes::Bytes::copy_from_slice(bytes);
-        let response = self
-            .send("push manifest", &Access::Push, |http| {
-                http.put(url.clone())
-                    .header(CONTENT_TYPE, descriptor.media_type.clone())
-                    .body(body.clone())
-            })
-            .await?;
-        self.expect(
-            response,
-            &[StatusCode::CREATED, StatusCode::OK],
-            "push manifest",
-            &url,
-        )
-        .await?;
-        Ok(())
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let response = self
+                .send("push manifest", &Access::Push, |http| {
+                    http.put(url.clone())
+                        .header(CONTENT_TYPE, descriptor.media_type.clone())
+                        .body(body.clone())
+                })
+                .await?;
+            let result = self
+                .expect(
+                    response,
+                    &[StatusCode::CREATED, StatusCode::OK],
+                    "push manifest",
+                    &url,
+                )
+                .await;
+            match result {
+                // CNCF distribution races when the same blob is pushed to one repository
+                // at once (a blob's link file is read while another upload writes it) and
+                // then calls a manifest whose bytes match its digest invalid. The manifest
+                // is ours and its digest computed from its bytes, so asking again is safe.
+                Err(Error::Registry {
+                    status,
+                    code: Some(code),
+                    ..
+                }) if status == StatusCode::BAD_REQUEST
+                    && code == "DIGEST_INVALID"
+                    && attempt < 4 =>
+                {
+                    tracing::info!(
+                        "{url} answered DIGEST_INVALID for a manifest that matches its digest; retrying"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                }
+                other => return other.map(drop),
+            }
+        }
     }
 
     /// True when the repository has the blob (with the right size, when the registry says).
