@@ -94,7 +94,7 @@ pub async fn push(
 ) -> Result<Pushed> {
     registry_only(target, "push")?;
     match source {
-        Source::Model(source) => copy_between(ctx, source, target, None, overwrite).await,
+        Source::Model(source) => copy(ctx, source, target, None, overwrite).await,
         Source::Directory(model) => push_directory(ctx, model, target, overwrite).await,
     }
 }
@@ -167,16 +167,6 @@ async fn push_directory(
 /// [`crate::verify::Error::PolicyViolation`]; transport and store errors;
 /// [`crate::governance::Error::VersionExists`].
 pub async fn copy(
-    ctx: &Context,
-    source: &Reference,
-    target: &Reference,
-    trust: Option<&Trust>,
-    overwrite: Overwrite<'_>,
-) -> Result<Pushed> {
-    copy_between(ctx, source, target, trust, overwrite).await
-}
-
-async fn copy_between(
     ctx: &Context,
     source: &Reference,
     target: &Reference,

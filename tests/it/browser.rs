@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::harness::{Env, Registry, free_port, root, sample, which};
-use crate::serve::{Service, write_config};
+use crate::serve::{Service, signed_sample, write_config};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -248,21 +248,7 @@ fn a_browser_finds_reads_downloads_approves_and_promotes() {
     let registry = Registry::start();
     let host = registry.host();
     let remote = format!("{host}/ml/tiny");
-    let (alice_key, _) = env.keypair("alice");
-    env.keypair("service");
-    env.ok(&[
-        "push",
-        sample().to_str().unwrap(),
-        &format!("{remote}:1.0.0"),
-        "--plain-http",
-    ]);
-    env.ok(&[
-        "sign",
-        &format!("{remote}:1.0.0"),
-        "--key",
-        &alice_key,
-        "--plain-http",
-    ]);
+    signed_sample(&env, &remote);
     std::fs::write(
         env.path("deploy.yaml"),
         "keys:\n  alice: alice.pub\n  service: {path: service.pub, vouchesForApprovers: true}\n\

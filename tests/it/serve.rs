@@ -134,6 +134,16 @@ impl Service {
     }
 }
 
+/// Pushes the sample model as `REMOTE:1.0.0` signed by a new key `alice`, and makes the
+/// service's key.
+pub fn signed_sample(env: &Env, remote: &str) {
+    let (alice_key, _) = env.keypair("alice");
+    env.keypair("service");
+    let version = format!("{remote}:1.0.0");
+    env.ok(&["push", sample().to_str().unwrap(), &version, "--plain-http"]);
+    env.ok(&["sign", &version, "--key", &alice_key, "--plain-http"]);
+}
+
 fn sha256(text: &str) -> String {
     hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
@@ -186,21 +196,7 @@ fn the_service_answers_searches_serves_verified_files_and_gates_writes() {
     });
     let host = registry.host();
     let remote = format!("{host}/ml/tiny");
-    let (alice_key, _) = env.keypair("alice");
-    env.keypair("service");
-    env.ok(&[
-        "push",
-        sample().to_str().unwrap(),
-        &format!("{remote}:1.0.0"),
-        "--plain-http",
-    ]);
-    env.ok(&[
-        "sign",
-        &format!("{remote}:1.0.0"),
-        "--key",
-        &alice_key,
-        "--plain-http",
-    ]);
+    signed_sample(&env, &remote);
     std::fs::write(
         env.path("deploy.yaml"),
         "keys: {alice: alice.pub, service: service.pub}\n\
