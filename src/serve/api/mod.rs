@@ -26,6 +26,15 @@ pub fn routes() -> Router<Arc<State>> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    include_str!("../openapi.json"),
+                )
+            }),
+        )
         .route("/api/v1/search", get(catalog::search))
         .route("/api/v1/diff", get(catalog::diff))
         .route("/api/v1/audit", get(catalog::audit))
@@ -135,6 +144,41 @@ pub(super) fn version_ref(repository: &Reference, selector: &str) -> Result<Refe
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_openapi_document_lists_every_route() {
+        let document: serde_json::Value =
+            serde_json::from_str(include_str!("../openapi.json")).unwrap();
+        assert_eq!(document["openapi"], "3.1.0");
+        let paths = document["paths"].as_object().unwrap();
+        let routes = [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/api/v1/openapi.json",
+            "/api/v1/search",
+            "/api/v1/diff",
+            "/api/v1/audit",
+            "/api/v1/events",
+            "/api/v1/models/{repository}",
+            "/api/v1/models/{repository}/history",
+            "/api/v1/models/{repository}/versions/{v}",
+            "/api/v1/models/{repository}/versions/{v}/lineage",
+            "/api/v1/models/{repository}/versions/{v}/files/{path}",
+            "/api/v1/models/{repository}/versions/{v}/approvals",
+            "/api/v1/models/{repository}/versions/{v}/signatures",
+            "/api/v1/models/{repository}/aliases/{alias}",
+            "/api/v1/models/{repository}/aliases/{alias}/rollback",
+        ];
+        for route in routes {
+            assert!(paths.contains_key(route), "{route} is not documented");
+        }
+        assert_eq!(
+            paths.len(),
+            routes.len(),
+            "documented routes that do not exist"
+        );
+    }
+
     #[test]
     fn the_repository_ends_at_the_first_reserved_component() {
         let cases = [
