@@ -57,7 +57,7 @@ impl Subject {
 /// The configured tokens, and the OIDC issuer whose JWTs are accepted.
 pub struct Tokens {
     tokens: Vec<([u8; 32], TokenConfig)>,
-    oidc: Option<super::oidc::Oidc>,
+    oidc: Option<std::sync::Arc<super::oidc::Oidc>>,
 }
 
 /// Why a request's credentials were refused.
@@ -73,7 +73,7 @@ pub enum Refused {
 
 impl Tokens {
     /// The tokens from the configuration (hex checked when it loaded).
-    pub fn new(tokens: &[TokenConfig], oidc: Option<super::oidc::Oidc>) -> Tokens {
+    pub fn new(tokens: &[TokenConfig], oidc: Option<std::sync::Arc<super::oidc::Oidc>>) -> Tokens {
         let tokens = tokens
             .iter()
             .filter_map(|t| {

@@ -188,8 +188,11 @@ impl Config {
             rebase(&mut tls.cert);
             rebase(&mut tls.key);
         }
-        if let Some(oidc) = config.auth.oidc.as_mut() {
-            rebase(&mut oidc.jwks);
+        if let Some(jwks) = config.auth.oidc.as_mut().and_then(|o| o.jwks.as_mut())
+            && !jwks.starts_with("http://")
+            && !jwks.starts_with("https://")
+        {
+            *jwks = base.join(&*jwks).display().to_string();
         }
         for registry in &mut config.registries {
             registry.ca_file.as_mut().map(rebase);

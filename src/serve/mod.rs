@@ -233,7 +233,7 @@ impl State {
 /// [`Error`] for an unusable configuration or address; library errors loading the policy
 /// or the key.
 pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let state = Arc::new(build(&config)?);
+    let state = Arc::new(build(&config).await?);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| Error::Listen {
@@ -262,7 +262,7 @@ pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send 
     Ok(())
 }
 
-fn build(config: &Config) -> Result<State, Box<dyn std::error::Error + Send + Sync>> {
+async fn build(config: &Config) -> Result<State, Box<dyn std::error::Error + Send + Sync>> {
     let credentials = crate_credentials();
     let base = Context::new(Home::new(&config.data_dir), credentials).with_concurrency(8);
     let sources = if config.registries.is_empty() {
@@ -301,16 +301,26 @@ fn build(config: &Config) -> Result<State, Box<dyn std::error::Error + Send + Sy
         }
         None => None,
     };
-    let oidc = config
-        .auth
-        .oidc
-        .as_ref()
-        .map(|o| oidc::Oidc::load(o, std::path::Path::new(".")))
-        .transpose()
-        .map_err(|reason| Error::Config {
-            path: "auth.oidc.jwks".into(),
-            reason,
-        })?;
+    let oidc = match &config.auth.oidc {
+        Some(o) => Some(Arc::new(oidc::Oidc::load(o).await.map_err(|reason| {
+            Error::Config {
+                path: "auth.oidc.jwks".into(),
+                reason,
+            }
+        })?)),
+        None => None,
+    };
+    if let Some(oidc) = oidc.as_ref().filter(|o| o.remote()) {
+        let oidc = Arc::clone(oidc);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                if let Err(e) = oidc.refresh().await {
+                    tracing::warn!("refreshing the OIDC keys failed (the old ones stay): {e}");
+                }
+            }
+        });
+    }
     let secret = config
         .auth
         .session_secret_env

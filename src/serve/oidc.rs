@@ -3,8 +3,6 @@
 //! audience, unexpired (with clock-skew leeway). RS256 verifies with ring, which the TLS
 //! stack already builds; ES256 with RustCrypto's p256, as the rest of modelark.
 
-use std::path::Path;
-
 use base64::Engine as _;
 use serde::Deserialize;
 
@@ -18,8 +16,10 @@ pub struct OidcConfig {
     pub issuer: String,
     /// The `aud` tokens must carry (or list).
     pub audience: String,
-    /// The issuer's JWKS, as a file (fetch it from `ISSUER/.well-known/jwks.json`).
-    pub jwks: std::path::PathBuf,
+    /// The issuer's JWKS: a file, or an `https://` (or `http://`) URL fetched at start and
+    /// every hour; absent, the `jwks_uri` of `ISSUER/.well-known/openid-configuration`.
+    #[serde(default)]
+    pub jwks: Option<String>,
     /// The claim holding the user's groups (a list of strings).
     #[serde(default = "default_groups_claim")]
     pub groups_claim: String,
@@ -44,7 +44,13 @@ enum Key {
 /// A loaded issuer: its keys and what its tokens must say.
 pub struct Oidc {
     config: OidcConfig,
-    keys: Vec<(Option<String>, Key)>,
+    keys: std::sync::RwLock<Vec<(Option<String>, Key)>>,
+}
+
+/// Where the keys come from.
+enum Source {
+    File(std::path::PathBuf),
+    Url(String),
 }
 
 #[derive(Deserialize)]
@@ -76,48 +82,112 @@ fn b64(text: &str) -> Result<Vec<u8>, String> {
 }
 
 impl Oidc {
-    /// Loads the JWKS file; keys of other types are skipped, none at all is an error.
-    pub fn load(config: &OidcConfig, base: &Path) -> Result<Oidc, String> {
-        let path = base.join(&config.jwks);
-        let text = fs_err::read_to_string(&path).map_err(|e| e.to_string())?;
-        let jwks: Jwks =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut keys = Vec::new();
-        for jwk in jwks.keys {
-            let key = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
-                ("RSA", _) => {
-                    let (Some(n), Some(e)) = (&jwk.n, &jwk.e) else {
-                        continue;
-                    };
-                    Key::Rsa {
-                        n: b64(n)?,
-                        e: b64(e)?,
-                    }
-                }
-                ("EC", Some("P-256")) => {
-                    let (Some(x), Some(y)) = (&jwk.x, &jwk.y) else {
-                        continue;
-                    };
-                    let mut point = vec![4u8];
-                    point.extend(b64(x)?);
-                    point.extend(b64(y)?);
-                    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                        .map_err(|_| "an EC key that is not a P-256 point".to_owned())?;
-                    Key::P256(key)
-                }
-                _ => continue,
-            };
-            keys.push((jwk.kid, key));
-        }
-        if keys.is_empty() {
-            return Err(format!("{} has no RSA or P-256 key", path.display()));
-        }
+    /// Loads the issuer's keys (from the file, the URL, or the issuer's discovery document).
+    pub async fn load(config: &OidcConfig) -> Result<Oidc, String> {
+        let text = fetch(&source(config).await?).await?;
         Ok(Oidc {
             config: config.clone(),
-            keys,
+            keys: std::sync::RwLock::new(parse(&text)?),
         })
     }
 
+    /// Fetches the keys again (an issuer rotates them); on failure the old ones stay.
+    pub async fn refresh(&self) -> Result<(), String> {
+        let text = fetch(&source(&self.config).await?).await?;
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = parse(&text)?;
+        Ok(())
+    }
+
+    /// Whether the keys come from the network (and are worth refreshing).
+    pub fn remote(&self) -> bool {
+        !self
+            .config
+            .jwks
+            .as_deref()
+            .is_some_and(|j| !j.starts_with("http://") && !j.starts_with("https://"))
+    }
+}
+
+async fn source(config: &OidcConfig) -> Result<Source, String> {
+    match config.jwks.as_deref() {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+            Ok(Source::Url(url.to_owned()))
+        }
+        Some(path) => Ok(Source::File(path.into())),
+        None => {
+            let discovery = format!(
+                "{}/.well-known/openid-configuration",
+                config.issuer.trim_end_matches('/')
+            );
+            let text = fetch(&Source::Url(discovery.clone())).await?;
+            let document: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| format!("{discovery}: {e}"))?;
+            let uri = document["jwks_uri"]
+                .as_str()
+                .ok_or_else(|| format!("{discovery} names no jwks_uri"))?;
+            Ok(Source::Url(uri.to_owned()))
+        }
+    }
+}
+
+async fn fetch(source: &Source) -> Result<String, String> {
+    match source {
+        Source::File(path) => fs_err::read_to_string(path).map_err(|e| e.to_string()),
+        Source::Url(url) => {
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .map_err(|e| e.to_string())?;
+            let response = client
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            if !response.status().is_success() {
+                return Err(format!("{url}: {}", response.status()));
+            }
+            response.text().await.map_err(|e| format!("{url}: {e}"))
+        }
+    }
+}
+
+/// The RSA and P-256 keys of a JWKS document; other keys are skipped, none is an error.
+fn parse(text: &str) -> Result<Vec<(Option<String>, Key)>, String> {
+    let jwks: Jwks = serde_json::from_str(text).map_err(|e| format!("the JWKS: {e}"))?;
+    let mut keys = Vec::new();
+    for jwk in jwks.keys {
+        let key = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
+            ("RSA", _) => {
+                let (Some(n), Some(e)) = (&jwk.n, &jwk.e) else {
+                    continue;
+                };
+                Key::Rsa {
+                    n: b64(n)?,
+                    e: b64(e)?,
+                }
+            }
+            ("EC", Some("P-256")) => {
+                let (Some(x), Some(y)) = (&jwk.x, &jwk.y) else {
+                    continue;
+                };
+                let mut point = vec![4u8];
+                point.extend(b64(x)?);
+                point.extend(b64(y)?);
+                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                    .map_err(|_| "an EC key that is not a P-256 point".to_owned())?;
+                Key::P256(key)
+            }
+            _ => continue,
+        };
+        keys.push((jwk.kid, key));
+    }
+    if keys.is_empty() {
+        return Err("the JWKS has no RSA or P-256 key".into());
+    }
+    Ok(keys)
+}
+
+impl Oidc {
     /// The subject a JWT names, or why it is refused (never the token itself).
     pub fn subject(&self, token: &str, now: i64) -> Result<Subject, String> {
         let mut parts = token.split('.');
@@ -132,8 +202,8 @@ impl Oidc {
         let kid = header["kid"].as_str();
         let signed = &token[..header_len(token)];
         let signature = b64(signature)?;
-        let verified = self
-            .keys
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let verified = keys
             .iter()
             .filter(|(id, _)| kid.is_none() || id.as_deref() == kid)
             .any(|(_, key)| verify(alg, key, signed.as_bytes(), &signature));
@@ -225,11 +295,15 @@ mod tests {
         let config = OidcConfig {
             issuer: "https://login.example.com".into(),
             audience: "modelark".into(),
-            jwks: "jwks.json".into(),
+            jwks: Some(dir.path().join("jwks.json").display().to_string()),
             groups_claim: "groups".into(),
             leeway: 60,
         };
-        (Oidc::load(&config, dir.path()).unwrap(), key, dir)
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        (runtime.block_on(Oidc::load(&config)).unwrap(), key, dir)
     }
 
     fn token(

@@ -10,7 +10,7 @@ use assert_cmd::cargo::CommandCargoExt;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::harness::{Env, Registry, RegistryConfig, free_port, sample};
+use crate::harness::{Env, Registry, RegistryConfig, free_port, sample, which};
 
 /// A running `modelark serve`, killed on drop.
 pub struct Service {
@@ -527,19 +527,53 @@ fn oidc_tokens_from_an_rsa_issuer_act_and_forged_or_expired_ones_are_refused() {
     let modulus = String::from_utf8(modulus.stdout).unwrap();
     let n = hex::decode(modulus.trim().trim_start_matches("Modulus=")).unwrap();
     let jwks = json!({"keys": [{"kty": "RSA", "kid": "r1", "alg": "RS256", "n": b64url(&n), "e": "AQAB"}]});
-    std::fs::write(env.path("jwks.json"), jwks.to_string()).unwrap();
+    // The identity provider: a plain web server (Python's) publishing its discovery document
+    // and JWKS, which the service fetches at start.
+    let idp = env.path("idp");
+    std::fs::create_dir_all(idp.join(".well-known")).unwrap();
+    let idp_port = free_port();
+    let issuer = format!("http://127.0.0.1:{idp_port}");
+    std::fs::write(idp.join("jwks.json"), jwks.to_string()).unwrap();
+    let discovery = json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks.json")});
+    std::fs::write(
+        idp.join(".well-known/openid-configuration"),
+        discovery.to_string(),
+    )
+    .unwrap();
+    let mut web = Command::new(which("python3"))
+        .args([
+            "-m",
+            "http.server",
+            &idp_port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(&idp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", idp_port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the identity provider never listened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let config = write_config(&env, "serve.yaml", port, &host, "data", false);
     let mut text = std::fs::read_to_string(&config).unwrap();
     text = text.replace(
         "  anonymous: viewer\n",
-        "  anonymous: viewer\n  oidc: {issuer: \"https://login.example.com\", audience: modelark, jwks: jwks.json, groupsClaim: groups}\n",
+        &format!("  anonymous: viewer\n  oidc: {{issuer: \"{issuer}\", audience: modelark, groupsClaim: groups}}\n"),
     );
     std::fs::write(&config, text).unwrap();
     let service = Service::start(&env, &config, port);
 
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims = |exp: i64| {
-        json!({"iss": "https://login.example.com", "aud": "modelark", "sub": "u-7",
+        json!({"iss": issuer, "aud": "modelark", "sub": "u-7",
         "email": "alice@example.com", "groups": ["ml-leads"], "exp": exp})
     };
     let header = json!({"alg": "RS256", "kid": "r1", "typ": "JWT"});
@@ -585,6 +619,8 @@ fn oidc_tokens_from_an_rsa_issuer_act_and_forged_or_expired_ones_are_refused() {
     assert_eq!(approve(&forged).status, 401);
     let log = std::fs::read_to_string(env.path(&format!("serve-{port}.log"))).unwrap();
     assert!(!log.contains(&good[..40]), "a token reached the log");
+    let _ = web.kill();
+    let _ = web.wait();
 }
 
 #[test]
