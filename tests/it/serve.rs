@@ -264,6 +264,18 @@ fn the_service_answers_searches_serves_verified_files_and_gates_writes() {
         404
     );
 
+    // Lineage as a picture, for the version page.
+    let svg = service.get(
+        &format!("/api/v1/models/{remote}/versions/1.0.0/lineage?format=svg"),
+        None,
+    );
+    assert_eq!(svg.headers["content-type"], "image/svg+xml");
+    assert!(
+        svg.text().starts_with("<svg") && svg.text().contains("tiny-sentiment 1.0.0"),
+        "{}",
+        svg.text()
+    );
+
     // Only configured registries are ever asked.
     let elsewhere = service.get("/api/v1/models/127.0.0.1:1/ml/x", None);
     assert_eq!(elsewhere.status, 404, "{}", elsewhere.text());

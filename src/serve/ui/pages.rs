@@ -275,6 +275,8 @@ async fn version_page(
                 }
                 @if attestations.is_empty() { li { "none" } }
             }
+            h2 { "Lineage" }
+            img id="lineage" alt="lineage" src=(format!("/api/v1/models/{repository}/versions/{selector}/lineage?format=svg"));
             h2 { "Approvals" }
             p { (approvals(&json["approvals"])) }
             ul id="decisions" {
