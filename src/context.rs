@@ -27,6 +27,7 @@ pub struct Context {
     reporter: Arc<dyn Reporter>,
     client: Arc<OnceLock<Arc<Client>>>,
     index: Arc<std::sync::Mutex<Option<Arc<SearchIndex>>>>,
+    index_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Context {
@@ -54,6 +55,7 @@ impl Context {
             reporter: Arc::new(Silent),
             client: Arc::default(),
             index: Arc::default(),
+            index_dir: None,
         }
     }
 
@@ -71,6 +73,15 @@ impl Context {
     #[must_use]
     pub fn with_offline(mut self, offline: bool) -> Context {
         self.offline = offline;
+        self
+    }
+
+    /// Keep the search index in `dir` instead of `HOME/index` (a service keeps its cache in
+    /// its own data directory while serving the user's local store).
+    #[must_use]
+    pub fn with_index_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Context {
+        self.index_dir = Some(dir.into());
+        self.index = Arc::default();
         self
     }
 
@@ -138,7 +149,11 @@ impl Context {
         if let Some(index) = slot.as_ref() {
             return Ok(Arc::clone(index));
         }
-        let path = self.home.root().join("index/search.redb");
+        let dir = self
+            .index_dir
+            .clone()
+            .unwrap_or_else(|| self.home.root().join("index"));
+        let path = dir.join("search.redb");
         let index = Arc::new(SearchIndex::open(&path)?);
         *slot = Some(Arc::clone(&index));
         Ok(index)

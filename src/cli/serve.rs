@@ -57,6 +57,9 @@ pub async fn run(args: Args, registry: &super::RegistryArgs) -> anyhow::Result<(
     if let Some(dir) = &args.data_dir {
         config.data_dir = dir.clone();
     }
+    if config.store.is_none() {
+        config.store = Some(super::home()?.root().to_owned());
+    }
     config
         .check()
         .map_err(|reason| anyhow::anyhow!("invalid service configuration: {reason}"))?;

@@ -35,6 +35,10 @@ pub struct Config {
     /// How often the index is refreshed without notifications (e.g. 60s, 5m).
     #[serde(default = "default_refresh", with = "duration")]
     pub refresh: Duration,
+    /// The modelark home whose local store is served when no registry is named (the CLI
+    /// defaults it to `$MODELARK_HOME`).
+    #[serde(default)]
+    pub store: Option<PathBuf>,
     /// Where the index cache lives (rebuilt when deleted).
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
@@ -184,6 +188,7 @@ impl Config {
             rebase(&mut key.path);
         }
         rebase(&mut config.data_dir);
+        config.store.as_mut().map(rebase);
         if let Some(tls) = config.tls.as_mut() {
             rebase(&mut tls.cert);
             rebase(&mut tls.key);

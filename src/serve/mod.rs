@@ -264,7 +264,13 @@ pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send 
 
 async fn build(config: &Config) -> Result<State, Box<dyn std::error::Error + Send + Sync>> {
     let credentials = crate_credentials();
-    let base = Context::new(Home::new(&config.data_dir), credentials).with_concurrency(8);
+    let home = config
+        .store
+        .clone()
+        .unwrap_or_else(|| config.data_dir.clone());
+    let base = Context::new(Home::new(home), credentials)
+        .with_index_dir(config.data_dir.join("index"))
+        .with_concurrency(8);
     let sources = if config.registries.is_empty() {
         vec![Source {
             ctx: base.clone(),

@@ -686,3 +686,36 @@ fn the_service_speaks_https_with_the_configured_certificate() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn without_a_registry_the_service_shows_the_local_store() {
+    let env = Env::new();
+    env.ok(&["pack", sample().to_str().unwrap(), "-t", "tiny:1.0.0"]);
+    let port = free_port();
+    let mut cmd = Command::cargo_bin("modelark").unwrap();
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("MODELARK_HOME", env.home())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let service = Service {
+        child: cmd.spawn().unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+        runtime: tokio::runtime::Runtime::new().unwrap(),
+        http: reqwest::Client::new(),
+    };
+    service.wait_until(|s| s.get("/readyz", None).status == 200, "ready");
+    let found = service.get("/api/v1/search?q=tiny", None).json();
+    assert_eq!(found["hits"][0]["repository"], "tiny", "{found}");
+    let model = service.get("/api/v1/models/tiny", None).json();
+    assert_eq!(model["versions"][0]["tag"], "1.0.0", "{model}");
+    let file = service.get("/api/v1/models/tiny/versions/1.0.0/files/config.json", None);
+    assert_eq!(
+        file.body.unwrap(),
+        std::fs::read(sample().join("config.json")).unwrap()
+    );
+    // Read-only: nothing can be written without a key and tokens.
+    let approvals = "/api/v1/models/tiny/versions/1.0.0/approvals";
+    let body = json!({"environment": "production", "decision": "approve"});
+    let refused = service.send(reqwest::Method::POST, approvals, None, Some(body), &[]);
+    assert_eq!(refused.status, 401);
+}
