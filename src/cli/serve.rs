@@ -63,7 +63,7 @@ pub async fn run(args: Args, registry: &super::RegistryArgs) -> anyhow::Result<(
     config
         .check()
         .map_err(|reason| anyhow::anyhow!("invalid service configuration: {reason}"))?;
-    modelark::serve::run(config)
+    modelark::serve::run(config, super::credentials())
         .await
         .map_err(|e| anyhow::anyhow!(e))
 }

@@ -222,17 +222,11 @@ pub async fn pack(
     let endpoint = Endpoint::Layout(repo.clone());
     let what = || format!("failed to pack {} into {target}", model.dir.display());
     // When the version exists, hash first: a refused model writes nothing at all.
-    if let Some(existing) = versions::pinned_version(&endpoint, &tag, overwrite)
+    refuse_moved_version(model, &options, &endpoint, target, &tag, overwrite)
         .await
-        .op(what)?
-    {
-        let hashed = blocking(ctx, model, &options, None).await.op(what)?;
-        let reference = target.with_tag(tag.clone()).to_string();
-        let new = &hashed.descriptor.digest;
-        versions::check_move(&reference, &tag, Some(&existing), new, false).op(what)?;
-    }
+        .op(what)?;
     let layout = repo.layout().clone();
-    let packed = blocking(ctx, model, &options, Some(layout))
+    let packed = blocking(model, &options, Some(layout), ctx.reporter())
         .await
         .op(what)?;
     if let Some(pinned) = target.digest()
@@ -276,14 +270,45 @@ pub(crate) fn digest_cache(ctx: &Context) -> Arc<DigestCache> {
     ))
 }
 
+/// The version rule for a directory about to be written as `tag` into `endpoint`, before
+/// any blob moves: when the version exists (and `overwrite` does not permit moving it), the
+/// directory is hashed and refused unless it packs to the same model. Pack and push both
+/// ask this.
+///
+/// # Errors
+/// [`crate::governance::Error::VersionExists`]; packing and transport errors.
+pub(super) async fn refuse_moved_version(
+    model: &ModelInput,
+    options: &package::pack::Options,
+    endpoint: &Endpoint,
+    target: &Reference,
+    tag: &crate::reference::Tag,
+    overwrite: Overwrite<'_>,
+) -> Result<()> {
+    let Some(existing) = versions::pinned_version(endpoint, tag, overwrite).await? else {
+        return Ok(());
+    };
+    let silent: std::sync::Arc<dyn crate::progress::Reporter> = Arc::new(crate::progress::Silent);
+    let hashed = blocking(model, options, None, silent).await?;
+    let reference = target.with_tag(tag.clone()).to_string();
+    let new = &hashed.descriptor.digest;
+    Ok(versions::check_move(
+        &reference,
+        tag,
+        Some(&existing),
+        new,
+        false,
+    )?)
+}
+
 /// Packs on a blocking thread: into `layout`, or only hashing when `None`.
 async fn blocking(
-    ctx: &Context,
     model: &ModelInput,
     options: &package::pack::Options,
     layout: Option<crate::store::Layout>,
+    reporter: std::sync::Arc<dyn crate::progress::Reporter>,
 ) -> Result<package::Packed> {
-    let (dir, options, reporter) = (model.dir.clone(), options.clone(), ctx.reporter());
+    let (dir, options) = (model.dir.clone(), options.clone());
     let packed = tokio::task::spawn_blocking(move || {
         let blobs = match &layout {
             Some(layout) => package::Blobs::Store(layout),

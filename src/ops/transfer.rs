@@ -115,27 +115,9 @@ async fn push_directory(
     let what = || format!("failed to push {} to {target}", model.dir.display());
     // A version that exists must not change: hash locally first (cached digests make that
     // cheap), so a refused push uploads nothing.
-    if let Some(existing) = versions::pinned_version(&endpoint, &tag, overwrite)
+    super::pack::refuse_moved_version(model, &options, &endpoint, target, &tag, overwrite)
         .await
-        .op(what)?
-    {
-        let (dir, opts) = (model.dir.clone(), options.clone());
-        let hashed = tokio::task::spawn_blocking(move || {
-            package::pack(
-                &dir,
-                package::Blobs::HashOnly,
-                &opts,
-                &crate::progress::Silent,
-            )
-        })
-        .await
-        .map_err(|e| crate::store::Error::from(std::io::Error::other(e)))
-        .op(what)?
         .op(what)?;
-        let reference = target.with_tag(tag.clone()).to_string();
-        let new = &hashed.descriptor.digest;
-        versions::check_move(&reference, &tag, Some(&existing), new, false).op(what)?;
-    }
     let force = overwrite.permitted(&endpoint.display_name()).op(what)?;
     let packed = transfer::push_directory(
         &model.dir,

@@ -226,14 +226,18 @@ impl State {
     }
 }
 
-/// Builds the service from `config` (reading the key password from the environment
-/// variable it names) and serves until SIGINT/SIGTERM.
+/// Builds the service from `config`, with registry `credentials` as the front end found
+/// them (reading the key password and secrets from the environment variables the config
+/// names), and serves until SIGINT.
 ///
 /// # Errors
 /// [`Error`] for an unusable configuration or address; library errors loading the policy
 /// or the key.
-pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let state = Arc::new(build(&config).await?);
+pub async fn run(
+    config: Config,
+    credentials: CredentialStore,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let state = Arc::new(build(&config, credentials).await?);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| Error::Listen {
@@ -262,8 +266,10 @@ pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send 
     Ok(())
 }
 
-async fn build(config: &Config) -> Result<State, Box<dyn std::error::Error + Send + Sync>> {
-    let credentials = crate_credentials();
+async fn build(
+    config: &Config,
+    credentials: CredentialStore,
+) -> Result<State, Box<dyn std::error::Error + Send + Sync>> {
     let home = config
         .store
         .clone()
@@ -367,16 +373,6 @@ async fn build(config: &Config) -> Result<State, Box<dyn std::error::Error + Sen
         pending: std::sync::Mutex::default(),
         refresh_now: tokio::sync::Notify::new(),
     })
-}
-
-/// Registry credentials as docker keeps them (`$DOCKER_CONFIG`, `~/.docker`), as the CLI
-/// reads them.
-fn crate_credentials() -> CredentialStore {
-    let dir = std::env::var_os("DOCKER_CONFIG")
-        .map(PathBuf::from)
-        .or_else(|| dirs::home_dir().map(|h| h.join(".docker")))
-        .unwrap_or_else(|| PathBuf::from(".docker"));
-    CredentialStore::at(dir.join("config.json"), Vec::new())
 }
 
 /// Refreshes every source now, then every `refresh` interval.
