@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests use: the CNCF distribution registry, skopeo, htpasswd, openssl,
-# chromium and chromedriver from Debian, the PyPI jsonschema validator, oras client and securesystemslib (DSSE), and npm
-# @sigstore/verify (bundles). Idempotent; needs root for apt-get.
+# chromium and chromedriver from Debian, the PyPI jsonschema validator, oras client and securesystemslib (DSSE), MLflow
+# (in .venv), and npm @sigstore/verify (bundles). Idempotent; needs root for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +28,14 @@ python3 -c 'import securesystemslib.dsse, cryptography' 2>/dev/null || need_pip+
 if ((${#need_pip[@]})); then
   echo "installing ${need_pip[*]} (PyPI)" >&2
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${need_pip[@]}"
+fi
+
+# MLflow in its own venv (.venv): the MLflow client tests and `make bench-mlflow` (which runs
+# MLflow's own server) use it; it pins versions the system's packages must not fight over.
+if ! .venv/bin/python -c 'import mlflow, flask' 2>/dev/null; then
+  echo "installing mlflow into .venv (PyPI)" >&2
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check 'mlflow>=3,<4'
 fi
 
 # npm @sigstore/verify for the Sigstore bundle interop test, pinned by the lockfile.

@@ -21,8 +21,9 @@ use crate::store::Endpoint;
 
 /// `HOST/REPO\tTAG` to manifest digest.
 const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
-/// Manifest digest to the JSON of its [`Fields`].
-const MODELS: TableDefinition<&str, &[u8]> = TableDefinition::new("models");
+/// Manifest digest to the JSON of its [`Fields`]. The name changes with what [`Fields`]
+/// holds: an index written by an older modelark is described again, not misread.
+const MODELS: TableDefinition<&str, &[u8]> = TableDefinition::new("models-2");
 
 /// The index database.
 pub struct SearchIndex {

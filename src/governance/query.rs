@@ -73,6 +73,24 @@ impl Fields {
         text("precision", &metadata.precision);
         text("quantization", &metadata.quantization);
         text("task", &metadata.task);
+        text("description", &metadata.description);
+        let lineage = &metadata.lineage;
+        text("lineage.trainingRun", &lineage.training_run);
+        text(
+            "lineage.parent",
+            &lineage.parent.as_ref().map(ToString::to_string),
+        );
+        text(
+            "lineage.source",
+            &lineage.source.as_ref().map(|s| match &s.revision {
+                Some(revision) => format!("{}@{revision}", s.repo),
+                None => s.repo.clone(),
+            }),
+        );
+        if !lineage.datasets.is_empty() {
+            let uris = lineage.datasets.iter().map(|d| d.uri.clone()).collect();
+            fields.insert("lineage.datasets".to_owned(), Field::List(uris));
+        }
         for (k, v) in [
             ("license", &metadata.licenses),
             ("tags", &metadata.tags),

@@ -88,7 +88,7 @@ pub struct Search {
     pub conditions: Vec<Condition>,
     /// Search the index as it is, without reading the registry or layout.
     pub no_refresh: bool,
-    /// Free text that the repository, name, title or a tag must contain (any case).
+    /// Free text that the repository, name, title, description or a tag must contain (any case).
     pub text: Option<String>,
 }
 
@@ -214,7 +214,7 @@ async fn refresh_store(
     Ok(names)
 }
 
-/// Whether `text` (lowercase) is in the hit's repository, name, title or tags: the free-text
+/// Whether `text` (lowercase) is in the hit's repository, name, title, description or tags: the free-text
 /// match of [`Search::text`].
 pub fn mentions(hit: &Hit, text: &str) -> bool {
     let fields = &hit.fields.0;
@@ -226,6 +226,7 @@ pub fn mentions(hit: &Hit, text: &str) -> bool {
     std::iter::once(hit.repository.as_str())
         .chain(field("name"))
         .chain(field("title"))
+        .chain(field("description"))
         .chain(field("tags"))
         .any(|t| t.to_lowercase().contains(text))
 }

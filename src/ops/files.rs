@@ -25,6 +25,48 @@ pub struct FileStream {
     pub body: BoxStream<'static, std::io::Result<Bytes>>,
 }
 
+/// One file of a model that [`open_file`] streams.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StreamableFile {
+    /// Its path in the model directory.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its layer digest.
+    pub digest: Digest,
+}
+
+/// The files of the model `reference` names that [`open_file`] can stream one by one
+/// (layers stored as the file itself), sorted by path, with the model's digest.
+///
+/// # Errors
+/// Not found and transport errors.
+pub async fn streamable_files(
+    ctx: &Context,
+    reference: &Reference,
+) -> Result<(Digest, Vec<StreamableFile>)> {
+    let endpoint = ctx.endpoint(reference, false)?;
+    let resolved = endpoint
+        .resolve(reference)
+        .await
+        .op(|| format!("failed to read {reference}"))?;
+    let mut files: Vec<StreamableFile> = resolved
+        .manifest
+        .layers
+        .iter()
+        .filter(|l| unpack::layer_format(l) == Format::Raw)
+        .filter_map(|l| {
+            Some(StreamableFile {
+                path: unpack::layer_path(l)?.to_owned(),
+                size: l.size,
+                digest: l.digest.clone(),
+            })
+        })
+        .collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((resolved.descriptor.digest, files))
+}
+
 /// Opens the file at `path` in the model `reference` names (a layer stored as the file
 /// itself, not a tar of a directory).
 ///

@@ -48,6 +48,11 @@ pub struct Config {
     /// TLS for the listener.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// The URL clients reach the service at (behind a load balancer or proxy), e.g.
+    /// `https://models.example.com`: the download URIs handed to MLflow clients start
+    /// with it. Without it, the request's `Host` header decides.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -228,6 +233,16 @@ impl Config {
         }
         if self.refresh < Duration::from_secs(1) {
             return Err("refresh: at least 1s".into());
+        }
+        if let Some(url) = &self.public_url {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            if rest.is_none_or(|r| r.is_empty() || r.contains(['?', '#', ' '])) {
+                return Err(format!(
+                    "publicUrl: {url:?} is not an http(s) URL such as https://models.example.com"
+                ));
+            }
         }
         Ok(())
     }

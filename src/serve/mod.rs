@@ -9,6 +9,7 @@ mod api;
 mod auth;
 pub mod config;
 mod metrics;
+mod mlflow;
 mod oidc;
 mod tls;
 mod ui;
@@ -128,7 +129,17 @@ pub(crate) struct State {
     pending: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Wakes the refresher for `pending`.
     refresh_now: tokio::sync::Notify,
+    /// The catalog as MLflow's registry API shows it, rebuilt with the catalog.
+    mlflow: std::sync::RwLock<Arc<mlflow::registry::Registry>>,
+    /// MLflow names looked for in the registry because the catalog did not have them, and
+    /// when: one look per name every `LOOK_INTERVAL`.
+    looked: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// The URL clients reach the service at (`publicUrl`), for the download URIs it hands out.
+    public_url: Option<String>,
 }
+
+/// How often a name the catalog lacks makes the service look in the registry.
+const LOOK_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How long a cached view is served: approvals expire, and without notifications new
 /// signatures are only seen this late.
@@ -160,7 +171,76 @@ impl State {
                 Err(e) => tracing::warn!("reading the index of {} failed: {e}", source.scope),
             }
         }
+        let scopes: Vec<Scope> = self.sources.iter().map(|s| s.scope.clone()).collect();
+        let registry = mlflow::registry::Registry::build(&all, &scopes);
         *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(all);
+        *self.mlflow.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(registry);
+    }
+
+    /// The MLflow view of the catalog.
+    fn mlflow(&self) -> Arc<mlflow::registry::Registry> {
+        Arc::clone(&self.mlflow.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Refreshes the index for one repository of `source` and reloads the catalog: after
+    /// a write, so the writer's next read sees it.
+    async fn reindex(&self, source: &Source, repository: &str) {
+        let scope = match &source.scope {
+            Scope::Registry { host, .. } => Scope::Registry {
+                host: host.clone(),
+                prefix: source.path_of(repository).to_owned(),
+            },
+            other => other.clone(),
+        };
+        if let Err(e) = ops::refresh(&source.ctx, &scope).await {
+            self.metrics.registry_error();
+            tracing::warn!("refreshing {repository} failed: {e}");
+        }
+        self.reload_catalog().await;
+    }
+
+    /// Looks for the repository an MLflow `name` stands for in the registry (the first
+    /// source that serves it), unless that was done within `LOOK_INTERVAL`; true when it
+    /// looked.
+    async fn look_for(&self, name: &str) -> bool {
+        let found = self.sources.iter().find_map(|source| {
+            let repository = mlflow::registry::repository_of(&source.scope, name)?;
+            source.covers(&repository).then_some((source, repository))
+        });
+        let Some((source, repository)) = found else {
+            return false;
+        };
+        {
+            let mut looked = self.looked.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            if looked
+                .get(name)
+                .is_some_and(|at| now.duration_since(*at) < LOOK_INTERVAL)
+            {
+                return false;
+            }
+            if looked.len() > 10_000 {
+                looked.retain(|_, at| now.duration_since(*at) < LOOK_INTERVAL);
+            }
+            looked.insert(name.to_owned(), now);
+        }
+        self.reindex(source, &repository).await;
+        true
+    }
+
+    /// `http(s)://HOST[:PORT]` as clients reach the service: `publicUrl`, else the
+    /// request's `Host` (and `X-Forwarded-Proto` from a proxy in front).
+    fn public_base(&self, headers: &axum::http::HeaderMap) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let forwarded = headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .filter(|p| *p == "https" || *p == "http");
+        let scheme = forwarded.unwrap_or(if self.tls { "https" } else { "http" });
+        let host = mlflow::host_header(headers).unwrap_or("localhost");
+        format!("{scheme}://{host}")
     }
 
     /// The in-memory catalog.
@@ -372,6 +452,9 @@ async fn build(
         reload: tokio::sync::Notify::new(),
         pending: std::sync::Mutex::default(),
         refresh_now: tokio::sync::Notify::new(),
+        mlflow: std::sync::RwLock::default(),
+        looked: std::sync::Mutex::default(),
+        public_url: config.public_url.clone(),
     })
 }
 
@@ -455,6 +538,7 @@ fn router(state: Arc<State>) -> Router {
         HeaderValue::from_static("nosniff"),
     );
     api::routes()
+        .merge(mlflow::routes())
         .merge(ui::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),

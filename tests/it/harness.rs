@@ -448,6 +448,18 @@ pub fn free_port() -> u16 {
 }
 
 /// The path of a required tool; a missing one fails the test (make test installs them).
+/// The Python of the project's venv (`.venv`, made by `make deps` with MLflow and the other
+/// PyPI tools that need isolation from the system's packages).
+pub fn venv_python() -> PathBuf {
+    let python = root().join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing; `make deps` creates the venv",
+        python.display()
+    );
+    python
+}
+
 pub fn which(tool: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)

@@ -13,6 +13,7 @@ mod hostile;
 mod interop;
 mod json;
 mod library;
+mod mlflow;
 mod offline;
 mod proxy;
 mod registry;

@@ -4,7 +4,7 @@
 
 pub(super) mod catalog;
 pub(super) mod models;
-mod writes;
+pub(super) mod writes;
 
 use std::sync::Arc;
 

@@ -243,7 +243,7 @@ pub(in crate::serve) async fn version(
 /// response early (the client sees a truncated body, never wrong bytes presented as whole).
 /// `If-None-Match` with the file's digest answers 304; one `Range: bytes=A-B` is served
 /// from the verified stream.
-async fn download(
+pub(in crate::serve) async fn download(
     ctx: &crate::Context,
     reference: &Reference,
     path: &str,

@@ -177,7 +177,7 @@ fn parse_tag(alias: &str) -> Result<Tag, ApiError> {
 }
 
 /// The service key signs, the subject is recorded, the policy's alias requirements apply.
-fn mover<'a>(
+pub(in crate::serve) fn mover<'a>(
     state: &'a State,
     who: &'a super::super::auth::Subject,
     reason: Option<&'a str>,

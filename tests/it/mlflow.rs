@@ -1,0 +1,83 @@
+//! MLflow's own client, unchanged, against `modelark serve` over a real registry: every
+//! registry call it makes for reading, promoting and downloading models, refusals with
+//! MLflow's error codes, pagination, and a corrupt blob (tests/interop/mlflow_client.py).
+
+use std::process::Command;
+
+use crate::harness::{Env, Registry, RegistryConfig, free_port, root, sample, venv_python};
+use crate::serve::{Service, signed_sample, write_config};
+
+#[test]
+fn mlflow_clients_read_promote_and_download_governed_models() {
+    let env = Env::new();
+    let port = free_port();
+    let registry = Registry::start_with(RegistryConfig {
+        notify: Some((
+            format!("http://127.0.0.1:{port}/api/v1/events"),
+            "hook-secret".into(),
+        )),
+        ..RegistryConfig::default()
+    });
+    let host = registry.host();
+    let remote = format!("{host}/ml/tiny");
+    signed_sample(&env, &remote);
+    let alice_key = env.path("alice.key").display().to_string();
+    let sample_dir = sample();
+    let sample_dir = sample_dir.to_str().unwrap();
+    let newer = format!("{remote}:1.1.0");
+    env.ok(&[
+        "push",
+        sample_dir,
+        &newer,
+        "--plain-http",
+        "--version",
+        "1.1.0",
+    ]);
+    env.ok(&["sign", &newer, "--key", &alice_key, "--plain-http"]);
+    for other in ["other-a", "other-b"] {
+        let reference = format!("{host}/ml/{other}:0.1.0");
+        let flags = ["--plain-http", "--version", "0.1.0", "--framework", "onnx"];
+        env.ok(&[&["push", sample_dir, &reference][..], &flags].concat());
+    }
+    std::fs::write(
+        env.path("deploy.yaml"),
+        "keys: {alice: alice.pub, service: service.pub}\n\
+         rules:\n  - scope: \"**\"\n    signatures: {signers: [alice]}\n\
+         \x20   aliases:\n      production:\n        attestations:\n\
+         \x20         - {type: approval, signers: [service], where: {environment: production, decision: approved}}\n",
+    )
+    .unwrap();
+    let config = write_config(&env, "serve.yaml", port, &host, "data", true);
+    let service = Service::start(&env, &config, port);
+    let inspected = env.json(&["inspect", &format!("{remote}:1.0.0"), "--plain-http"]);
+    let digest = inspected["digest"].as_str().unwrap().to_owned();
+    let weights = inspected["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "weights.npz")
+        .expect("the sample has weights")["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let out = Command::new(venv_python())
+        .arg(root().join("tests/interop/mlflow_client.py"))
+        .env("MODELARK_URL", &service.base)
+        .env("SAMPLE_DIR", sample_dir)
+        .env("CORRUPT_BLOB", registry.blob_data(&weights))
+        .env("EXPECT_DIGEST", &digest)
+        // A server error would be retried for minutes by default; none is expected.
+        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        .env_remove("MLFLOW_TRACKING_TOKEN")
+        .output()
+        .expect("the venv's python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("ok"),
+        "the MLflow client failed:\n{stdout}\n{stderr}\nservice log:\n{}",
+        std::fs::read_to_string(env.path(&format!("serve-{port}.log"))).unwrap_or_default()
+    );
+    assert!(stderr.contains("corrupt blob refused"), "{stderr}");
+}
