@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: build test deps lint doc demo bench bench-serve ci clean fuzz
+.PHONY: build test deps lint doc demo bench bench-serve bench-mlflow ci clean fuzz
 
 build:
 	$(CARGO) build --release
@@ -40,6 +40,10 @@ bench:
 ## modelark serve under load: index build, latency percentiles, download, freshness, RSS.
 bench-serve:
 	scripts/bench-serve.sh
+
+## The same 1,000 versions in MLflow's own server and in modelark serve, under MLflow's client workload.
+bench-mlflow:
+	scripts/bench-mlflow.sh
 
 ## Runs every fuzz target briefly (FUZZ_SECONDS each, default 20); crashes land in fuzz/artifacts/.
 fuzz:
