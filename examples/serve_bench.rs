@@ -119,27 +119,30 @@ async fn load(
         .build()?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
-    let workers = (0..connections).map(|worker| {
-        let http = http.clone();
-        let urls: Vec<String> = paths.iter().map(|p| format!("{base}{p}")).collect();
-        tokio::spawn(async move {
-            let (mut latencies, mut failures) = (Vec::new(), 0usize);
-            let mut i = worker;
-            while Instant::now() < deadline {
-                let url = &urls[i % urls.len()];
-                i += connections;
-                let t = Instant::now();
-                match http.get(url).send().await {
-                    Ok(response) if response.status().is_success() => {
-                        let _ = response.bytes().await;
-                        latencies.push(t.elapsed());
+    // Collected, so all connections start now (a lazy map would spawn them one at a time).
+    let workers: Vec<_> = (0..connections)
+        .map(|worker| {
+            let http = http.clone();
+            let urls: Vec<String> = paths.iter().map(|p| format!("{base}{p}")).collect();
+            tokio::spawn(async move {
+                let (mut latencies, mut failures) = (Vec::new(), 0usize);
+                let mut i = worker;
+                while Instant::now() < deadline {
+                    let url = &urls[i % urls.len()];
+                    i += connections;
+                    let t = Instant::now();
+                    match http.get(url).send().await {
+                        Ok(response) if response.status().is_success() => {
+                            let _ = response.bytes().await;
+                            latencies.push(t.elapsed());
+                        }
+                        _ => failures += 1,
                     }
-                    _ => failures += 1,
                 }
-            }
-            (latencies, failures)
+                (latencies, failures)
+            })
         })
-    });
+        .collect();
     let mut latencies = Vec::new();
     let mut failures = 0;
     for worker in workers {

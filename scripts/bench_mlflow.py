@@ -13,7 +13,11 @@ import time
 import warnings
 
 warnings.simplefilter("ignore")
+import logging  # noqa: E402
+
 from mlflow import MlflowClient  # noqa: E402
+
+logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def populate(url, repos, versions, host):

@@ -84,6 +84,19 @@ impl Tokens {
         Tokens { tokens, oidc }
     }
 
+    /// The issuer browsers sign in through, when one is configured for it.
+    pub fn browser_issuer(&self) -> Option<&str> {
+        self.oidc
+            .as_deref()
+            .filter(|o| o.browser())
+            .map(|o| o.issuer())
+    }
+
+    /// The OIDC issuer.
+    pub fn oidc(&self) -> Option<&super::oidc::Oidc> {
+        self.oidc.as_deref()
+    }
+
     /// The subject an `Authorization` header value names.
     pub fn subject(&self, authorization: Option<&str>) -> Result<Subject, Refused> {
         let Some(value) = authorization else {

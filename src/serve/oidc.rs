@@ -26,6 +26,15 @@ pub struct OidcConfig {
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     #[serde(default = "default_leeway")]
     pub leeway: u64,
+    /// The service's client id at the issuer: with it, the web pages offer sign-in through
+    /// the issuer's login page (authorization code flow with PKCE); ID tokens must name it
+    /// as their audience.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The environment variable holding the client secret (a confidential client); absent,
+    /// the service is a public client and PKCE alone protects the code.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
 }
 
 fn default_groups_claim() -> String {
@@ -45,6 +54,10 @@ enum Key {
 pub struct Oidc {
     config: OidcConfig,
     keys: std::sync::RwLock<Vec<(Option<String>, Key)>>,
+    /// The client secret for the code exchange, read from the environment at start.
+    client_secret: Option<String>,
+    /// The issuer's authorization and token endpoints, once discovered.
+    endpoints: std::sync::RwLock<Option<(String, String)>>,
 }
 
 /// Where the keys come from.
@@ -84,11 +97,136 @@ fn b64(text: &str) -> Result<Vec<u8>, String> {
 impl Oidc {
     /// Loads the issuer's keys (from the file, the URL, or the issuer's discovery document).
     pub async fn load(config: &OidcConfig) -> Result<Oidc, String> {
+        let client_secret = match &config.client_secret_env {
+            Some(name) => Some(std::env::var(name).map_err(|_| format!("{name} is not set"))?),
+            None => None,
+        };
         let text = fetch(&source(config).await?).await?;
         Ok(Oidc {
             config: config.clone(),
             keys: std::sync::RwLock::new(parse(&text)?),
+            client_secret,
+            endpoints: std::sync::RwLock::new(None),
         })
+    }
+
+    /// Whether browsers can sign in through the issuer (a client id is configured).
+    pub fn browser(&self) -> bool {
+        self.config.client_id.is_some()
+    }
+
+    /// The issuer, for the sign-in button.
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    /// The issuer's authorization and token endpoints, from its discovery document
+    /// (fetched once).
+    pub async fn endpoints(&self) -> Result<(String, String), String> {
+        if let Some(found) = self
+            .endpoints
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Ok(found);
+        }
+        let url = discovery_url(&self.config);
+        let document: serde_json::Value =
+            serde_json::from_str(&fetch(&Source::Url(url.clone())).await?)
+                .map_err(|e| format!("{url}: {e}"))?;
+        let endpoint = |name: &str| {
+            document[name]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("{url} names no {name}"))
+        };
+        let found = (
+            endpoint("authorization_endpoint")?,
+            endpoint("token_endpoint")?,
+        );
+        *self.endpoints.write().unwrap_or_else(|e| e.into_inner()) = Some(found.clone());
+        Ok(found)
+    }
+
+    /// The URL the browser is sent to: the issuer's login page for this client.
+    pub async fn authorization_url(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        nonce: &str,
+        challenge: &str,
+    ) -> Result<String, String> {
+        let (authorize, _) = self.endpoints().await?;
+        let client_id = self.config.client_id.as_deref().ok_or("no clientId")?;
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", "openid email profile")
+            .append_pair("state", state)
+            .append_pair("nonce", nonce)
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", "S256")
+            .finish();
+        let separator = if authorize.contains('?') { '&' } else { '?' };
+        Ok(format!("{authorize}{separator}{query}"))
+    }
+
+    /// Exchanges an authorization code for the user's subject: the token endpoint's ID
+    /// token, checked as a bearer JWT is (signature, issuer, expiry), with the client id
+    /// as its audience and the sign-in's `nonce`.
+    pub async fn sign_in(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        verifier: &str,
+        nonce: &str,
+        now: i64,
+    ) -> Result<Subject, String> {
+        let (_, token_endpoint) = self.endpoints().await?;
+        let client_id = self.config.client_id.as_deref().ok_or("no clientId")?;
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", client_id),
+            ("code_verifier", verifier),
+        ];
+        if let Some(secret) = &self.client_secret {
+            form.push(("client_secret", secret));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let response = client
+            .post(&token_endpoint)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| format!("{token_endpoint}: {e}"))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| format!("{token_endpoint}: {e}"))?;
+        let body: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{token_endpoint} answered no JSON: {e}"))?;
+        if !status.is_success() {
+            let error = body["error"].as_str().unwrap_or("no error code");
+            return Err(format!(
+                "the token endpoint refused the code ({status}: {error})"
+            ));
+        }
+        let id_token = body["id_token"]
+            .as_str()
+            .ok_or("the token endpoint sent no id_token")?;
+        let (subject, claims) = self.check(id_token, now, client_id)?;
+        if claims["nonce"].as_str() != Some(nonce) {
+            return Err("the ID token's nonce is not this sign-in's".into());
+        }
+        Ok(subject)
     }
 
     /// Fetches the keys again (an issuer rotates them); on failure the old ones stay.
@@ -115,10 +253,7 @@ async fn source(config: &OidcConfig) -> Result<Source, String> {
         }
         Some(path) => Ok(Source::File(path.into())),
         None => {
-            let discovery = format!(
-                "{}/.well-known/openid-configuration",
-                config.issuer.trim_end_matches('/')
-            );
+            let discovery = discovery_url(config);
             let text = fetch(&Source::Url(discovery.clone())).await?;
             let document: serde_json::Value =
                 serde_json::from_str(&text).map_err(|e| format!("{discovery}: {e}"))?;
@@ -128,6 +263,13 @@ async fn source(config: &OidcConfig) -> Result<Source, String> {
             Ok(Source::Url(uri.to_owned()))
         }
     }
+}
+
+fn discovery_url(config: &OidcConfig) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        config.issuer.trim_end_matches('/')
+    )
 }
 
 async fn fetch(source: &Source) -> Result<String, String> {
@@ -188,8 +330,19 @@ fn parse(text: &str) -> Result<Vec<(Option<String>, Key)>, String> {
 }
 
 impl Oidc {
-    /// The subject a JWT names, or why it is refused (never the token itself).
+    /// The subject a bearer JWT names, or why it is refused (never the token itself).
     pub fn subject(&self, token: &str, now: i64) -> Result<Subject, String> {
+        self.check(token, now, &self.config.audience)
+            .map(|(s, _)| s)
+    }
+
+    /// The subject and claims of a JWT for `audience`, or why it is refused.
+    fn check(
+        &self,
+        token: &str,
+        now: i64,
+        audience: &str,
+    ) -> Result<(Subject, serde_json::Value), String> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -218,9 +371,8 @@ impl Oidc {
         if claims["iss"].as_str() != Some(self.config.issuer.as_str()) {
             return Err("wrong issuer".into());
         }
-        let audience = &self.config.audience;
         let aud_ok = match &claims["aud"] {
-            serde_json::Value::String(a) => a == audience,
+            serde_json::Value::String(a) => a.as_str() == audience,
             serde_json::Value::Array(list) => list.iter().any(|a| a.as_str() == Some(audience)),
             _ => false,
         };
@@ -248,7 +400,7 @@ impl Oidc {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(Subject::User { name, groups })
+        Ok((Subject::User { name, groups }, claims))
     }
 }
 
@@ -298,6 +450,8 @@ mod tests {
             jwks: Some(dir.path().join("jwks.json").display().to_string()),
             groups_claim: "groups".into(),
             leeway: 60,
+            client_id: None,
+            client_secret_env: None,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

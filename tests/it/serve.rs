@@ -53,6 +53,7 @@ impl Service {
             .env("DOCKER_CONFIG", env.path("docker"))
             .env("MODELARK_EVENTS_SECRET", "hook-secret")
             .env("SERVICE_KEY_PASSWORD", "")
+            .env("OIDC_CLIENT_SECRET", "web-secret")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(env.path(&format!("serve-{port}.log"))).unwrap());
         let service = Service {
@@ -633,6 +634,168 @@ fn oidc_tokens_from_an_rsa_issuer_act_and_forged_or_expired_ones_are_refused() {
     assert!(!log.contains(&good[..40]), "a token reached the log");
     let _ = web.kill();
     let _ = web.wait();
+}
+
+#[test]
+fn browsers_sign_in_through_the_identity_providers_login_page() {
+    let env = Env::new();
+    let port = free_port();
+    let registry = Registry::start();
+    let host = registry.host();
+    let openssl = crate::harness::which("openssl");
+    let key = env.path("issuer.pem");
+    let made = Command::new(&openssl)
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    // A real authorization-code-with-PKCE issuer (Python, tests/interop/oidc_idp.py).
+    let idp_port = free_port();
+    let issuer = format!("http://127.0.0.1:{idp_port}");
+    let mut idp = Command::new(which("python3"))
+        .arg(crate::harness::root().join("tests/interop/oidc_idp.py"))
+        .arg(idp_port.to_string())
+        .arg(&key)
+        .args([
+            "modelark-web",
+            "web-secret",
+            "alice@example.com",
+            "ml-leads",
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(env.path("idp.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", idp_port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the identity provider never listened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    env.keypair("service");
+    std::fs::write(env.path("deploy.yaml"), "rules:\n  - scope: \"**\"\n").unwrap();
+    let config = write_config(&env, "serve.yaml", port, &host, "data", false);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replace(
+        "  anonymous: viewer\n",
+        &format!(
+            "  anonymous: viewer\n  oidc: {{issuer: \"{issuer}\", audience: modelark, \
+             clientId: modelark-web, clientSecretEnv: OIDC_CLIENT_SECRET}}\n"
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+    let service = Service::start(&env, &config, port);
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |url: &str, cookie: Option<&str>| {
+        runtime.block_on(async {
+            let mut request = http.get(url);
+            if let Some(cookie) = cookie {
+                request = request.header("cookie", cookie);
+            }
+            let response = request.send().await.expect("an answer");
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            (status, headers, response.text().await.unwrap_or_default())
+        })
+    };
+    let location =
+        |headers: &reqwest::header::HeaderMap| headers["location"].to_str().unwrap().to_owned();
+    let set_cookie = |headers: &reqwest::header::HeaderMap, name: &str| {
+        headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} cookie in {headers:?}"))
+    };
+    let (_, _, login) = get(&format!("{}/login", service.base), None);
+    assert!(login.contains(&format!("Sign in with {issuer}")), "{login}");
+
+    // The flow: to the issuer, back with a code, a session.
+    let begin = || {
+        let (status, headers, _) = get(&format!("{}/login/oidc", service.base), None);
+        assert_eq!(status, 303, "{headers:?}");
+        let pending = set_cookie(&headers, "modelark_oidc");
+        assert!(
+            pending.contains("HttpOnly") && pending.contains("SameSite=Lax"),
+            "{pending}"
+        );
+        let to = location(&headers);
+        assert!(to.starts_with(&format!("{issuer}/authorize?")), "{to}");
+        assert!(
+            to.contains("code_challenge_method=S256") && to.contains("nonce="),
+            "{to}"
+        );
+        let (status, headers, body) = get(&to, None);
+        assert_eq!(status, 302, "the issuer refused the request: {body}");
+        (
+            pending.split(';').next().unwrap().to_owned(),
+            location(&headers),
+        )
+    };
+    let (pending, callback) = begin();
+    assert!(
+        callback.starts_with(&format!("{}/login/oidc/callback?code=", service.base)),
+        "{callback}"
+    );
+    let (status, headers, body) = get(&callback, Some(&pending));
+    assert_eq!(status, 303, "{body}");
+    let session = set_cookie(&headers, "modelark_session");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    let cleared = set_cookie(&headers, "modelark_oidc");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let (_, _, home) = get(
+        &format!("{}/", service.base),
+        Some(session.split(';').next().unwrap()),
+    );
+    assert!(
+        home.contains("alice@example.com"),
+        "signed in as the issuer's user: {home}"
+    );
+
+    // A code works once; a callback without the pending cookie, or with another state, fails.
+    let (status, _, body) = get(&callback, Some(&pending));
+    assert_eq!(status, 401, "a replayed code: {body}");
+    assert!(body.contains("invalid_grant"), "{body}");
+    let (pending, callback) = begin();
+    let (status, _, body) = get(&callback, None);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("sign in again"), "{body}");
+    let (other, _) = begin();
+    let (status, _, body) = get(&callback, Some(&other));
+    assert_eq!(status, 400, "a state from another sign-in: {body}");
+    let (status, headers, _) = get(&callback, Some(&pending));
+    assert_eq!(status, 303, "the flow's own cookie still works");
+    set_cookie(&headers, "modelark_session");
+    let (status, _, body) = get(
+        &format!(
+            "{}/login/oidc/callback?error=access_denied&state=x",
+            service.base
+        ),
+        Some(&pending),
+    );
+    assert_eq!(status, 401);
+    assert!(body.contains("access_denied"), "{body}");
+    let _ = idp.kill();
+    let _ = idp.wait();
 }
 
 #[test]

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::super::access::Action;
 use super::super::api::{authorize, split, version_ref};
+use super::super::auth::Subject;
 use super::super::{ApiError, State};
 use super::{Viewer, error_page, page, session};
 use crate::ops::{self, Move, Trust};
@@ -21,12 +22,17 @@ use crate::sign::predicate::{self, Approval, Decision};
 type Shared = axum::extract::State<Arc<State>>;
 
 pub async fn login_page(state: Shared) -> Response {
+    let issuer = state.tokens.browser_issuer().map(str::to_owned);
     page(
         "sign in",
         None,
         &state,
         html! {
             h1 { "Sign in" }
+            @if let Some(issuer) = issuer {
+                p { a href="/login/oidc" id="sso" { "Sign in with " (issuer) } }
+                p { "or with an API token:" }
+            }
             form class="block" method="post" action="/login" {
                 input type="password" name="token" id="token" placeholder="API token" required autocomplete="off";
                 " "
@@ -42,7 +48,7 @@ pub struct LoginForm {
 }
 
 /// Behind HTTPS (a terminating proxy says so) the cookie is `Secure` too.
-fn secure(headers: &HeaderMap) -> bool {
+pub(super) fn secure(headers: &HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")
         .is_some_and(|v| v.as_bytes() == b"https")
@@ -50,17 +56,23 @@ fn secure(headers: &HeaderMap) -> bool {
 
 pub async fn login(state: Shared, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
     let authorization = format!("Bearer {}", form.token.trim());
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let subject = state.tokens.subject(Some(&authorization)).ok();
+    signed_in(&state, &headers, subject)
+}
+
+/// A redirect to the catalog that sets the session cookie for `subject`, or the sign-in
+/// error page.
+pub(super) fn signed_in(state: &State, headers: &HeaderMap, subject: Option<Subject>) -> Response {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let Some(cookie) = subject.and_then(|s| state.sessions.issue(&s, now)) else {
         let error = ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "the token is not valid",
         );
-        return error_page(&state, error);
+        return error_page(state, error);
     };
-    let attributes = if state.tls || secure(&headers) {
+    let attributes = if state.tls || secure(headers) {
         "; Secure"
     } else {
         ""

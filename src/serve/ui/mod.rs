@@ -7,6 +7,7 @@
 mod forms;
 mod pages;
 pub mod session;
+mod signin;
 
 use std::sync::Arc;
 
@@ -37,6 +38,8 @@ pub fn routes() -> Router<Arc<State>> {
             get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE) }),
         )
         .route("/login", get(forms::login_page).post(forms::login))
+        .route("/login/oidc", get(signin::start))
+        .route("/login/oidc/callback", get(signin::callback))
         .route("/logout", post(forms::logout))
         .route("/models/{*path}", get(pages::model_page).post(forms::act))
 }

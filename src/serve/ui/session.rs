@@ -82,6 +82,27 @@ impl Sessions {
         })
     }
 
+    /// `value` signed, for a short-lived cookie of the sign-in flow (its MAC is over
+    /// `purpose` too, so it is never taken for a session).
+    pub fn seal(&self, purpose: &str, value: &serde_json::Value) -> String {
+        let body = b64(value.to_string().as_bytes());
+        let tag = ring::hmac::sign(&self.key, format!("{purpose}:{body}").as_bytes());
+        format!("{body}.{}", b64(tag.as_ref()))
+    }
+
+    /// What [`Sessions::seal`] signed for `purpose`, if the signature holds.
+    pub fn open(&self, purpose: &str, sealed: &str) -> Option<serde_json::Value> {
+        let (body, tag) = sealed.split_once('.')?;
+        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(tag)
+            .ok()?;
+        ring::hmac::verify(&self.key, format!("{purpose}:{body}").as_bytes(), &tag).ok()?;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body)
+            .ok()?;
+        serde_json::from_slice(&json).ok()
+    }
+
     /// The CSRF token of a session: only a page served to that session can know it.
     pub fn csrf(&self, session: &str) -> String {
         let tag = ring::hmac::sign(&self.key, format!("csrf:{session}").as_bytes());
@@ -99,13 +120,18 @@ impl Sessions {
 
 /// The session cookie's value in a `Cookie` header.
 pub fn cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    named_cookie(headers, COOKIE)
+}
+
+/// The value of the cookie `name` in a `Cookie` header.
+pub fn named_cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_owned())
 }
 
