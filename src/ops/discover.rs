@@ -217,18 +217,26 @@ async fn refresh_store(
 /// Whether `text` (lowercase) is in the hit's repository, name, title, description or tags: the free-text
 /// match of [`Search::text`].
 pub fn mentions(hit: &Hit, text: &str) -> bool {
+    !text.contains('\0') && search_text(hit).contains(text)
+}
+
+/// What free text is matched against, lowercase, one field after another with a NUL
+/// between them (which no query holds): `search_text(hit).contains(q)` is [`mentions`],
+/// for callers that keep it to search many times.
+pub fn search_text(hit: &Hit) -> String {
     let fields = &hit.fields.0;
     let field = |name: &str| match fields.get(name) {
         Some(Field::Text(t)) => vec![t.as_str()],
         Some(Field::List(l)) => l.iter().map(String::as_str).collect(),
         _ => Vec::new(),
     };
-    std::iter::once(hit.repository.as_str())
+    let parts: Vec<&str> = std::iter::once(hit.repository.as_str())
         .chain(field("name"))
         .chain(field("title"))
         .chain(field("description"))
         .chain(field("tags"))
-        .any(|t| t.to_lowercase().contains(text))
+        .collect();
+    parts.join("\0").to_lowercase()
 }
 
 /// Refreshes the index for the registry repositories under `prefix`; returns their full

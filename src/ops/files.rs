@@ -108,9 +108,33 @@ pub async fn open_file(ctx: &Context, reference: &Reference, path: &str) -> Resu
     };
     Ok(FileStream {
         model: resolved.descriptor.digest.clone(),
-        body: verified(coalesce(raw, 256 * 1024), layer.clone()),
+        body: read_ahead(verified(coalesce(raw, 256 * 1024), layer.clone()), 8),
         layer,
     })
+}
+
+/// Runs `inner` (the registry read, coalescing and hashing) in a task of its own, up to
+/// `depth` chunks ahead of the consumer: the download and the upload to the client overlap
+/// instead of taking turns. Memory stays bounded by `depth` chunks; when the consumer goes
+/// away the task stops reading.
+fn read_ahead(
+    mut inner: BoxStream<'static, std::io::Result<Bytes>>,
+    depth: usize,
+) -> BoxStream<'static, std::io::Result<Bytes>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(depth);
+    tokio::spawn(async move {
+        while let Some(item) = inner.next().await {
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        Some((item, rx))
+    })
+    .boxed()
 }
 
 fn fs_err_io(error: std::io::Error, path: &std::path::Path) -> std::io::Error {

@@ -116,7 +116,7 @@ pub(crate) struct State {
     refresh: Duration,
     /// Every indexed version, per source, read from the index after each refresh: searches
     /// filter this in memory instead of reading the index per request.
-    catalog: std::sync::RwLock<Arc<Vec<(usize, crate::governance::index::Hit)>>>,
+    catalog: std::sync::RwLock<Arc<Vec<Entry>>>,
     /// Rendered model and version views per repository, dropped when a notification or a
     /// write touches the repository, and after `VIEW_TTL` (approvals expire).
     views: std::sync::Mutex<std::collections::HashMap<String, Views>>,
@@ -140,6 +140,15 @@ pub(crate) struct State {
 
 /// How often a name the catalog lacks makes the service look in the registry.
 const LOOK_INTERVAL: Duration = Duration::from_secs(5);
+
+/// One version in the in-memory catalog: its source (an index into the sources), the hit,
+/// and the text free-text search matches ([`ops::discover::search_text`]), made once per
+/// reload instead of once per search.
+pub(crate) struct Entry {
+    source: usize,
+    hit: Arc<crate::governance::index::Hit>,
+    text: String,
+}
 
 /// How long a cached view is served: approvals expire, and without notifications new
 /// signatures are only seen this late.
@@ -167,13 +176,21 @@ impl State {
                 text: None,
             };
             match ops::search(&source.ctx, &search).await {
-                Ok(hits) => all.extend(hits.into_iter().map(|h| (i, h))),
+                Ok(hits) => all.extend(hits.into_iter().map(|h| (i, Arc::new(h)))),
                 Err(e) => tracing::warn!("reading the index of {} failed: {e}", source.scope),
             }
         }
         let scopes: Vec<Scope> = self.sources.iter().map(|s| s.scope.clone()).collect();
         let registry = mlflow::registry::Registry::build(&all, &scopes);
-        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(all);
+        let entries = all
+            .into_iter()
+            .map(|(source, hit)| Entry {
+                source,
+                text: ops::discover::search_text(&hit),
+                hit,
+            })
+            .collect();
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(entries);
         *self.mlflow.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(registry);
     }
 
@@ -244,7 +261,7 @@ impl State {
     }
 
     /// The in-memory catalog.
-    fn catalog(&self) -> Arc<Vec<(usize, crate::governance::index::Hit)>> {
+    fn catalog(&self) -> Arc<Vec<Entry>> {
         Arc::clone(&self.catalog.read().unwrap_or_else(|e| e.into_inner()))
     }
 

@@ -56,13 +56,23 @@ impl Service {
             .env("OIDC_CLIENT_SECRET", "web-secret")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(env.path(&format!("serve-{port}.log"))).unwrap());
-        let service = Service {
+        let mut service = Service {
             child: cmd.spawn().expect("modelark serve starts"),
             base: format!("http://127.0.0.1:{port}"),
             runtime: tokio::runtime::Runtime::new().unwrap(),
             http: reqwest::Client::new(),
         };
-        service.wait_until(|s| s.get("/readyz", None).status == 200, "ready");
+        let log = env.path(&format!("serve-{port}.log"));
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while service.get("/readyz", None).status != 200 {
+            let exited = service.child.try_wait().ok().flatten();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "the service never became ready ({exited:?}):\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         service
     }
 
@@ -683,7 +693,11 @@ fn browsers_sign_in_through_the_identity_providers_login_page() {
         std::thread::sleep(Duration::from_millis(50));
     }
     env.keypair("service");
-    std::fs::write(env.path("deploy.yaml"), "rules:\n  - scope: \"**\"\n").unwrap();
+    std::fs::write(
+        env.path("deploy.yaml"),
+        "keys: {service: service.pub}\nrules:\n  - scope: \"**\"\n",
+    )
+    .unwrap();
     let config = write_config(&env, "serve.yaml", port, &host, "data", false);
     let mut text = std::fs::read_to_string(&config).unwrap();
     text = text.replace(

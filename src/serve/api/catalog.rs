@@ -37,27 +37,59 @@ pub struct Page {
 
 /// Every hit the caller may read, from the index (never the registry: the index is
 /// refreshed in the background and by notifications).
-pub(in crate::serve) async fn hits(
+pub(in crate::serve) fn hits(
     state: &State,
     who: &Subject,
-    conditions: Vec<Condition>,
-    text: Option<String>,
-) -> Result<Vec<Hit>, ApiError> {
-    let text = text.map(|t| t.to_lowercase());
+    conditions: &[Condition],
+    text: Option<&str>,
+) -> Found {
+    let text = text.map(str::to_lowercase);
     let catalog = state.catalog();
-    Ok(catalog
-        .iter()
-        .filter(|(_, hit)| conditions.iter().all(|c| c.matches(&hit.fields)))
-        .filter(|(_, hit)| {
-            text.as_deref()
-                .is_none_or(|t| ops::discover::mentions(hit, t))
-        })
-        .filter(|(i, hit)| {
-            let path = state.sources[*i].path_of(&hit.repository);
-            state.access.allows(who, Action::Read, path, None)
-        })
-        .map(|(_, hit)| hit.clone())
-        .collect())
+    let mut picked = Vec::new();
+    // The catalog is grouped by repository: ask the access rules once per repository.
+    let mut last: Option<(&str, bool)> = None;
+    for (i, entry) in catalog.iter().enumerate() {
+        let hit = &entry.hit;
+        if !conditions.iter().all(|c| c.matches(&hit.fields)) {
+            continue;
+        }
+        if let Some(t) = text.as_deref()
+            && (t.contains('\0') || !entry.text.contains(t))
+        {
+            continue;
+        }
+        let allowed = match last {
+            Some((repository, allowed)) if repository == hit.repository => allowed,
+            _ => {
+                let path = state.sources[entry.source].path_of(&hit.repository);
+                let allowed = state.access.allows(who, Action::Read, path, None);
+                last = Some((&hit.repository, allowed));
+                allowed
+            }
+        };
+        if allowed {
+            picked.push(i);
+        }
+    }
+    Found { catalog, picked }
+}
+
+/// The catalog entries a search picked (indices into the catalog it read).
+pub(in crate::serve) struct Found {
+    catalog: std::sync::Arc<Vec<crate::serve::Entry>>,
+    picked: Vec<usize>,
+}
+
+impl Found {
+    /// How many.
+    pub(in crate::serve) fn len(&self) -> usize {
+        self.picked.len()
+    }
+
+    /// The hits, in order.
+    pub(in crate::serve) fn iter(&self) -> impl Iterator<Item = &Hit> {
+        self.picked.iter().map(|&i| &*self.catalog[i].hit)
+    }
 }
 
 /// `GET /api/v1/search?where=EXPR&q=TEXT&sort=[-]FIELD&limit=N&page_token=T`.
@@ -94,7 +126,8 @@ pub async fn search(
             }
         }
     }
-    let mut hits = hits(&state, &who, conditions, text).await?;
+    let found = hits(&state, &who, &conditions, text.as_deref());
+    let mut hits: Vec<&Hit> = found.iter().collect();
     if let Some(sort) = sort {
         let (field, descending) = match sort.strip_prefix('-') {
             Some(field) => (field.to_owned(), true),
@@ -106,7 +139,7 @@ pub async fn search(
         });
     }
     let next = (offset + limit < hits.len()).then(|| encode_token(offset + limit));
-    let page: Vec<Hit> = hits.into_iter().skip(offset).take(limit).collect();
+    let page: Vec<Hit> = hits.into_iter().skip(offset).take(limit).cloned().collect();
     Ok(Json(Page {
         hits: page,
         next_page_token: next,
@@ -188,10 +221,9 @@ struct AuditEntry {
 /// the server's policy.
 pub async fn audit(state: Shared, headers: HeaderMap) -> Result<Response, ApiError> {
     let who = subject(&state, &headers)?;
-    let mut repositories: Vec<String> = hits(&state, &who, Vec::new(), None)
-        .await?
-        .into_iter()
-        .map(|h| h.repository)
+    let mut repositories: Vec<String> = hits(&state, &who, &[], None)
+        .iter()
+        .map(|h| h.repository.clone())
         .collect();
     repositories.dedup();
     let mut entries = Vec::new();

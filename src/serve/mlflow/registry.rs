@@ -82,7 +82,8 @@ pub struct Version {
     pub tag: String,
     pub digest: String,
     pub semver: semver::Version,
-    pub hit: Hit,
+    /// Shared with the service's catalog.
+    pub hit: std::sync::Arc<Hit>,
     pub aliases: Vec<String>,
 }
 
@@ -112,9 +113,9 @@ impl Registry {
     /// Groups catalog hits (each with the index of its source) into models. A name two
     /// sources share is the first source's; a number two tags share (`1.0.0` and
     /// `v1.0.0`) belongs to the tag that sorts first.
-    pub fn build(hits: &[(usize, Hit)], scopes: &[Scope]) -> Registry {
+    pub fn build(hits: &[(usize, std::sync::Arc<Hit>)], scopes: &[Scope]) -> Registry {
         let mut models: BTreeMap<String, Model> = BTreeMap::new();
-        let mut others: Vec<(String, &Hit)> = Vec::new();
+        let mut others: Vec<(String, &std::sync::Arc<Hit>)> = Vec::new();
         for (source, hit) in hits {
             let Some(name) = scopes
                 .get(*source)
@@ -145,7 +146,7 @@ impl Registry {
                                 tag: hit.tag.clone(),
                                 digest: hit.digest.clone(),
                                 semver,
-                                hit: hit.clone(),
+                                hit: std::sync::Arc::clone(hit),
                                 aliases: Vec::new(),
                             },
                         );
@@ -458,6 +459,10 @@ mod tests {
             (0, hit("h/ml/bert", "dangling", "sha256:x", None)),
             (0, hit("h/ml/empty", "production", "sha256:q", None)),
         ];
+        let hits: Vec<_> = hits
+            .into_iter()
+            .map(|(s, h)| (s, std::sync::Arc::new(h)))
+            .collect();
         let registry = Registry::build(&hits, &[scope]);
         assert_eq!(
             registry.models.len(),

@@ -10,6 +10,9 @@ use maud::{Markup, PreEscaped, html};
 
 use super::super::access::Action;
 use super::super::api::catalog::hits;
+
+/// Rows the catalog page shows at most (the API pages through all of them).
+const SHOWN: usize = 200;
 use super::super::api::models::{keys, model_view, version_view};
 use super::super::api::{authorize, split, version_ref};
 use super::super::{ApiError, State};
@@ -47,7 +50,7 @@ pub async fn catalog(
                 _ => {}
             }
         }
-        let found = hits(&state, who, conditions, q.clone()).await?;
+        let found = hits(&state, who, &conditions, q.as_deref());
         Ok::<_, ApiError>(page("catalog", Some(&viewer), &state, html! {
             h1 { "Models" }
             form method="get" action="/" {
@@ -61,10 +64,11 @@ pub async fn catalog(
                 " "
                 button type="submit" { "Search" }
             }
-            p { (found.len()) " versions" }
+            p { (found.len()) " versions"
+                @if found.len() > SHOWN { ", the first " (SHOWN) " shown: narrow the search to see others" } }
             table {
                 tr { th { "Model" } th { "Version" } th { "Framework" } th { "Task" } th { "License" } }
-                @for hit in &found {
+                @for hit in found.iter().take(SHOWN) {
                     tr {
                         td { a href=(format!("/models/{}", hit.repository)) { (hit.repository) } }
                         td { a href=(format!("/models/{}/versions/{}", hit.repository, hit.tag)) { (hit.tag) } }
