@@ -30,6 +30,11 @@ pub struct Condition {
     op: Op,
     value: String,
     text: String,
+    /// The value read once as what it can be compared as (a search matches it against
+    /// every indexed version).
+    as_version: Option<semver::Version>,
+    as_number: Option<f64>,
+    lowercase: String,
 }
 
 /// The searchable fields of one model version, flattened (`metrics.accuracy`).
@@ -151,6 +156,9 @@ impl std::str::FromStr for Condition {
             op,
             value: value.to_owned(),
             text: text.to_owned(),
+            as_version: semver::Version::parse(value).ok(),
+            as_number: value.parse().ok(),
+            lowercase: value.to_lowercase(),
         })
     }
 }
@@ -166,9 +174,9 @@ impl Condition {
                 !items.iter().any(|i| self.compare_text(i, Op::Eq))
             }
             Field::List(items) => items.iter().any(|i| self.compare_text(i, self.op)),
-            Field::Number(n) => match self.value.parse::<f64>() {
-                Ok(v) => holds(self.op, n.partial_cmp(&v)),
-                Err(_) => self.compare_text(&n.to_string(), self.op),
+            Field::Number(n) => match self.as_number {
+                Some(v) => holds(self.op, n.partial_cmp(&v)),
+                None => self.compare_text(&n.to_string(), self.op),
             },
             Field::Text(t) => self.compare_text(t, self.op),
         }
@@ -176,17 +184,26 @@ impl Condition {
 
     fn compare_text(&self, actual: &str, op: Op) -> bool {
         if op == Op::Contains {
-            return actual.to_lowercase().contains(&self.value.to_lowercase());
+            return actual.to_lowercase().contains(&self.lowercase);
         }
-        let ordering = match (
-            semver::Version::parse(actual),
-            semver::Version::parse(&self.value),
-        ) {
-            (Ok(a), Ok(b)) => Some(a.cmp_precedence(&b)),
-            _ => match (actual.parse::<f64>(), self.value.parse::<f64>()) {
-                (Ok(a), Ok(b)) => a.partial_cmp(&b),
-                _ => Some(actual.to_lowercase().cmp(&self.value.to_lowercase())),
-            },
+        let ordering = if let Some(value) = &self.as_version
+            && let Ok(version) = semver::Version::parse(actual)
+        {
+            Some(version.cmp_precedence(value))
+        } else if let Some(value) = self.as_number
+            && let Ok(number) = actual.parse::<f64>()
+        {
+            number.partial_cmp(&value)
+        } else if actual.is_ascii() {
+            // Most fields are ASCII: compared without lowercasing into a new string.
+            Some(
+                actual
+                    .bytes()
+                    .map(|b| b.to_ascii_lowercase())
+                    .cmp(self.lowercase.bytes()),
+            )
+        } else {
+            Some(actual.to_lowercase().cmp(&self.lowercase))
         };
         holds(op, ordering)
     }

@@ -50,12 +50,13 @@ pub(in crate::serve) fn hits(
     let mut last: Option<(&str, bool)> = None;
     for (i, entry) in catalog.iter().enumerate() {
         let hit = &entry.hit;
-        if !conditions.iter().all(|c| c.matches(&hit.fields)) {
-            continue;
-        }
+        // The free text first: a substring search in one string is the cheapest test.
         if let Some(t) = text.as_deref()
             && (t.contains('\0') || !entry.text.contains(t))
         {
+            continue;
+        }
+        if !conditions.iter().all(|c| c.matches(&hit.fields)) {
             continue;
         }
         let allowed = match last {
