@@ -28,7 +28,6 @@ enum Op {
 pub struct Condition {
     field: String,
     op: Op,
-    value: String,
     text: String,
     /// The value read once as what it can be compared as (a search matches it against
     /// every indexed version).
@@ -154,7 +153,6 @@ impl std::str::FromStr for Condition {
         Ok(Condition {
             field: field.to_owned(),
             op,
-            value: value.to_owned(),
             text: text.to_owned(),
             as_version: semver::Version::parse(value).ok(),
             as_number: value.parse().ok(),
