@@ -22,20 +22,10 @@ registry_pid= service_pid= mlflow_pid=
 trap 'kill $registry_pid $service_pid 2>/dev/null || true; [[ -n $mlflow_pid ]] && kill -- -"$mlflow_pid" 2>/dev/null; rm -rf "$work"' EXIT
 export MODELARK_HOME=$work/home HOME=$work/userhome DOCKER_CONFIG=$work/docker
 mkdir -p "$HOME"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/bench-lib.sh
 port=$(free_port); service_port=$(free_port); mlflow_port=$(free_port)
 host=127.0.0.1:$port
-cat > "$work/registry.yml" <<YAML
-version: 0.1
-log: {level: error}
-storage:
-  filesystem: {rootdirectory: $work/registry}
-http:
-  addr: $host
-YAML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do curl -fs "http://$host/v2/" >/dev/null && break; sleep 0.1; done
+start_registry "$work" "$host"
 
 echo "populating $((repos * versions)) versions in $repos repositories (registry, then MLflow)" >&2
 "$bench" populate "$host" "$repos" "$versions" >&2

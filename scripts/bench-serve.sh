@@ -21,41 +21,19 @@ work=$(mktemp -d "${BENCH_DIR:-/tmp}/modelark-bench-serve.XXXXXX")
 trap 'kill "$registry_pid" "$service_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 export MODELARK_HOME=$work/home HOME=$work/userhome DOCKER_CONFIG=$work/docker
 mkdir -p "$HOME"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/bench-lib.sh
 port=$(free_port); service_port=$(free_port)
 host=127.0.0.1:$port
 export MODELARK_EVENTS_SECRET=bench-secret
-registry_config() { # with notifications (yes/no)
-  cat <<YAML
-version: 0.1
-log: {level: error}
-storage:
-  filesystem: {rootdirectory: $work/registry}
-http:
-  addr: $host
-YAML
-  [[ $1 == yes ]] && cat <<YAML
-notifications:
-  endpoints:
-    - {name: modelark, url: "http://127.0.0.1:$service_port/api/v1/events", headers: {Authorization: ["Bearer $MODELARK_EVENTS_SECRET"]}, timeout: 2s, threshold: 100, backoff: 500ms}
-YAML
-  return 0
-}
-start_registry() {
-  registry_config "$1" > "$work/registry.yml"
-  docker-registry serve "$work/registry.yml" >>"$work/registry.log" 2>&1 &
-  registry_pid=$!
-  for _ in $(seq 100); do curl -fs "http://$host/v2/" >/dev/null && break; sleep 0.1; done
-}
 service_pid=
 # Populated without notifications (the service is not up yet: the registry would queue
 # every event and deliver the backlog later, delaying the fresh push below), then
 # restarted with them, as a registry the service has been watching all along.
-start_registry no
+start_registry "$work" "$host"
 echo "populating $((repos * versions)) versions in $repos repositories" >&2
 "$bench" populate "$host" "$repos" "$versions" >&2
 kill "$registry_pid"; wait "$registry_pid" 2>/dev/null || true
-start_registry yes
+start_registry "$work" "$host" "http://127.0.0.1:$service_port/api/v1/events" "$MODELARK_EVENTS_SECRET"
 
 cat > "$work/serve.yaml" <<YAML
 listen: 127.0.0.1:$service_port

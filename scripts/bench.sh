@@ -20,20 +20,10 @@ trap 'kill "$registry_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 export MODELARK_HOME=$work/home HOME=$work/userhome DOCKER_CONFIG=$work/docker
 mkdir -p "$HOME"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source scripts/bench-lib.sh
+port=$(free_port)
 host=127.0.0.1:$port
-cat > "$work/registry.yml" <<EOF
-version: 0.1
-log: {level: error}
-storage:
-  filesystem: {rootdirectory: $work/registry}
-  delete: {enabled: true}
-http:
-  addr: $host
-EOF
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do curl -fs "http://$host/v2/" >/dev/null && break; sleep 0.1; done
+start_registry "$work" "$host"
 
 echo "generating models ($big_mib MiB single file; $small_count x $small_mib MiB)" >&2
 mkdir -p "$work/big" "$work/many"

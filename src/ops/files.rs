@@ -167,6 +167,10 @@ fn coalesce(
             let mut buffer = buffer?;
             loop {
                 match inner.next().await {
+                    // Already big enough: passed on as it is, not copied.
+                    Some(Ok(chunk)) if buffer.is_empty() && chunk.len() >= size => {
+                        return Some((Ok(chunk), (inner, Some(buffer))));
+                    }
                     Some(Ok(chunk)) => {
                         buffer.extend_from_slice(&chunk);
                         if buffer.len() >= size {

@@ -4,23 +4,14 @@
 
 use std::process::Command;
 
-use crate::harness::{Env, Registry, RegistryConfig, free_port, root, sample, venv_python};
-use crate::serve::{Service, signed_sample, write_config};
+use crate::harness::{Env, root, sample, venv_python};
+use crate::serve::{Service, governed, write_config};
 
 #[test]
 fn mlflow_clients_read_promote_and_download_governed_models() {
     let env = Env::new();
-    let port = free_port();
-    let registry = Registry::start_with(RegistryConfig {
-        notify: Some((
-            format!("http://127.0.0.1:{port}/api/v1/events"),
-            "hook-secret".into(),
-        )),
-        ..RegistryConfig::default()
-    });
+    let (port, registry, remote) = governed(&env);
     let host = registry.host();
-    let remote = format!("{host}/ml/tiny");
-    signed_sample(&env, &remote);
     let alice_key = env.path("alice.key").display().to_string();
     let sample_dir = sample();
     let sample_dir = sample_dir.to_str().unwrap();
@@ -39,14 +30,6 @@ fn mlflow_clients_read_promote_and_download_governed_models() {
         let flags = ["--plain-http", "--version", "0.1.0", "--framework", "onnx"];
         env.ok(&[&["push", sample_dir, &reference][..], &flags].concat());
     }
-    std::fs::write(
-        env.path("deploy.yaml"),
-        "keys: {alice: alice.pub, service: service.pub}\n\
-         rules:\n  - scope: \"**\"\n    signatures: {signers: [alice]}\n\
-         \x20   aliases:\n      production:\n        attestations:\n\
-         \x20         - {type: approval, signers: [service], where: {environment: production, decision: approved}}\n",
-    )
-    .unwrap();
     let config = write_config(&env, "serve.yaml", port, &host, "data", true);
     let service = Service::start(&env, &config, port);
     let inspected = env.json(&["inspect", &format!("{remote}:1.0.0"), "--plain-http"]);

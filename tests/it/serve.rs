@@ -155,6 +155,40 @@ pub fn signed_sample(env: &Env, remote: &str) {
     env.ok(&["sign", &version, "--key", &alice_key, "--plain-http"]);
 }
 
+/// A registry that notifies the service's future `port`, holding the signed sample as
+/// `HOST/ml/tiny:1.0.0`, and `deploy.yaml`: alice must sign, production needs a service-
+/// signed production approval. Returns the port, the registry and the repository.
+pub fn governed(env: &Env) -> (u16, Registry, String) {
+    let port = free_port();
+    let registry = Registry::start_with(RegistryConfig {
+        notify: Some((
+            format!("http://127.0.0.1:{port}/api/v1/events"),
+            "hook-secret".into(),
+        )),
+        ..RegistryConfig::default()
+    });
+    let remote = format!("{}/ml/tiny", registry.host());
+    signed_sample(env, &remote);
+    std::fs::write(
+        env.path("deploy.yaml"),
+        "keys: {alice: alice.pub, service: service.pub}\n\
+         rules:\n  - scope: \"**\"\n    signatures: {signers: [alice]}\n\
+         \x20   aliases:\n      production:\n        attestations:\n\
+         \x20         - {type: approval, signers: [service], where: {environment: production, decision: approved}}\n",
+    )
+    .unwrap();
+    (port, registry, remote)
+}
+
+/// Waits until something listens on `port` (a liveness bound, generous on purpose).
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn sha256(text: &str) -> String {
     hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
@@ -197,25 +231,8 @@ pub fn write_config(
 #[test]
 fn the_service_answers_searches_serves_verified_files_and_gates_writes() {
     let env = Env::new();
-    let port = free_port();
-    let registry = Registry::start_with(RegistryConfig {
-        notify: Some((
-            format!("http://127.0.0.1:{port}/api/v1/events"),
-            "hook-secret".into(),
-        )),
-        ..RegistryConfig::default()
-    });
+    let (port, registry, remote) = governed(&env);
     let host = registry.host();
-    let remote = format!("{host}/ml/tiny");
-    signed_sample(&env, &remote);
-    std::fs::write(
-        env.path("deploy.yaml"),
-        "keys: {alice: alice.pub, service: service.pub}\n\
-         rules:\n  - scope: \"**\"\n    signatures: {signers: [alice]}\n\
-         \x20   aliases:\n      production:\n        attestations:\n\
-         \x20         - {type: approval, signers: [service], where: {environment: production, decision: approved}}\n",
-    )
-    .unwrap();
     let config = write_config(&env, "serve.yaml", port, &host, "data-a", true);
     let service = Service::start(&env, &config, port);
 
@@ -577,14 +594,7 @@ fn oidc_tokens_from_an_rsa_issuer_act_and_forged_or_expired_ones_are_refused() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", idp_port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the identity provider never listened"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_port(idp_port, "the identity provider");
     let config = write_config(&env, "serve.yaml", port, &host, "data", false);
     let mut text = std::fs::read_to_string(&config).unwrap();
     text = text.replace(
@@ -684,14 +694,7 @@ fn browsers_sign_in_through_the_identity_providers_login_page() {
         .stderr(std::fs::File::create(env.path("idp.log")).unwrap())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", idp_port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the identity provider never listened"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_port(idp_port, "the identity provider");
     env.keypair("service");
     std::fs::write(
         env.path("deploy.yaml"),

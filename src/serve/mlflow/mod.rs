@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery};
+use axum::extract::Path;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -185,16 +185,35 @@ fn scalar(value: &Value) -> String {
     }
 }
 
-/// The parameters and the subject, for a handler.
-fn begin(
-    state: &State,
-    method: &Method,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<(Params, super::auth::Subject), MlflowError> {
-    let who = subject(state, headers)?;
-    Ok((Params::read(method, query, body)?, who))
+/// What every MLflow call starts with: its parameters (the query string for `GET`, the JSON
+/// body otherwise), who sent it (401 for credentials that do not authenticate), and the
+/// headers.
+struct Call {
+    params: Params,
+    who: super::auth::Subject,
+    headers: HeaderMap,
+}
+
+impl axum::extract::FromRequest<Arc<State>> for Call {
+    type Rejection = MlflowError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &Arc<State>,
+    ) -> Result<Call, MlflowError> {
+        let (parts, body) = request.into_parts();
+        let who = subject(state, &parts.headers)?;
+        // The service's body limit (64 KiB) applies before this.
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|e| MlflowError::invalid(format!("the request body cannot be read: {e}")))?;
+        let params = Params::read(&parts.method, parts.uri.query(), &body)?;
+        Ok(Call {
+            params,
+            who,
+            headers: parts.headers,
+        })
+    }
 }
 
 /// The registered model `name`, readable by `who`. A name the catalog does not know (yet)
@@ -318,14 +337,8 @@ fn readable(state: &State, who: &super::auth::Subject, model: &Model) -> bool {
 }
 
 /// `GET registered-models/search`.
-async fn search_models(
-    state: Shared,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer {
-    let (params, who) = begin(&state, &method, query.as_deref(), &headers, &body)?;
+async fn search_models(state: Shared, call: Call) -> Answer {
+    let Call { params, who, .. } = call;
     let filter = filter::parse(params.one("filter").unwrap_or_default(), &["name"])
         .map_err(|e| MlflowError::invalid(format!("Invalid filter: {e}")))?;
     let limit = max_results(&params, 100, 1000)?;
@@ -359,28 +372,16 @@ async fn search_models(
 }
 
 /// `GET registered-models/get`.
-async fn get_model(
-    state: Shared,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer {
-    let (params, who) = begin(&state, &method, query.as_deref(), &headers, &body)?;
+async fn get_model(state: Shared, call: Call) -> Answer {
+    let Call { params, who, .. } = call;
     let name = params.required("name")?;
     let (registry, _) = model(&state, &who, name, |_| true).await?;
     ok(json!({"registered_model": registry.models[name].json()}))
 }
 
 /// `GET|POST registered-models/get-latest-versions`: every version is in stage `None`.
-async fn latest_versions(
-    state: Shared,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer {
-    let (params, who) = begin(&state, &method, query.as_deref(), &headers, &body)?;
+async fn latest_versions(state: Shared, call: Call) -> Answer {
+    let Call { params, who, .. } = call;
     let name = params.required("name")?;
     let (registry, _) = model(&state, &who, name, |_| true).await?;
     let found = &registry.models[name];
@@ -396,14 +397,8 @@ async fn latest_versions(
 }
 
 /// `GET model-versions/search`.
-async fn search_versions(
-    state: Shared,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer {
-    let (params, who) = begin(&state, &method, query.as_deref(), &headers, &body)?;
+async fn search_versions(state: Shared, call: Call) -> Answer {
+    let Call { params, who, .. } = call;
     let attributes = ["name", "version_number", "run_id", "source_path"];
     let filter = filter::parse(params.one("filter").unwrap_or_default(), &attributes)
         .map_err(|e| MlflowError::invalid(format!("Invalid filter: {e}")))?;
@@ -454,14 +449,8 @@ async fn search_versions(
 }
 
 /// `GET model-versions/get`.
-async fn get_version(
-    state: Shared,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer {
-    let (params, who) = begin(&state, &method, query.as_deref(), &headers, &body)?;
+async fn get_version(state: Shared, call: Call) -> Answer {
+    let Call { params, who, .. } = call;
     let name = params.required("name")?;
     let number = version_number(params.required("version")?)?;
     let (registry, _) = model(&state, &who, name, |m| m.versions.contains_key(&number)).await?;
@@ -473,14 +462,8 @@ async fn get_version(
 }
 
 /// `GET registered-models/alias`.
-async fn get_alias(
-    state: Shared,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer {
-    let (params, who) = begin(&state, &method, query.as_deref(), &headers, &body)?;
+async fn get_alias(state: Shared, call: Call) -> Answer {
+    let Call { params, who, .. } = call;
     let name = params.required("name")?;
     let alias = params.required("alias")?;
     let (registry, _) = model(&state, &who, name, |m| m.aliases.contains_key(alias)).await?;
@@ -499,14 +482,12 @@ async fn get_alias(
 
 /// `GET model-versions/get-download-uri`: an `http(s)` URI of this service's artifact
 /// API, pinned to the version's manifest digest.
-async fn download_uri(
-    state: Shared,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer {
-    let (params, who) = begin(&state, &method, query.as_deref(), &headers, &body)?;
+async fn download_uri(state: Shared, call: Call) -> Answer {
+    let Call {
+        params,
+        who,
+        headers,
+    } = call;
     let name = params.required("name")?;
     let number = version_number(params.required("version")?)?;
     let (registry, _) = model(&state, &who, name, |m| m.versions.contains_key(&number)).await?;
@@ -522,14 +503,8 @@ async fn download_uri(
 
 /// `POST registered-models/alias`: a promotion under the policy, signed by the service
 /// key with the caller recorded, as `modelark promote`.
-async fn set_alias(
-    state: Shared,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer {
-    let (params, who) = begin(&state, &method, query.as_deref(), &headers, &body)?;
+async fn set_alias(state: Shared, call: Call) -> Answer {
+    let Call { params, who, .. } = call;
     let name = params.required("name")?;
     let alias = params.required("alias")?;
     let number = version_number(params.required("version")?)?;
@@ -564,14 +539,8 @@ async fn set_alias(
 
 /// `DELETE registered-models/alias`: refused (an alias in an OCI registry is a tag on
 /// the version's manifest; it moves with a signed record and is never dropped).
-async fn delete_alias(
-    state: Shared,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer {
-    let (params, who) = begin(&state, &method, query.as_deref(), &headers, &body)?;
+async fn delete_alias(state: Shared, call: Call) -> Answer {
+    let Call { params, who, .. } = call;
     let name = params.required("name")?;
     let alias = params.required("alias")?;
     model(&state, &who, name, |m| m.aliases.contains_key(alias)).await?;
@@ -652,14 +621,8 @@ async fn artifact_model(
 
 /// `GET mlflow-artifacts/artifacts?path=models/NAME/DIGEST[/DIR]`: one directory level,
 /// as MLflow's artifact service lists (`path` is the entry's name).
-async fn list_artifacts(state: Shared, RawQuery(query): RawQuery, headers: HeaderMap) -> Answer {
-    let (params, who) = begin(
-        &state,
-        &Method::GET,
-        query.as_deref(),
-        &headers,
-        &Bytes::new(),
-    )?;
+async fn list_artifacts(state: Shared, call: Call) -> Answer {
+    let Call { params, who, .. } = call;
     let (name, digest, dir) = artifact_path(params.one("path").unwrap_or_default())?;
     let (source, reference) = artifact_model(&state, &who, name, &digest).await?;
     let key = format!("mlflow-files {digest}");
