@@ -154,6 +154,9 @@ pub(crate) struct Entry {
 /// signatures are only seen this late.
 const VIEW_TTL: Duration = Duration::from_secs(30);
 
+/// How long a stale view may still be served while a fresh one is computed.
+const STALE_LIMIT: Duration = Duration::from_secs(300);
+
 /// The cached views of one repository.
 #[derive(Default)]
 struct Views {
@@ -265,14 +268,29 @@ impl State {
         Arc::clone(&self.catalog.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    fn cached(&self, repository: &str, key: &str) -> Option<Arc<serde_json::Value>> {
+    /// A cached view and whether it is fresh; views older than `STALE_LIMIT` are gone.
+    fn cached(&self, repository: &str, key: &str) -> Option<(Arc<serde_json::Value>, bool)> {
         let views = self.views.lock().unwrap_or_else(|e| e.into_inner());
         let (at, value) = views.get(repository)?.entries.get(key)?;
-        (at.elapsed() < VIEW_TTL).then(|| Arc::clone(value))
+        let age = at.elapsed();
+        (age < STALE_LIMIT).then(|| (Arc::clone(value), age < VIEW_TTL))
+    }
+
+    /// Marks every cached view stale (after a periodic refresh): the next request for each
+    /// recomputes it while concurrent ones are still served the old one.
+    fn age_views(&self) {
+        let Some(stale) = std::time::Instant::now().checked_sub(VIEW_TTL) else {
+            return;
+        };
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        for entry in views.values_mut().flat_map(|v| v.entries.values_mut()) {
+            entry.0 = entry.0.min(stale);
+        }
     }
 
     /// A cached view (`key` within `repository`), or `make`'s, cached; one `make` runs at
-    /// a time per view.
+    /// a time per view. While it runs for a view that went stale, other requests get the
+    /// stale one instead of waiting (a view of a model with many versions takes seconds).
     async fn view<F>(
         &self,
         repository: &str,
@@ -282,9 +300,11 @@ impl State {
     where
         F: std::future::Future<Output = Result<serde_json::Value, ApiError>>,
     {
-        if let Some(value) = self.cached(repository, key) {
-            return Ok(value);
-        }
+        let stale = match self.cached(repository, key) {
+            Some((value, true)) => return Ok(value),
+            Some((value, false)) => Some(value),
+            None => None,
+        };
         let slot = format!("{repository}\t{key}");
         let lock = Arc::clone(
             self.computing
@@ -293,8 +313,12 @@ impl State {
                 .entry(slot.clone())
                 .or_default(),
         );
-        let _turn = lock.lock().await;
-        if let Some(value) = self.cached(repository, key) {
+        let _turn = match (lock.try_lock(), stale) {
+            (Ok(turn), _) => turn,
+            (Err(_), Some(stale)) => return Ok(stale),
+            (Err(_), None) => lock.lock().await,
+        };
+        if let Some((value, true)) = self.cached(repository, key) {
             return Ok(value);
         }
         let value = Arc::new(make.await?);
@@ -480,11 +504,7 @@ async fn refresh_loop(state: Arc<State>) {
     loop {
         refresh_all(&state).await;
         state.reload_catalog().await;
-        state
-            .views
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        state.age_views();
         state.ready.store(true, Ordering::SeqCst);
         tokio::time::sleep(state.refresh).await;
     }
@@ -666,5 +686,85 @@ impl IntoResponse for ApiError {
             "error": {"code": self.code, "message": self.message, "details": self.details}
         });
         (self.status, axum::Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn state(dir: &std::path::Path) -> State {
+        let yaml = format!(
+            "dataDir: {}\nstore: {}\n",
+            dir.join("data").display(),
+            dir.join("home").display()
+        );
+        let config: Config = serde_yaml_ng::from_str(&yaml).unwrap();
+        let credentials = CredentialStore::at(dir.join("docker.json"), Vec::new());
+        build(&config, credentials).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_view_is_served_while_one_request_recomputes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = Arc::new(state(dir.path()).await);
+        let first = state
+            .view("r", "k", async { Ok(serde_json::json!(1)) })
+            .await
+            .unwrap();
+        assert_eq!(*first, serde_json::json!(1));
+        // Fresh: not recomputed.
+        let again = state
+            .view("r", "k", async { Ok(serde_json::json!(9)) })
+            .await
+            .unwrap();
+        assert_eq!(*again, serde_json::json!(1));
+
+        state.age_views();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+        let slow = {
+            let state = Arc::clone(&state);
+            tokio::spawn(async move {
+                state
+                    .view("r", "k", async move {
+                        let _ = started_tx.send(());
+                        let _ = release_rx.await;
+                        Ok(serde_json::json!(2))
+                    })
+                    .await
+                    .unwrap()
+            })
+        };
+        started_rx.await.unwrap();
+        // Meanwhile: the stale view, without waiting for the recomputation (which only
+        // ends when released below; the bound is for liveness, not timing).
+        let meanwhile = tokio::time::timeout(
+            Duration::from_secs(60),
+            state.view("r", "k", async { Ok(serde_json::json!(3)) }),
+        )
+        .await
+        .expect("the stale view was not served while it was recomputed")
+        .unwrap();
+        assert_eq!(*meanwhile, serde_json::json!(1));
+        release_tx.send(()).unwrap();
+        assert_eq!(*slow.await.unwrap(), serde_json::json!(2));
+        let after = state
+            .view("r", "k", async { Ok(serde_json::json!(4)) })
+            .await
+            .unwrap();
+        assert_eq!(
+            *after,
+            serde_json::json!(2),
+            "the recomputed view is the fresh one"
+        );
+
+        // A view a write dropped is waited for, never served stale.
+        state.invalidate("r");
+        let dropped = state
+            .view("r", "k", async { Ok(serde_json::json!(5)) })
+            .await
+            .unwrap();
+        assert_eq!(*dropped, serde_json::json!(5));
     }
 }
