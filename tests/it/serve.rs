@@ -180,6 +180,16 @@ pub fn governed(env: &Env) -> (u16, Registry, String) {
     (port, registry, remote)
 }
 
+/// Makes the service's key and a policy (`deploy.yaml`) that trusts it and asks nothing.
+fn trust_only_the_service(env: &Env) {
+    env.keypair("service");
+    std::fs::write(
+        env.path("deploy.yaml"),
+        "keys: {service: service.pub}\nrules:\n  - scope: \"**\"\n",
+    )
+    .unwrap();
+}
+
 /// Waits until something listens on `port` (a liveness bound, generous on purpose).
 fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -460,12 +470,7 @@ fn model_cards_are_sanitized_and_bad_configs_refused() {
         &format!("{host}/ml/evil:1.0.0"),
         "--plain-http",
     ]);
-    env.keypair("service");
-    std::fs::write(
-        env.path("deploy.yaml"),
-        "keys: {service: service.pub}\nrules:\n  - scope: \"**\"\n",
-    )
-    .unwrap();
+    trust_only_the_service(&env);
     let config = write_config(&env, "serve.yaml", port, &host, "data", false);
     let service = Service::start(&env, &config, port);
     let page = service.get(&format!("/models/{host}/ml/evil"), None);
@@ -543,12 +548,7 @@ fn oidc_tokens_from_an_rsa_issuer_act_and_forged_or_expired_ones_are_refused() {
         &format!("{remote}:1.0.0"),
         "--plain-http",
     ]);
-    env.keypair("service");
-    std::fs::write(
-        env.path("deploy.yaml"),
-        "keys: {service: service.pub}\nrules:\n  - scope: \"**\"\n",
-    )
-    .unwrap();
+    trust_only_the_service(&env);
     // The issuer's key, made and used by openssl; its JWKS as an identity provider serves it.
     let openssl = crate::harness::which("openssl");
     let key = env.path("issuer.pem");
@@ -695,12 +695,7 @@ fn browsers_sign_in_through_the_identity_providers_login_page() {
         .spawn()
         .unwrap();
     wait_for_port(idp_port, "the identity provider");
-    env.keypair("service");
-    std::fs::write(
-        env.path("deploy.yaml"),
-        "keys: {service: service.pub}\nrules:\n  - scope: \"**\"\n",
-    )
-    .unwrap();
+    trust_only_the_service(&env);
     let config = write_config(&env, "serve.yaml", port, &host, "data", false);
     let mut text = std::fs::read_to_string(&config).unwrap();
     text = text.replace(

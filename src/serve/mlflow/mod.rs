@@ -320,6 +320,22 @@ fn order_by(params: &Params, allowed: &[&str]) -> Result<Vec<(String, bool)>, Ml
         .collect()
 }
 
+/// `{KEY: [one page of items, rendered], next_page_token}` from `params`' token.
+fn paged<T>(
+    key: &str,
+    items: Vec<T>,
+    params: &Params,
+    limit: usize,
+    render: impl Fn(&T) -> Value,
+) -> Answer {
+    let (items, next) = page(items, params, limit)?;
+    let mut answer = json!({ key: items.iter().map(render).collect::<Vec<_>>() });
+    if let Some(next) = next {
+        answer["next_page_token"] = json!(next);
+    }
+    ok(answer)
+}
+
 /// One page of `items` from `params`' token, and the token of the next.
 fn page<T>(
     items: Vec<T>,
@@ -362,13 +378,7 @@ async fn search_models(state: Shared, call: Call) -> Answer {
         }
         a.name.cmp(&b.name)
     });
-    let (models, next) = page(models, &params, limit)?;
-    let mut answer =
-        json!({"registered_models": models.iter().map(|m| m.json()).collect::<Vec<_>>()});
-    if let Some(next) = next {
-        answer["next_page_token"] = json!(next);
-    }
-    ok(answer)
+    paged("registered_models", models, &params, limit, |m| m.json())
 }
 
 /// `GET registered-models/get`.
@@ -438,14 +448,9 @@ async fn search_versions(state: Shared, call: Call) -> Answer {
         }
         ma.name.cmp(&mb.name).then(b.number.cmp(&a.number))
     });
-    let (versions, next) = page(versions, &params, limit)?;
-    let mut answer = json!({
-        "model_versions": versions.iter().map(|(m, v)| v.json(&m.name)).collect::<Vec<_>>()
-    });
-    if let Some(next) = next {
-        answer["next_page_token"] = json!(next);
-    }
-    ok(answer)
+    paged("model_versions", versions, &params, limit, |(m, v)| {
+        v.json(&m.name)
+    })
 }
 
 /// `GET model-versions/get`.
