@@ -54,10 +54,9 @@ pub async fn streamable_files(
         .manifest
         .layers
         .iter()
-        .filter(|l| unpack::layer_format(l) == Format::Raw)
         .filter_map(|l| {
             Some(StreamableFile {
-                path: unpack::layer_path(l)?.to_owned(),
+                path: streamable_path(l)?.to_owned(),
                 size: l.size,
                 digest: l.digest.clone(),
             })
@@ -65,6 +64,13 @@ pub async fn streamable_files(
         .collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((resolved.descriptor.digest, files))
+}
+
+/// The path of a layer stored as the file itself (what can be streamed one by one).
+fn streamable_path(layer: &Descriptor) -> Option<&str> {
+    (unpack::layer_format(layer) == Format::Raw)
+        .then(|| unpack::layer_path(layer))
+        .flatten()
 }
 
 /// Opens the file at `path` in the model `reference` names (a layer stored as the file
@@ -82,7 +88,7 @@ pub async fn open_file(ctx: &Context, reference: &Reference, path: &str) -> Resu
         .manifest
         .layers
         .iter()
-        .find(|l| unpack::layer_path(l) == Some(path) && unpack::layer_format(l) == Format::Raw)
+        .find(|l| streamable_path(l) == Some(path))
         .cloned()
         .ok_or_else(|| Error::NoSuchFile {
             reference: reference.to_string(),

@@ -219,6 +219,15 @@ impl State {
         self.reload_catalog().await;
     }
 
+    /// After an alias moved in `repo` (promote, rollback, from any front end): its views are
+    /// dropped and the index and catalog read it again, so the writer's next read (a search,
+    /// an MLflow alias lookup) sees the move without waiting for notifications.
+    async fn alias_moved(&self, source: &Source, repo: &crate::reference::Reference) {
+        let repository = repo.to_string();
+        self.invalidate(&repository);
+        self.reindex(source, &repository).await;
+    }
+
     /// Looks for the repository an MLflow `name` stands for in the registry (the first
     /// source that serves it), unless that was done within `LOOK_INTERVAL`; true when it
     /// looked.
@@ -259,7 +268,16 @@ impl State {
             .and_then(|v| v.to_str().ok())
             .filter(|p| *p == "https" || *p == "http");
         let scheme = forwarded.unwrap_or(if self.tls { "https" } else { "http" });
-        let host = mlflow::host_header(headers).unwrap_or("localhost");
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .filter(|h| {
+                !h.is_empty()
+                    && h.len() <= 255
+                    && h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+            })
+            .unwrap_or("localhost");
         format!("{scheme}://{host}")
     }
 

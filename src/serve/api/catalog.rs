@@ -167,11 +167,11 @@ fn compare(a: Option<&Field>, b: Option<&Field>) -> std::cmp::Ordering {
     }
 }
 
-fn encode_token(offset: usize) -> String {
+pub(in crate::serve) fn encode_token(offset: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
 }
 
-fn decode_token(token: &str) -> Result<usize, ApiError> {
+pub(in crate::serve) fn decode_token(token: &str) -> Result<usize, ApiError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .ok()

@@ -134,7 +134,7 @@ pub async fn post(
             let alias = parse_tag(alias)?;
             let how = mover(&state, &who, request.reason.as_deref())?;
             let moved = ops::rollback(&source.ctx, &repo, &alias, &how).await?;
-            state.invalidate(&repo.to_string());
+            state.alias_moved(source, &repo).await;
             Ok(Json(moved).into_response())
         }
         _ => Err(ApiError::not_found(format!(
@@ -166,7 +166,7 @@ pub async fn put(
     let alias = parse_tag(alias)?;
     let how = mover(&state, &who, request.reason.as_deref())?;
     let moved = ops::promote(&source.ctx, &reference, &alias, &how).await?;
-    state.invalidate(&repo.to_string());
+    state.alias_moved(source, &repo).await;
     Ok(Json(moved).into_response())
 }
 

@@ -15,10 +15,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::Path;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::access::Action;
@@ -224,7 +223,7 @@ async fn model(
     who: &super::auth::Subject,
     name: &str,
     wanted: impl Fn(&Model) -> bool,
-) -> Result<(Arc<Registry>, super::Source), MlflowError> {
+) -> Result<Located, MlflowError> {
     let mut registry = state.mlflow();
     if !registry.models.get(name).is_some_and(&wanted) && state.look_for(name).await {
         registry = state.mlflow();
@@ -234,8 +233,48 @@ async fn model(
             "Registered Model with name={name} not found"
         )));
     };
-    let (source, _) = authorize(state, who, Action::Read, &found.repository, None)?;
-    Ok((Arc::clone(&registry), source.clone()))
+    let (source, repo) = authorize(state, who, Action::Read, &found.repository, None)?;
+    Ok(Located {
+        source: source.clone(),
+        repo,
+        name: name.to_owned(),
+        registry: Arc::clone(&registry),
+    })
+}
+
+/// A registered model found and readable: the catalog it was found in, its source and
+/// its repository.
+struct Located {
+    registry: Arc<Registry>,
+    name: String,
+    source: super::Source,
+    repo: crate::reference::Reference,
+}
+
+impl Located {
+    fn model(&self) -> &Model {
+        &self.registry.models[&self.name]
+    }
+
+    /// Version `number` of the model.
+    fn version(&self, number: u64) -> Result<&registry::Version, MlflowError> {
+        self.model()
+            .versions
+            .get(&number)
+            .ok_or_else(|| no_version(&self.name, number))
+    }
+}
+
+/// The model and version number `params` name (`name`, `version`), readable by `who`.
+async fn numbered(
+    state: &State,
+    who: &super::auth::Subject,
+    params: &Params,
+) -> Result<(Located, u64), MlflowError> {
+    let name = params.required("name")?;
+    let number = version_number(params.required("version")?)?;
+    let found = model(state, who, name, |m| m.versions.contains_key(&number)).await?;
+    Ok((found, number))
 }
 
 /// `N` of `models:/NAME/N`: digits only.
@@ -252,23 +291,6 @@ fn no_version(name: &str, number: u64) -> MlflowError {
     MlflowError::missing(format!(
         "Model Version (name={name}, version={number}) not found"
     ))
-}
-
-/// The page a token names: an offset, base64url-encoded.
-fn offset(token: Option<&str>) -> Result<usize, MlflowError> {
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return Ok(0);
-    };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("offset:")?.parse().ok())
-        .ok_or_else(|| MlflowError::invalid(format!("Invalid page token {token:?}")))
-}
-
-fn token(offset: usize) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
 }
 
 /// `max_results`: at least 1, at most `limit`.
@@ -342,8 +364,11 @@ fn page<T>(
     params: &Params,
     limit: usize,
 ) -> Result<(Vec<T>, Option<String>), MlflowError> {
-    let from = offset(params.one("page_token"))?;
-    let next = (from + limit < items.len()).then(|| token(from + limit));
+    let from = match params.one("page_token").filter(|t| !t.is_empty()) {
+        Some(token) => api::catalog::decode_token(token)?,
+        None => 0,
+    };
+    let next = (from + limit < items.len()).then(|| api::catalog::encode_token(from + limit));
     Ok((items.into_iter().skip(from).take(limit).collect(), next))
 }
 
@@ -369,7 +394,7 @@ async fn search_models(state: Shared, call: Call) -> Answer {
         for (field, descending) in &order {
             let o = match field.as_str() {
                 "name" => a.name.cmp(&b.name),
-                _ => a.updated().cmp(&b.updated()),
+                _ => a.updated.cmp(&b.updated),
             };
             let o = if *descending { o.reverse() } else { o };
             if o.is_ne() {
@@ -385,16 +410,16 @@ async fn search_models(state: Shared, call: Call) -> Answer {
 async fn get_model(state: Shared, call: Call) -> Answer {
     let Call { params, who, .. } = call;
     let name = params.required("name")?;
-    let (registry, _) = model(&state, &who, name, |_| true).await?;
-    ok(json!({"registered_model": registry.models[name].json()}))
+    let found = model(&state, &who, name, |_| true).await?;
+    ok(json!({"registered_model": found.model().json()}))
 }
 
 /// `GET|POST registered-models/get-latest-versions`: every version is in stage `None`.
 async fn latest_versions(state: Shared, call: Call) -> Answer {
     let Call { params, who, .. } = call;
     let name = params.required("name")?;
-    let (registry, _) = model(&state, &who, name, |_| true).await?;
-    let found = &registry.models[name];
+    let found = model(&state, &who, name, |_| true).await?;
+    let found = found.model();
     let stages = params.all("stages");
     let none = stages.is_empty() || stages.iter().any(|s| s.eq_ignore_ascii_case("none"));
     let versions: Vec<Value> = found
@@ -433,13 +458,12 @@ async fn search_versions(state: Shared, call: Call) -> Answer {
         .flat_map(|m| m.versions.values().map(move |v| (m, v)))
         .filter(|(m, v)| filter.matches(&VersionSubject(m, v)))
         .collect();
-    let created = |v: &registry::Version| v.json("")["creation_timestamp"].as_i64().unwrap_or(0);
     versions.sort_by(|(ma, a), (mb, b)| {
         for (field, descending) in &order {
             let o = match field.as_str() {
                 "name" => ma.name.cmp(&mb.name),
                 "version_number" => a.number.cmp(&b.number),
-                _ => created(a).cmp(&created(b)),
+                _ => a.created.cmp(&b.created),
             };
             let o = if *descending { o.reverse() } else { o };
             if o.is_ne() {
@@ -456,14 +480,8 @@ async fn search_versions(state: Shared, call: Call) -> Answer {
 /// `GET model-versions/get`.
 async fn get_version(state: Shared, call: Call) -> Answer {
     let Call { params, who, .. } = call;
-    let name = params.required("name")?;
-    let number = version_number(params.required("version")?)?;
-    let (registry, _) = model(&state, &who, name, |m| m.versions.contains_key(&number)).await?;
-    let version = registry.models[name]
-        .versions
-        .get(&number)
-        .ok_or_else(|| no_version(name, number))?;
-    ok(json!({"model_version": version.json(name)}))
+    let (found, number) = numbered(&state, &who, &params).await?;
+    ok(json!({"model_version": found.version(number)?.json(&found.name)}))
 }
 
 /// `GET registered-models/alias`.
@@ -471,8 +489,8 @@ async fn get_alias(state: Shared, call: Call) -> Answer {
     let Call { params, who, .. } = call;
     let name = params.required("name")?;
     let alias = params.required("alias")?;
-    let (registry, _) = model(&state, &who, name, |m| m.aliases.contains_key(alias)).await?;
-    let found = &registry.models[name];
+    let found = model(&state, &who, name, |m| m.aliases.contains_key(alias)).await?;
+    let found = found.model();
     let version = found
         .aliases
         .get(alias)
@@ -493,16 +511,11 @@ async fn download_uri(state: Shared, call: Call) -> Answer {
         who,
         headers,
     } = call;
-    let name = params.required("name")?;
-    let number = version_number(params.required("version")?)?;
-    let (registry, _) = model(&state, &who, name, |m| m.versions.contains_key(&number)).await?;
-    let version = registry.models[name]
-        .versions
-        .get(&number)
-        .ok_or_else(|| no_version(name, number))?;
+    let (found, number) = numbered(&state, &who, &params).await?;
+    let digest = found.version(number)?.digest();
     let base = state.public_base(&headers);
     ok(json!({
-        "artifact_uri": format!("{base}/api/2.0/mlflow-artifacts/artifacts/models/{name}/{}", version.digest)
+        "artifact_uri": format!("{base}/api/2.0/mlflow-artifacts/artifacts/models/{}/{digest}", found.name)
     }))
 }
 
@@ -510,35 +523,23 @@ async fn download_uri(state: Shared, call: Call) -> Answer {
 /// key with the caller recorded, as `modelark promote`.
 async fn set_alias(state: Shared, call: Call) -> Answer {
     let Call { params, who, .. } = call;
-    let name = params.required("name")?;
     let alias = params.required("alias")?;
-    let number = version_number(params.required("version")?)?;
-    let (registry, _) = model(&state, &who, name, |m| m.versions.contains_key(&number)).await?;
-    let found = &registry.models[name];
-    let version = found
-        .versions
-        .get(&number)
-        .ok_or_else(|| no_version(name, number))?;
+    let (found, number) = numbered(&state, &who, &params).await?;
+    let version = found.version(number)?;
+    let repository = &found.model().repository;
     if registry::number(alias).is_some() {
         return Err(MlflowError::invalid(format!(
             "{alias:?} is a version, not an alias: version tags never move"
         )));
     }
-    let (source, repo) = authorize(
-        &state,
-        &who,
-        Action::Promote,
-        &found.repository,
-        Some(alias),
-    )?;
-    let reference = api::version_ref(&repo, &version.tag)?;
+    let (source, repo) = authorize(&state, &who, Action::Promote, repository, Some(alias))?;
+    let reference = api::version_ref(&repo, version.tag())?;
     let alias_tag = alias
         .parse()
         .map_err(|e: String| MlflowError::invalid(format!("alias {alias:?}: {e}")))?;
     let how = api::writes::mover(&state, &who, Some("set through the MLflow API"))?;
     ops::promote(&source.ctx, &reference, &alias_tag, &how).await?;
-    state.invalidate(&repo.to_string());
-    state.reindex(source, &found.repository).await;
+    state.alias_moved(source, &repo).await;
     ok(json!({}))
 }
 
@@ -611,17 +612,15 @@ fn artifact_path(path: &str) -> Result<(&str, crate::Digest, &str), MlflowError>
     Ok((name, digest, parts.next().unwrap_or_default()))
 }
 
-/// The repository reference of `name`'s model pinned to `digest`, if `who` may read it.
+/// The model `name` pinned to `digest` (its source and reference), if `who` may read it.
 async fn artifact_model(
     state: &State,
     who: &super::auth::Subject,
     name: &str,
     digest: &crate::Digest,
 ) -> Result<(super::Source, crate::reference::Reference), MlflowError> {
-    let (registry, source) = model(state, who, name, |_| true).await?;
-    let repository = &registry.models[name].repository;
-    let (_, repo) = authorize(state, who, Action::Read, repository, None)?;
-    Ok((source, repo.with_digest(digest.clone())))
+    let found = model(state, who, name, |_| true).await?;
+    Ok((found.source, found.repo.with_digest(digest.clone())))
 }
 
 /// `GET mlflow-artifacts/artifacts?path=models/NAME/DIGEST[/DIR]`: one directory level,
@@ -691,19 +690,6 @@ async fn download_artifact(state: Shared, Path(path): Path<String>, headers: Hea
     }
     let (source, reference) = artifact_model(&state, &who, name, &digest).await?;
     Ok(api::models::download(&source.ctx, &reference, file, &headers).await?)
-}
-
-/// The host part of a `Host` header, if it is only a host name or address and a port.
-pub(super) fn host_header(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.len() <= 255
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        })
 }
 
 #[cfg(test)]

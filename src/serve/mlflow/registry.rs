@@ -79,12 +79,12 @@ fn model_name(scope: &Scope, repository: &str) -> Option<String> {
 #[derive(Clone, Debug)]
 pub struct Version {
     pub number: u64,
-    pub tag: String,
-    pub digest: String,
     pub semver: semver::Version,
-    /// Shared with the service's catalog.
+    /// Shared with the service's catalog (its tag and digest are this version's).
     pub hit: std::sync::Arc<Hit>,
     pub aliases: Vec<String>,
+    /// The metadata's creation time in milliseconds, parsed once (searches sort by it).
+    pub created: Option<i64>,
 }
 
 /// One registered model.
@@ -101,6 +101,9 @@ pub struct Model {
     pub aliases: BTreeMap<String, u64>,
     /// The highest version by semver precedence.
     pub latest: Option<u64>,
+    /// The earliest and the latest version creation times, when any is known.
+    pub created: Option<i64>,
+    pub updated: Option<i64>,
 }
 
 /// Every registered model, by name.
@@ -130,6 +133,8 @@ impl Registry {
                 versions: BTreeMap::new(),
                 aliases: BTreeMap::new(),
                 latest: None,
+                created: None,
+                updated: None,
             });
             if model.repository != hit.repository {
                 continue;
@@ -137,15 +142,23 @@ impl Registry {
             let parsed = semver::Version::parse(hit.tag.strip_prefix('v').unwrap_or(&hit.tag));
             match (parsed, number(&hit.tag)) {
                 (Ok(semver), Some(number)) => {
-                    let taken = model.versions.get(&number).is_some_and(|v| v.tag < hit.tag);
+                    let taken = model
+                        .versions
+                        .get(&number)
+                        .is_some_and(|v| v.hit.tag < hit.tag);
                     if !taken {
                         model.versions.insert(
                             number,
                             Version {
                                 number,
-                                tag: hit.tag.clone(),
-                                digest: hit.digest.clone(),
                                 semver,
+                                created: hit
+                                    .fields
+                                    .0
+                                    .get("created")
+                                    .map(text)
+                                    .as_deref()
+                                    .and_then(millis),
                                 hit: std::sync::Arc::clone(hit),
                                 aliases: Vec::new(),
                             },
@@ -163,7 +176,7 @@ impl Registry {
             let target = model
                 .versions
                 .values()
-                .filter(|v| v.digest == hit.digest)
+                .filter(|v| v.hit.digest == hit.digest)
                 .max_by(|a, b| a.semver.cmp(&b.semver))
                 .map(|v| v.number);
             if let Some(number) = target {
@@ -181,6 +194,8 @@ impl Registry {
                 .values()
                 .max_by(|a, b| a.semver.cmp(&b.semver))
                 .map(|v| v.number);
+            model.created = model.versions.values().filter_map(|v| v.created).min();
+            model.updated = model.versions.values().filter_map(|v| v.created).max();
         }
         models.retain(|_, m| !m.versions.is_empty());
         Registry { models }
@@ -227,9 +242,29 @@ impl Version {
             .filter(|(k, _)| !NOT_TAGS.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), text(v)))
             .collect();
-        tags.insert("modelark.tag".into(), self.tag.clone());
-        tags.insert("modelark.digest".into(), self.digest.clone());
+        tags.insert("modelark.tag".into(), self.hit.tag.clone());
+        tags.insert("modelark.digest".into(), self.hit.digest.clone());
         tags
+    }
+
+    /// One of [`Version::tags`], without building them all (filters ask per version).
+    pub fn tag_value(&self, key: &str) -> Option<String> {
+        match key {
+            "modelark.tag" => Some(self.hit.tag.clone()),
+            "modelark.digest" => Some(self.hit.digest.clone()),
+            k if NOT_TAGS.contains(&k) => None,
+            k => self.field(k),
+        }
+    }
+
+    /// The version tag.
+    pub fn tag(&self) -> &str {
+        &self.hit.tag
+    }
+
+    /// The manifest digest.
+    pub fn digest(&self) -> &str {
+        &self.hit.digest
     }
 
     /// The MLflow run the lineage names: `runs:/ID/...`, or a URL with `/runs/ID`.
@@ -248,7 +283,7 @@ impl Version {
 
     /// `REPO@DIGEST`: where the bytes are, pinned.
     pub fn source(&self) -> String {
-        format!("{}@{}", self.hit.repository, self.digest)
+        format!("{}@{}", self.hit.repository, self.hit.digest)
     }
 
     /// The MLflow `ModelVersion` JSON.
@@ -272,7 +307,7 @@ impl Version {
         {
             v["run_link"] = json!(link);
         }
-        if let Some(ms) = self.field("created").as_deref().and_then(millis) {
+        if let Some(ms) = self.created {
             v["creation_timestamp"] = json!(ms);
             v["last_updated_timestamp"] = json!(ms);
         }
@@ -295,19 +330,13 @@ impl Model {
         tags
     }
 
-    /// Creation (the first version's) and last update (the newest version's) times.
-    fn times(&self) -> (Option<i64>, Option<i64>) {
-        let times: Vec<i64> = self
-            .versions
-            .values()
-            .filter_map(|v| v.field("created").as_deref().and_then(millis))
-            .collect();
-        (times.iter().min().copied(), times.iter().max().copied())
-    }
-
-    /// The last update time, for ordering (0 when unknown).
-    pub fn updated(&self) -> i64 {
-        self.times().1.unwrap_or(0)
+    /// One of [`Model::tags`], without building them all (filters ask per model).
+    pub fn tag_value(&self, key: &str) -> Option<String> {
+        match key {
+            "modelark.repository" => Some(self.repository.clone()),
+            k if k.starts_with("modelark.") => None,
+            k => self.latest()?.tag_value(k),
+        }
     }
 
     /// The MLflow `RegisteredModel` JSON.
@@ -323,11 +352,10 @@ impl Model {
                 .map(|(alias, n)| json!({"alias": alias, "version": n.to_string()}))
                 .collect::<Vec<_>>(),
         });
-        let (created, updated) = self.times();
-        if let Some(ms) = created {
+        if let Some(ms) = self.created {
             v["creation_timestamp"] = json!(ms);
         }
-        if let Some(ms) = updated {
+        if let Some(ms) = self.updated {
             v["last_updated_timestamp"] = json!(ms);
         }
         v
@@ -342,7 +370,7 @@ impl filter::Subject for ModelSubject<'_> {
         (name == "name").then(|| self.0.name.clone())
     }
     fn tag(&self, key: &str) -> Option<String> {
-        self.0.tags().remove(key)
+        self.0.tag_value(key)
     }
 }
 
@@ -360,7 +388,7 @@ impl filter::Subject for VersionSubject<'_> {
         }
     }
     fn tag(&self, key: &str) -> Option<String> {
-        self.1.tags().remove(key)
+        self.1.tag_value(key)
     }
 }
 
@@ -474,10 +502,14 @@ mod tests {
             bert.versions.keys().copied().collect::<Vec<_>>(),
             [1_000_000, 2_000_000]
         );
-        assert_eq!(
-            bert.versions[&1_000_000].tag, "1.0.0",
-            "1.0.0 sorts before v1.0.0"
-        );
+        let v1 = &bert.versions[&1_000_000];
+        assert_eq!(v1.tag(), "1.0.0", "1.0.0 sorts before v1.0.0");
+        for (key, value) in v1.tags() {
+            assert_eq!(v1.tag_value(&key), Some(value), "{key}");
+        }
+        for (key, value) in bert.tags() {
+            assert_eq!(bert.tag_value(&key), Some(value), "{key}");
+        }
         assert_eq!(
             bert.aliases,
             BTreeMap::from([("production".to_owned(), 1_000_000)])

@@ -209,7 +209,7 @@ pub async fn act(
                     reason: reason.as_deref(),
                 };
                 ops::promote(&source.ctx, &reference, &alias, &how).await?;
-                state.invalidate(&repo.to_string());
+                state.alias_moved(source, &repo).await;
             }
             other => return Err(ApiError::bad_request(format!("unknown action {other:?}"))),
         }

@@ -10,14 +10,14 @@ use maud::{Markup, PreEscaped, html};
 
 use super::super::access::Action;
 use super::super::api::catalog::hits;
-
-/// Rows the catalog page shows at most (the API pages through all of them).
-const SHOWN: usize = 200;
 use super::super::api::models::{keys, model_view, version_view};
 use super::super::api::{authorize, split, version_ref};
 use super::super::{ApiError, State};
 use super::{Viewer, error_page, page};
 use crate::governance::query::{Condition, Field};
+
+/// Rows the catalog page shows at most (the API pages through all of them).
+const SHOWN: usize = 200;
 
 fn text(field: Option<&Field>) -> String {
     match field {
