@@ -234,11 +234,8 @@ impl FromStr for Reference {
         if let Some(rest) = input.strip_prefix("oci:") {
             return parse_layout(rest).map_err(fail);
         }
-        let (rest, digest) = match input.split_once('@') {
-            Some((rest, digest)) => (
-                rest,
-                Some(digest.parse::<Digest>().map_err(|e| fail(e.to_string()))?),
-            ),
+        let (rest, after_at) = match input.split_once('@') {
+            Some((rest, after)) => (rest, Some(after)),
             None => (input, None),
         };
         let (name, tag) = match rest.rfind(':') {
@@ -247,7 +244,21 @@ impl FromStr for Reference {
             }
             _ => (rest, None),
         };
-        let tag = tag.map(str::parse::<Tag>).transpose().map_err(fail)?;
+        let mut tag = tag.map(str::parse::<Tag>).transpose().map_err(fail)?;
+        // `REPO@ALIAS` (MLflow's `models:/NAME@ALIAS`) names the alias tag; a digest always
+        // has its algorithm and a colon, an alias never does.
+        let digest = match after_at {
+            Some(alias) if tag.is_none() && !alias.contains(':') => {
+                tag = Some(alias.parse::<Tag>().map_err(|e| {
+                    fail(format!(
+                        "{e} (after @ comes a digest sha256:... or an alias)"
+                    ))
+                })?);
+                None
+            }
+            Some(digest) => Some(digest.parse::<Digest>().map_err(|e| fail(e.to_string()))?),
+            None => None,
+        };
         let location = match name.split_once('/') {
             Some((host, repository)) if is_host(host) => {
                 validate_host(host).map_err(fail)?;
@@ -404,6 +415,19 @@ mod tests {
         assert_eq!(pinned.tag().unwrap().as_str(), "1.0");
         assert_eq!(pinned.digest().unwrap().to_string(), D);
         assert_eq!(parse("bert").tag_or_latest().as_str(), "latest");
+    }
+
+    #[test]
+    fn an_alias_after_at_is_its_tag() {
+        let alias = parse("ghcr.io/acme/bert@production");
+        assert_eq!(alias.tag().unwrap().as_str(), "production");
+        assert!(alias.digest().is_none());
+        assert_eq!(alias.to_string(), "ghcr.io/acme/bert:production");
+        assert_eq!(parse("bert@staging").to_string(), "bert:staging");
+        // With a tag, or with a colon, what follows @ must be a digest.
+        for bad in ["bert:1@production", "bert@sha256:abc", "bert@-x"] {
+            assert!(bad.parse::<Reference>().is_err(), "{bad}");
+        }
     }
 
     #[test]
