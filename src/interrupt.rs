@@ -13,6 +13,12 @@ pub fn request() {
     REQUESTED.store(true, Ordering::SeqCst);
 }
 
+/// Forgets an earlier [`request`]: a front end that goes on after an interruption (the
+/// Python package, after `KeyboardInterrupt`) calls this before its next use case.
+pub fn clear() {
+    REQUESTED.store(false, Ordering::SeqCst);
+}
+
 /// Whether [`request`] was called.
 pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)

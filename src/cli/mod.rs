@@ -17,6 +17,7 @@ mod transfer;
 mod unpack;
 mod verify;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ use modelark::store::registry::{self, CredentialStore};
 #[derive(Debug, Parser)]
 #[command(name = "modelark", version, about, long_about = None)]
 #[command(
-    after_help = "References:\n  NAME[:TAG][@DIGEST]          a model in the local store ($MODELARK_HOME)\n  oci:PATH[:TAG|@DIGEST]       an OCI image layout directory (skopeo's syntax)\n  HOST[:PORT]/REPO[:TAG]       a registry repository\n\nExit codes: 0 ok, 1 not found, verification failed or refused by governance, 2 usage or operational error."
+    after_help = "References:\n  NAME[:TAG][@DIGEST]          a model in the local store ($MODELARK_HOME)\n  oci:PATH[:TAG|@DIGEST]       an OCI image layout directory (skopeo's syntax)\n  HOST[:PORT]/REPO[:TAG]       a registry repository\n  REPO@ALIAS                   the same as REPO:ALIAS (MLflow's alias syntax)\n\nExit codes: 0 ok, 1 not found, verification failed or refused by governance, 2 usage or operational error."
 )]
 pub struct Cli {
     /// Log what modelark does to stderr (-v info, -vv debug).
@@ -245,7 +246,7 @@ pub struct RegistryArgs {
 }
 
 /// Where docker, podman and skopeo look for per-registry certificates.
-fn default_cert_dirs() -> Vec<PathBuf> {
+pub fn default_cert_dirs() -> Vec<PathBuf> {
     let mut dirs = vec![
         PathBuf::from("/etc/docker/certs.d"),
         PathBuf::from("/etc/containers/certs.d"),
@@ -329,6 +330,24 @@ pub fn home() -> anyhow::Result<Home> {
     }
 }
 
+/// The Hugging Face Hub cache, where `huggingface_hub` keeps it: `$HF_HUB_CACHE`, else
+/// `$HF_HOME/hub`, else `~/.cache/huggingface/hub`.
+pub fn hf_cache() -> PathBuf {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("HF_HUB_CACHE")
+        .or_else(|| var("HF_HOME").map(|home| home.join("hub")))
+        .or_else(|| {
+            var("XDG_CACHE_HOME")
+                .or_else(|| dirs::home_dir().map(|h| h.join(".cache")))
+                .map(|cache| cache.join("huggingface/hub"))
+        })
+        .unwrap_or_else(|| PathBuf::from(".cache/huggingface/hub"))
+}
+
 /// The credential store docker would use here: `$DOCKER_CONFIG/config.json` (else
 /// `~/.docker/config.json`), falling back to `$REGISTRY_AUTH_FILE` and containers'
 /// `$XDG_RUNTIME_DIR/containers/auth.json` when reading.
@@ -348,6 +367,77 @@ pub fn credentials() -> CredentialStore {
 }
 
 pub use output::escape;
+
+/// The whole command: parses `args` (the program name first), runs it and reports an error
+/// on stderr; returns the exit code (0 ok, 1 not found, verification failed or refused by
+/// governance, 2 usage or operational error, 130 interrupted).
+pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
+    let args = Cli::parse_from(args);
+    init_logging(args.verbose);
+    let situation = situation(&args);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let error = anyhow::Error::new(error).context("failed to start the async runtime");
+            return report(&error, situation);
+        }
+    };
+    runtime.spawn(watch_signals());
+    let result = run(args, &runtime);
+    if modelark::interrupt::requested() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: interrupted; nothing half-written was left (partial downloads are kept and resume on the next run)"
+        );
+        return 130;
+    }
+    match result {
+        Ok(()) => 0,
+        Err(error) => report(&error, situation),
+    }
+}
+
+/// Prints [`describe`] on stderr and picks the exit code.
+fn report(error: &anyhow::Error, situation: hints::Situation) -> u8 {
+    let broken_pipe = error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+    if broken_pipe {
+        return 0;
+    }
+    let mut text = describe(error);
+    if let Some(hint) = hints::hint(error, situation) {
+        text.push_str("\n  hint: ");
+        text.push_str(&escape(&hint));
+    }
+    let _ = writeln!(std::io::stderr().lock(), "error: {text}");
+    let library = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<modelark::Error>());
+    match library.map(modelark::Error::class) {
+        Some(modelark::error::Class::NotFound | modelark::error::Class::Verification) => 1,
+        _ => 2,
+    }
+}
+
+/// An error as the CLI words it: the operation and object, then each `caused by:` on its
+/// own line; control characters escaped. (The CLI adds a `hint:` naming its flags.)
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    let mut causes = error.chain();
+    if let Some(top) = causes.next() {
+        text.push_str(&escape(&top.to_string()));
+    }
+    for cause in causes {
+        text.push_str("\n  caused by: ");
+        text.push_str(&escape(&cause.to_string()));
+    }
+    text
+}
 
 /// Turns the first SIGINT or SIGTERM into [`modelark::interrupt::request`], so running
 /// copies stop at their next buffer and clean up; a second one ends the process at once.

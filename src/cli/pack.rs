@@ -13,7 +13,8 @@ use super::{Env, key_value, output};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The model directory.
+    /// The model directory, or hf:ORG/NAME[@REVISION]: a model in the local Hugging Face
+    /// cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub).
     dir: PathBuf,
     /// Where to store it: NAME[:TAG] (local store) or oci:PATH[:TAG]. The tag defaults to latest.
     #[arg(short = 't', long = "tag", value_name = "REF")]
@@ -117,12 +118,15 @@ pub struct ModelArgs {
 
 pub async fn run(args: Args, env: &Env) -> anyhow::Result<()> {
     let ctx = env.context(args.json)?.with_concurrency(args.concurrency);
-    let model = model_input(&args.model, &args.dir)?;
+    let model = model_source(&args.model, &args.dir)?;
     let overwrite = Overwrite {
         force: args.force,
         policy: None,
     };
     let packed = ops::pack(&ctx, &model, &args.target, overwrite).await?;
+    for warning in &packed.warnings {
+        tracing::warn!("{warning}");
+    }
     if args.json {
         return output::json(&packed);
     }
@@ -133,6 +137,16 @@ pub async fn run(args: Args, env: &Env) -> anyhow::Result<()> {
         );
     }
     output::line(&packed.reference)
+}
+
+/// A model directory, or an `hf:` reference into the Hugging Face cache, and what the
+/// flags say about it.
+pub fn model_source(args: &ModelArgs, dir: &std::path::Path) -> anyhow::Result<ModelInput> {
+    if let Some(spec) = dir.to_str().and_then(|d| d.strip_prefix(ops::hf::PREFIX)) {
+        let snapshot = ops::hf::resolve(&super::hf_cache(), spec)?;
+        return Ok(snapshot.apply(model_input(args, &snapshot.dir)?));
+    }
+    model_input(args, dir)
 }
 
 /// The model directory and what the flags say about it (over its model file's).
@@ -159,6 +173,7 @@ pub fn model_input(args: &ModelArgs, dir: &std::path::Path) -> anyhow::Result<Mo
             .collect::<Result<_, _>>()?,
         dereference: args.dereference,
         created: build_time(args.created.as_deref())?,
+        links_within: None,
     })
 }
 

@@ -6,13 +6,14 @@ use modelark::governance::versions::Overwrite;
 use modelark::ops::{self, Source, Trust, Unpack};
 use modelark::reference::Reference;
 
-use super::pack::{ModelArgs, model_input};
+use super::pack::{ModelArgs, model_input, model_source};
 use super::verify::{TrustArgs, load_policy};
 use super::{Env, output};
 
 #[derive(Debug, clap::Args)]
 pub struct PushArgs {
-    /// A model directory, or a stored model (NAME:TAG, oci:PATH:TAG, HOST/REPO:TAG).
+    /// A model directory, hf:ORG/NAME[@REVISION] (the local Hugging Face cache), or a
+    /// stored model (NAME:TAG, oci:PATH:TAG, HOST/REPO:TAG).
     source: String,
     /// The registry reference to push to (HOST/REPO[:TAG]; the tag defaults to the source's, else latest).
     target: Reference,
@@ -77,11 +78,15 @@ pub struct CopyArgs {
 
 pub async fn push(args: PushArgs, env: &Env) -> anyhow::Result<()> {
     let ctx = env.context(args.json)?.with_concurrency(args.concurrency);
-    let source = match ops::Source::parse(&args.source)? {
-        Source::Directory(_) => {
-            Source::Directory(Box::new(model_input(&args.model, args.source.as_ref())?))
+    let source = if args.source.starts_with(ops::hf::PREFIX) {
+        Source::Directory(Box::new(model_source(&args.model, args.source.as_ref())?))
+    } else {
+        match ops::Source::parse(&args.source)? {
+            Source::Directory(_) => {
+                Source::Directory(Box::new(model_input(&args.model, args.source.as_ref())?))
+            }
+            model => model,
         }
-        model => model,
     };
     let policy = load_policy(args.policy.as_ref())?;
     let overwrite = Overwrite {
@@ -89,6 +94,9 @@ pub async fn push(args: PushArgs, env: &Env) -> anyhow::Result<()> {
         policy: policy.as_ref().and_then(Trust::governing),
     };
     let pushed = ops::push(&ctx, &source, &args.target, overwrite).await?;
+    for warning in &pushed.warnings {
+        tracing::warn!("{warning}");
+    }
     print(args.json, &pushed)
 }
 

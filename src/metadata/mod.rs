@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 
+pub mod model_card;
 mod modelpack;
 use crate::reference::Reference;
 pub use modelpack::{ConfigDescriptor, ConfigModel, ModelFs, ModelPackConfig};
@@ -62,6 +63,8 @@ pub mod keys {
     pub const TRAINING_RUN: &str = "dev.modelark.lineage.training-run";
     /// Parent model as `reference@digest`.
     pub const PARENT: &str = "dev.modelark.lineage.parent";
+    /// Upstream models (`hf://ORG/NAME`) as a compact JSON array of `{uri, relation}`.
+    pub const BASE_MODELS: &str = "dev.modelark.lineage.base-models";
     /// Prefix of one annotation per metric: `dev.modelark.metric.<name>` = decimal number.
     pub const METRIC_PREFIX: &str = "dev.modelark.metric.";
 }
@@ -267,6 +270,21 @@ pub struct Lineage {
     /// The model this one was derived from, pinned by digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<Reference>,
+    /// Upstream models outside any OCI registry (a Hugging Face model card's `base_model`,
+    /// as `hf://ORG/NAME`), with how this one derives from each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub base_models: Vec<BaseModel>,
+}
+
+/// An upstream model named by URI (`hf://ORG/NAME`), and the relation to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseModel {
+    /// The model's URI.
+    pub uri: String,
+    /// `finetune`, `adapter`, `merge` or `quantized` (Hugging Face's `base_model_relation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relation: Option<String>,
 }
 
 impl Lineage {
@@ -460,6 +478,11 @@ impl ModelMetadata {
             keys::PARENT,
             self.lineage.parent.as_ref().map(ToString::to_string),
         );
+        let base_models = Some(&self.lineage.base_models).filter(|b| !b.is_empty());
+        put(
+            keys::BASE_MODELS,
+            bounded_json("lineage.baseModels", &base_models)?,
+        );
         for (name, value) in &self.metrics {
             out.insert(format!("{}{name}", keys::METRIC_PREFIX), value.to_string());
         }
@@ -541,6 +564,10 @@ impl ModelMetadata {
                 datasets,
                 training_run: get(keys::TRAINING_RUN),
                 parent,
+                base_models: get(keys::BASE_MODELS)
+                    .map(|json| decode(keys::BASE_MODELS, &json))
+                    .transpose()?
+                    .unwrap_or_default(),
             },
             metrics,
         })

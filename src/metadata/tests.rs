@@ -54,6 +54,10 @@ pub(crate) fn full() -> ModelMetadata {
                     .parse()
                     .unwrap(),
             ),
+            base_models: vec![super::BaseModel {
+                uri: "hf://google-bert/bert-base-uncased".into(),
+                relation: Some("finetune".into()),
+            }],
         },
         metrics: BTreeMap::from([("accuracy".into(), 0.91), ("eval.loss".into(), 0.2345)]),
     }

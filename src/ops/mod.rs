@@ -1,5 +1,5 @@
 //! The use cases: one function per thing a user does with models (pack, push, pull, copy,
-//! inspect, list, tag, rm, export, import, sign, attest, approve, verify, versions, promote,
+//! fetch, inspect, list, tag, rm, export, import, sign, attest, approve, verify, versions, promote,
 //! rollback, history, lineage, search, diff, store upkeep). Every front end (the CLI, the
 //! service, the Python package) calls these with a [`crate::Context`] and typed options and
 //! renders the typed, `serde::Serialize` result; none of them decides a rule of its own.
@@ -7,8 +7,10 @@
 
 pub mod archive;
 pub mod discover;
+pub mod fetch;
 pub mod files;
 pub mod govern;
+pub mod hf;
 pub mod inspect;
 pub mod login;
 pub mod pack;
@@ -20,6 +22,7 @@ pub mod verify;
 
 pub use archive::{Exported, Imported, export, export_to, import, import_from};
 pub use discover::{Scope, Search, diff, lineage, refresh, search};
+pub use fetch::{Fetched, fetch};
 pub use files::{FileStream, StreamableFile, open_file, streamable_files};
 pub use govern::{Move, history, promote, rollback, versions};
 pub use inspect::{Inspected, ListTarget, Listed, Unpacked, inspect, list, unpack};
@@ -161,6 +164,16 @@ pub enum Error {
     NotLocal {
         /// The reference.
         reference: String,
+    },
+    /// A `hf:` reference that the Hugging Face cache does not hold.
+    #[error("{spec} is not in the Hugging Face cache {}: {reason}", cache.display())]
+    HfCache {
+        /// The reference (`hf:ORG/NAME[@REVISION]`).
+        spec: String,
+        /// The cache directory searched.
+        cache: std::path::PathBuf,
+        /// What is missing or wrong.
+        reason: String,
     },
     /// The local store failed its check.
     #[error("the local store {} has {corrupt} corrupt blobs and {broken} broken entries", path.display())]

@@ -72,6 +72,9 @@ pub struct ModelInput {
     pub dereference: bool,
     /// The build time to record.
     pub created: BuildTime,
+    /// Symlinks may point anywhere inside this directory, not only inside `dir` (set for a
+    /// Hugging Face cache snapshot, whose files link into the repository's `blobs/`).
+    pub links_within: Option<PathBuf>,
 }
 
 impl ModelInput {
@@ -92,7 +95,9 @@ impl ModelInput {
         let (created, mtime) = self.created.resolve()?;
         let mut kinds = self.kinds.clone();
         kinds.extend(model_file.files.clone());
-        let mut metadata = model_file.metadata.clone();
+        // Precedence: what the caller says, then the model file, then the model card.
+        let mut metadata = self.model_card().map(|c| c.metadata).unwrap_or_default();
+        overlay(&mut metadata, &model_file.metadata);
         overlay(&mut metadata, &self.overrides);
         if created.is_some() {
             metadata.created = created;
@@ -105,11 +110,28 @@ impl ModelInput {
             exclude: [model_file.exclude, self.exclude.clone()].concat(),
             annotations: self.annotations.clone(),
             dereference: self.dereference,
+            links_within: self.links_within.clone(),
             mtime,
             concurrency: ctx.concurrency(),
             metadata,
             cache: None,
         })
+    }
+
+    /// The Hugging Face model card in `DIR/README.md`, when it has front matter (read up
+    /// to its first 1 MiB; a card that cannot be read is no card).
+    pub fn model_card(&self) -> Option<metadata::model_card::Card> {
+        use std::io::Read;
+        let file = std::fs::File::open(self.dir.join(metadata::model_card::FILE_NAME)).ok()?;
+        let mut text = String::new();
+        file.take(1 << 20).read_to_string(&mut text).ok()?;
+        metadata::model_card::parse(&text)
+    }
+
+    /// What the model's metadata sources say that packing leaves out (model card fields
+    /// that do not map), one sentence each.
+    pub fn warnings(&self) -> Vec<String> {
+        self.model_card().map(|c| c.warnings).unwrap_or_default()
     }
 
     fn model_file(&self) -> Result<ModelFile> {
@@ -164,6 +186,7 @@ fn overlay(m: &mut ModelMetadata, overrides: &ModelMetadata) {
     replace(&mut m.licenses, &o.licenses);
     replace(&mut m.tags, &o.tags);
     replace(&mut m.lineage.datasets, &o.lineage.datasets);
+    replace(&mut m.lineage.base_models, &o.lineage.base_models);
     m.metrics
         .extend(o.metrics.iter().map(|(k, v)| (k.clone(), *v)));
 }
@@ -201,6 +224,8 @@ pub struct Packed {
     pub size: u64,
     /// The model the tag named before, when it moved.
     pub replaced: Option<Digest>,
+    /// What was left out of the metadata (model card fields that do not map).
+    pub warnings: Vec<String>,
 }
 
 /// Packs `model` into the local store or the `oci:` layout `target` names, tagged with
@@ -260,6 +285,7 @@ pub async fn pack(
         replaced: previous
             .filter(|p| p.digest != packed.descriptor.digest)
             .map(|p| p.digest),
+        warnings: model.warnings(),
     })
 }
 

@@ -57,6 +57,9 @@ pub struct Pushed {
     pub digest: Digest,
     /// Total layer size.
     pub size: u64,
+    /// What was left out of a pushed directory's metadata (model card fields that do not
+    /// map); empty for a copy.
+    pub warnings: Vec<String>,
 }
 
 /// [`Error::NotARegistry`] unless `reference` names a registry repository.
@@ -136,6 +139,7 @@ async fn push_directory(
             .with_digest(packed.descriptor.digest.clone()),
         digest: packed.descriptor.digest,
         size: packed.manifest.layers.iter().map(|l| l.size).sum(),
+        warnings: model.warnings(),
     })
 }
 
@@ -194,6 +198,7 @@ pub async fn copy(
             .with_digest(resolved.descriptor.digest.clone()),
         digest: resolved.descriptor.digest.clone(),
         size: resolved.manifest.layers.iter().map(|l| l.size).sum(),
+        warnings: Vec::new(),
     })
 }
 

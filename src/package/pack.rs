@@ -38,6 +38,9 @@ pub struct Options {
     pub annotations: BTreeMap<String, String>,
     /// Pack the targets of symlinks that point outside the directory.
     pub dereference: bool,
+    /// Symlinks may point anywhere inside this directory rather than only inside the
+    /// model directory (a Hugging Face cache snapshot links into its repository's `blobs/`).
+    pub links_within: Option<std::path::PathBuf>,
     /// The file modification time recorded in layer metadata (seconds since the epoch);
     /// 0 unless a build time is asked for, so builds are reproducible.
     pub mtime: i64,
@@ -129,16 +132,18 @@ pub fn scan(dir: &Path, options: &Options) -> Result<Scan, Error> {
             path: dir.to_owned(),
         });
     }
+    let links = match &options.links_within {
+        Some(dir) => fs_err::canonicalize(dir)?,
+        None => root.clone(),
+    };
     let mut sources = Vec::new();
-    walk(
-        &root,
-        &root,
-        "",
-        &exclude,
-        &classifier,
-        options.dereference,
-        &mut sources,
-    )?;
+    let walker = Walker {
+        links: &links,
+        exclude: &exclude,
+        classifier: &classifier,
+        dereference: options.dereference,
+    };
+    walker.walk(&root, "", &mut sources)?;
     if sources.is_empty() {
         return Err(Error::EmptyModel {
             path: dir.to_owned(),
@@ -238,65 +243,66 @@ fn glob_set(globs: &[String]) -> Result<GlobSet, Error> {
     })
 }
 
-/// Collects the regular files under `dir`, checking every symlink.
-fn walk(
-    root: &Path,
-    dir: &Path,
-    prefix: &str,
-    exclude: &GlobSet,
-    classifier: &Classifier,
+/// What a directory walk keeps and where its symlinks may point.
+struct Walker<'a> {
+    /// Symlink targets must be inside this (canonical) directory, unless `dereference`.
+    links: &'a Path,
+    exclude: &'a GlobSet,
+    classifier: &'a Classifier,
     dereference: bool,
-    out: &mut Vec<Source>,
-) -> Result<(), Error> {
-    for entry in fs_err::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let name = name
-            .to_str()
-            .ok_or_else(|| Error::NonUtf8Path { path: entry.path() })?;
-        let relative = if prefix.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        if relative == ".git" || exclude.is_match(&relative) {
-            continue;
-        }
-        let path = entry.path();
-        let mut metadata = fs_err::symlink_metadata(&path)?;
-        if metadata.file_type().is_symlink() {
-            let target = fs_err::canonicalize(&path)?;
-            if !target.starts_with(root) && !dereference {
-                return Err(Error::SymlinkOutside { path, target });
+}
+
+impl Walker<'_> {
+    /// Collects the regular files under `dir`, checking every symlink.
+    fn walk(&self, dir: &Path, prefix: &str, out: &mut Vec<Source>) -> Result<(), Error> {
+        let Walker {
+            links,
+            exclude,
+            classifier,
+            dereference,
+        } = *self;
+        for entry in fs_err::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name
+                .to_str()
+                .ok_or_else(|| Error::NonUtf8Path { path: entry.path() })?;
+            let relative = if prefix.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if relative == ".git" || exclude.is_match(&relative) {
+                continue;
             }
-            metadata = fs_err::metadata(&target)?;
+            let path = entry.path();
+            let mut metadata = fs_err::symlink_metadata(&path)?;
+            if metadata.file_type().is_symlink() {
+                let target = fs_err::canonicalize(&path)?;
+                if !target.starts_with(links) && !dereference {
+                    return Err(Error::SymlinkOutside { path, target });
+                }
+                metadata = fs_err::metadata(&target)?;
+                if metadata.is_dir() {
+                    return Err(Error::SymlinkToDirectory { path });
+                }
+            }
             if metadata.is_dir() {
-                return Err(Error::SymlinkToDirectory { path });
+                self.walk(&path, &relative, out)?;
+            } else if metadata.is_file() {
+                out.push(Source {
+                    class: classifier.classify(&relative),
+                    relative,
+                    size: metadata.len(),
+                    executable: is_executable(&metadata),
+                    path,
+                });
+            } else {
+                return Err(Error::SpecialFile { path });
             }
         }
-        if metadata.is_dir() {
-            walk(
-                root,
-                &path,
-                &relative,
-                exclude,
-                classifier,
-                dereference,
-                out,
-            )?;
-        } else if metadata.is_file() {
-            out.push(Source {
-                class: classifier.classify(&relative),
-                relative,
-                size: metadata.len(),
-                executable: is_executable(&metadata),
-                path,
-            });
-        } else {
-            return Err(Error::SpecialFile { path });
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(unix)]

@@ -645,7 +645,7 @@ fn rename_error(from: &Path, to: &Path, error: io::Error) -> io::Error {
 
 /// `rename`, failing with `AlreadyExists` instead of replacing anything at `to`.
 #[cfg(target_os = "linux")]
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     use rustix::fs::{CWD, RenameFlags, renameat_with};
     renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(io::Error::from)
 }
@@ -653,7 +653,7 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
 /// `rename`, failing with `AlreadyExists` instead of replacing anything at `to` (checked
 /// first: this platform has no atomic form).
 #[cfg(not(target_os = "linux"))]
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     if fs_err::symlink_metadata(to).is_ok() {
         return Err(io::Error::from(io::ErrorKind::AlreadyExists));
     }
