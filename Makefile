@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: build test deps lint doc demo bench bench-serve bench-mlflow ci clean fuzz
+.PHONY: build test test-python deps lint doc demo bench bench-serve bench-mlflow ci clean fuzz
 
 build:
 	$(CARGO) build --release
@@ -15,11 +15,17 @@ deps:
 test: deps
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
+	$(MAKE) test-python
 	$(MAKE) lint
 
+## The Python package: builds the wheel, installs it in a fresh venv, runs pytest and mypy --strict.
+test-python:
+	scripts/python-test.sh
+
 lint:
-	$(CARGO) fmt --check
+	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy -p modelark-python -- -D warnings
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps

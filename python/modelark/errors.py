@@ -47,6 +47,13 @@ class RefusedByGovernance(Error):
     """Governance refused a change: a version tag that would move (versions are immutable),
     an alias whose policy requirements are unmet."""
 
+    unmet: List[str]
+    """For an alias move: each requirement of the policy that is unmet."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.unmet = []
+
 
 class RegistryError(Error):
     """A registry answered with an error, or could not be reached."""

@@ -184,10 +184,44 @@ impl Progress {
 }
 
 /// Runs `work` with the GIL released. Ten times a second the calling thread takes the GIL
-/// back to let Python handle signals (Ctrl-C raises `KeyboardInterrupt` here) and to report
-/// progress; an exception from either asks the library to stop (copies stop at their next
-/// buffer, removing their temp files; partial downloads stay for resume) and is raised.
+/// back to report progress and let Python handle signals (Ctrl-C raises `KeyboardInterrupt`
+/// here); an exception from either stops the work as the CLI's Ctrl-C does (it is dropped,
+/// its temp files with it; copies stop at their next buffer; partial downloads stay for
+/// resume) and is raised.
 fn block<T, F, M>(py: Python<'_>, progress: &Progress, make: M) -> PyResult<T>
+where
+    T: Send,
+    M: FnOnce() -> F + Send,
+    F: Future<Output = modelark::Result<T>>,
+{
+    run(py, progress, make)?.map_err(|e| raise(py, e))
+}
+
+/// As [`block`], for moving an alias: requirements the policy sets for the alias that are
+/// unmet are governance refusing the move (`RefusedByGovernance`, with `.unmet`).
+fn block_governed<T, F, M>(py: Python<'_>, progress: &Progress, make: M) -> PyResult<T>
+where
+    T: Send,
+    M: FnOnce() -> F + Send,
+    F: Future<Output = modelark::Result<T>>,
+{
+    run(py, progress, make)?.map_err(|error| match error.root() {
+        modelark::Error::Verify(modelark::verify::Error::PolicyViolation { failures, .. }) => {
+            let unmet = failures.clone();
+            let message = cli::describe(&anyhow::Error::new(error));
+            let unmet = unmet
+                .into_pyobject(py)
+                .map(|o| o.into_any().unbind())
+                .unwrap_or_else(|_| py.None());
+            exception(py, "RefusedByGovernance", &message, vec![("unmet", unmet)])
+        }
+        _ => raise(py, error),
+    })
+}
+
+/// Runs `work` as [`block`] describes; the outer error is Python's (an interrupt, a
+/// progress callback that raised), the inner the library's.
+fn run<T, F, M>(py: Python<'_>, progress: &Progress, make: M) -> PyResult<modelark::Result<T>>
 where
     T: Send,
     M: FnOnce() -> F + Send,
@@ -205,15 +239,19 @@ where
                 tokio::select! {
                     result = &mut work => return Ok(result),
                     _ = tick.tick() => {
+                        // Progress first: a callback that raises a signal is answered at once.
                         let polled = Python::attach(|py| {
-                            py.check_signals()?;
-                            progress.report(py, false)
+                            progress.report(py, false)?;
+                            py.check_signals()
                         });
                         if let Err(error) = polled {
+                            // As the CLI does: stop every copy (blocking ones check the flag
+                            // at their next buffer) and drop the work, removing its temp files.
                             modelark::interrupt::request();
-                            // Give the copies a moment to unwind on their own.
-                            let _ = tokio::time::timeout(Duration::from_secs(5), &mut work).await;
-                            return Err(error);
+                            let interrupted = Python::attach(|py| {
+                                error.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
+                            });
+                            return Err(if interrupted { interrupted_error() } else { error });
                         }
                     }
                 }
@@ -223,11 +261,18 @@ where
     match outcome {
         Ok(Ok(value)) => {
             progress.report(py, true)?;
-            Ok(value)
+            Ok(Ok(value))
         }
-        Ok(Err(error)) => Err(raise(py, error)),
+        Ok(Err(error)) => Ok(Err(error)),
         Err(error) => Err(error),
     }
+}
+
+/// The `KeyboardInterrupt` a stopped call raises, saying what it left.
+fn interrupted_error() -> PyErr {
+    pyo3::exceptions::PyKeyboardInterrupt::new_err(
+        "interrupted; nothing half-written was left (partial downloads are kept and resume on the next call)",
+    )
 }
 
 /// Wraps a result's JSON form in the record class `kind` (`modelark._records`).
@@ -272,9 +317,7 @@ fn raise(py: Python<'_>, error: modelark::Error) -> PyErr {
             .io_error()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::Interrupted);
     if interrupted {
-        return pyo3::exceptions::PyKeyboardInterrupt::new_err(
-            "interrupted; nothing half-written was left (partial downloads are kept and resume on the next call)",
-        );
+        return interrupted_error();
     }
     let (class, attributes) = classify(py, &error);
     let message = cli::describe(&anyhow::Error::new(error));
@@ -358,7 +401,11 @@ fn classify(
             "RegistryError",
             vec![("status", py.None()), ("code", py.None())],
         ),
-        E::Reference(_) | E::Metadata(_) => ("UsageError", Vec::new()),
+        E::Reference(_)
+        | E::Metadata(_)
+        | E::Sign(
+            modelark::sign::Error::PredicateType { .. } | modelark::sign::Error::Expiry { .. },
+        ) => ("UsageError", Vec::new()),
         E::Op(
             ops::Error::NothingTrusted
             | ops::Error::NoVersion { .. }
@@ -670,8 +717,8 @@ impl Client {
 
     /// The data directory (local store, search index, fetch cache).
     #[getter]
-    fn home(&self) -> PathBuf {
-        self.home.clone()
+    fn home(&self) -> String {
+        self.home.display().to_string()
     }
 
     /// Whether registries are never asked.
@@ -1117,7 +1164,7 @@ impl Client {
             reason: reason.as_deref(),
         };
         let ctx = self.ctx.clone().with_concurrency(8);
-        let moved = block(py, &self.quiet(), || {
+        let moved = block_governed(py, &self.quiet(), || {
             ops::promote(&ctx, &reference, &alias, &how)
         })?;
         record(py, "Moved", &moved)
@@ -1153,7 +1200,7 @@ impl Client {
             reason: reason.as_deref(),
         };
         let ctx = self.ctx.clone().with_concurrency(8);
-        let moved = block(py, &self.quiet(), || {
+        let moved = block_governed(py, &self.quiet(), || {
             ops::rollback(&ctx, &repository, &alias, &how)
         })?;
         record(py, "Moved", &moved)
