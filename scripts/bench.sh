@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compares modelark with skopeo, oras-py (chunked) and plain curl on one local CNCF
 # distribution registry, in one run: a 2 GiB single-file model, a 64 x 32 MiB model, a
-# re-push of the unchanged 2 GiB model, and pulls. Prints wall time, ratios and peak RSS.
+# re-push of the unchanged 2 GiB model, and pulls (the CLI's and the Python package's).
+# Prints wall time, ratios and peak RSS.
 #
 #   scripts/bench.sh            # full size (needs ~12 GiB free under $BENCH_DIR or /tmp)
 #   BENCH_SCALE=16 scripts/bench.sh   # 1/16 of the sizes, for a quick look
@@ -10,6 +11,9 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cargo build --release --quiet
 modelark=$PWD/target/release/modelark
+# The Python package, as an optimised wheel in its own venv (it shares the release build).
+WHEEL_PROFILE=release scripts/python-test.sh --install-only
+python=$PWD/target/python/venv/bin/python
 
 scale=${BENCH_SCALE:-1}
 big_mib=$((2048 / scale))
@@ -101,6 +105,11 @@ forget_skopeo_cache
 measure "skopeo pull big" skopeo copy --src-tls-verify=false "docker://$host/bench/skopeo:big" "oci:$work/out-skopeo:1"
 measure "oras-py pull big" $oras_py pull "$host" "$host/bench/oras:big" "$work/out-oras"
 rm -rf "$work/out-modelark" "$work/out-skopeo" "$work/out-oras" "$MODELARK_HOME/store"
+# The same pulls from Python (modelark.Client, interpreter start and import included).
+measure "python pull big" "$python" -c 'import sys, modelark; modelark.Client(plain_http=True).pull(sys.argv[1])' "$host/bench/modelark:big"
+rm -rf "$MODELARK_HOME/store"
+measure "python pull -o big" "$python" -c 'import sys, modelark; modelark.Client(plain_http=True).pull(sys.argv[1], dest=sys.argv[2])' "$host/bench/modelark:big" "$work/out-python"
+rm -rf "$work/out-python" "$MODELARK_HOME/store"
 
 echo "pull, $small_count x $small_mib MiB:" >&2
 measure "modelark pull many" "$modelark" pull -q --plain-http "$host/bench/modelark:many"
@@ -142,6 +151,8 @@ printf '%-44s %s\n' \
   "skopeo pull big / modelark pull -o (2 writes)" "$(ratio "${seconds[skopeo pull big]}" "${seconds[modelark pull -o big]}")" \
   "skopeo pull many / modelark pull" "$(ratio "${seconds[skopeo pull many]}" "${seconds[modelark pull many]}")" \
   "verified pull --key / pull (signature check)" "$(ratio "${seconds[modelark pull --key big]}" "${seconds[modelark pull big]}")" \
+  "Python pull big / CLI pull (target <= 1.05x)" "$(ratio "${seconds[python pull big]}" "${seconds[modelark pull big]}")" \
+  "Python pull -o big / CLI pull -o" "$(ratio "${seconds[python pull -o big]}" "${seconds[modelark pull -o big]}")" \
   "search, first / repeat ($versions versions)" "${seconds[modelark search first]} s / ${seconds[modelark search repeat]} s (target repeat < 1 s)"
 max_rss=0
 for k in "${!rss[@]}"; do [[ $k == modelark* ]] && ((rss[$k] > max_rss)) && max_rss=${rss[$k]}; done

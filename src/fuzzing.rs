@@ -30,6 +30,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("headers", headers),
     ("archive", archive),
     ("query", query),
+    ("model_card", model_card),
 ];
 
 fn text(data: &[u8]) -> Option<&str> {
@@ -80,6 +81,17 @@ pub fn config(data: &[u8]) {
 pub fn modelfile(data: &[u8]) {
     if let Some(text) = text(data) {
         let _ = crate::package::ModelFile::parse(text);
+    }
+}
+
+/// Hugging Face model cards: any README parses without panicking, and what it maps to is
+/// metadata a pack accepts (a card never fails a pack; what does not map is a warning).
+pub fn model_card(data: &[u8]) {
+    let Some(text) = text(data) else { return };
+    if let Some(card) = crate::metadata::model_card::parse(text) {
+        if let Err(e) = card.metadata.validate() {
+            panic!("a model card mapped to invalid metadata: {e}");
+        }
     }
 }
 

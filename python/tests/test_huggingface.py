@@ -171,3 +171,17 @@ def test_hf_links_are_followed_only_inside_the_repository(vad: Path, tmp_path: P
         client.pack("hf:snakers4/silero-vad", "vad:1.0.0")
     assert "leak.txt" in str(refused.value)
     assert not client.list()
+
+
+def test_card_lineage_is_searchable_and_in_the_graph(vad: Path, tmp_path: Path) -> None:
+    (vad / "README.md").write_text(card(language=["en"], base_model="snakers4/silero-vad", base_model_relation="finetune", datasets=["google/fleurs"]))
+    client = modelark.Client(home=tmp_path / "home")
+    layout = f"oci:{tmp_path / 'layout'}"
+    client.pack(vad, f"{layout}:1.0.0")
+    hits = client.search(layout, ["lineage.baseModels=hf://snakers4/silero-vad", "languages=en"])
+    assert [h.tag for h in hits] == ["1.0.0"]
+    assert not client.search(layout, "lineage.baseModels=hf://other/model")
+    graph = client.lineage(f"{layout}:1.0.0")
+    base = next(n for n in graph.nodes if n.kind == "base-model")
+    assert (base.id, base.detail, base.state) == ("hf://snakers4/silero-vad", "finetune", "recorded")
+    assert any(e.relation == "dataset" and e.to == "hf://datasets/google/fleurs" for e in graph.edges)

@@ -58,6 +58,14 @@ fn render(reference: &Reference, view: &ModelView) -> anyhow::Result<()> {
         ("Quantization", m.quantization.clone()),
         ("Task", m.task.clone()),
         ("Tags", Some(m.tags.join(", ")).filter(|s| !s.is_empty())),
+        (
+            "Languages",
+            m.capabilities
+                .as_ref()
+                .and_then(|c| c.languages.as_ref())
+                .map(|l| l.join(", "))
+                .filter(|s| !s.is_empty()),
+        ),
         ("Created", m.created.clone()),
         (
             "Source",
@@ -77,6 +85,14 @@ fn render(reference: &Reference, view: &ModelView) -> anyhow::Result<()> {
             .map(|d| format!(" @ {d}"))
             .unwrap_or_default();
         fields.push(("Dataset", format!("{}{digest}", dataset.uri)));
+    }
+    for base in &m.lineage.base_models {
+        let relation = base
+            .relation
+            .as_ref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        fields.push(("Base model", format!("{}{relation}", base.uri)));
     }
     for (name, value) in &m.metrics {
         fields.push(("Metric", format!("{name} = {value}")));

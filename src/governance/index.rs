@@ -23,7 +23,7 @@ use crate::store::Endpoint;
 const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
 /// Manifest digest to the JSON of its [`Fields`]. The name changes with what [`Fields`]
 /// holds: an index written by an older modelark is described again, not misread.
-const MODELS: TableDefinition<&str, &[u8]> = TableDefinition::new("models-2");
+const MODELS: TableDefinition<&str, &[u8]> = TableDefinition::new("models-3");
 
 /// The index database.
 pub struct SearchIndex {

@@ -163,7 +163,7 @@ pub async fn walk(
         });
         graph.link(child, &id, "parent");
         seen.insert(model.digest.clone(), id.clone());
-        for (uri, digest, relation) in &model.inputs {
+        for (uri, digest, relation, detail) in &model.inputs {
             graph.push(Node {
                 id: uri.clone(),
                 kind: relation.clone(),
@@ -171,7 +171,7 @@ pub async fn walk(
                 name: None,
                 version: None,
                 state: "recorded".into(),
-                detail: String::new(),
+                detail: detail.clone(),
             });
             graph.link(Some(id.clone()), uri, relation);
         }
@@ -323,7 +323,8 @@ struct Found {
     version: Option<String>,
     signers: Vec<String>,
     parents: Vec<Reference>,
-    inputs: Vec<(String, Option<String>, String)>,
+    /// (URI, digest or revision, relation, detail) of each recorded input.
+    inputs: Vec<(String, Option<String>, String, String)>,
 }
 
 async fn read(endpoint: &Endpoint, reference: &Reference, keys: &[TrustedKey]) -> Result<Found> {
@@ -339,6 +340,7 @@ async fn read(endpoint: &Endpoint, reference: &Reference, keys: &[TrustedKey]) -
             source.repo.clone(),
             source.revision.clone(),
             "source".to_owned(),
+            String::new(),
         ));
     }
     for dataset in &lineage.datasets {
@@ -346,6 +348,17 @@ async fn read(endpoint: &Endpoint, reference: &Reference, keys: &[TrustedKey]) -
             dataset.uri.clone(),
             dataset.digest.as_ref().map(ToString::to_string),
             "dataset".to_owned(),
+            String::new(),
+        ));
+    }
+    // Upstream models outside any registry (a model card's base_model) are recorded, not
+    // walked: their relation (finetune, adapter, ...) is the node's detail.
+    for base in &lineage.base_models {
+        inputs.push((
+            base.uri.clone(),
+            None,
+            "base-model".to_owned(),
+            base.relation.clone().unwrap_or_default(),
         ));
     }
     // Verified provenance adds what the metadata does not say.
@@ -369,7 +382,7 @@ async fn read(endpoint: &Endpoint, reference: &Reference, keys: &[TrustedKey]) -
                     }
                 }
                 ("dataset", None) if !inputs.iter().any(|i| i.0 == uri) => {
-                    inputs.push((uri.to_owned(), None, "dataset".to_owned()));
+                    inputs.push((uri.to_owned(), None, "dataset".to_owned(), String::new()));
                 }
                 _ => {}
             }

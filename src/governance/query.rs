@@ -95,6 +95,18 @@ impl Fields {
             let uris = lineage.datasets.iter().map(|d| d.uri.clone()).collect();
             fields.insert("lineage.datasets".to_owned(), Field::List(uris));
         }
+        if !lineage.base_models.is_empty() {
+            let uris = lineage.base_models.iter().map(|b| b.uri.clone()).collect();
+            fields.insert("lineage.baseModels".to_owned(), Field::List(uris));
+        }
+        if let Some(languages) = metadata
+            .capabilities
+            .as_ref()
+            .and_then(|c| c.languages.clone())
+            .filter(|l| !l.is_empty())
+        {
+            fields.insert("languages".to_owned(), Field::List(languages));
+        }
         for (k, v) in [
             ("license", &metadata.licenses),
             ("tags", &metadata.tags),
