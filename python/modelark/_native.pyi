@@ -3,6 +3,8 @@
 from os import PathLike
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
+from typing_extensions import TypedDict, Unpack
+
 from ._records import (
     Diff,
     Event,
@@ -31,6 +33,36 @@ from ._records import (
 _Path = Union[str, "PathLike[str]"]
 _Keys = Union[_Path, Sequence[_Path], None]
 _ProgressArg = Union[bool, Callable[[Progress], Any], None]
+
+class PackMetadata(TypedDict, total=False):
+    """The metadata keywords of ``pack`` and ``push``: the CLI's metadata flags."""
+
+    name: Optional[str]
+    version: Optional[str]
+    title: Optional[str]
+    description: Optional[str]
+    authors: Union[str, Sequence[str], None]
+    licenses: Union[str, Sequence[str], None]
+    framework: Optional[str]
+    format: Optional[str]
+    architecture: Optional[str]
+    param_size: Optional[str]
+    precision: Optional[str]
+    quantization: Optional[str]
+    task: Optional[str]
+    tags: Union[str, Sequence[str], None]
+    metrics: Optional[Dict[str, float]]
+    source_repo: Optional[str]
+    source_revision: Optional[str]
+    datasets: Union[str, Sequence[str], None]
+    training_run: Optional[str]
+    parent: Optional[str]
+    annotations: Optional[Dict[str, str]]
+    kinds: Optional[Dict[str, str]]
+    exclude: Union[str, Sequence[str], None]
+    model_file: Optional[_Path]
+    dereference: bool
+    created: Optional[str]
 
 def cli_main(argv: List[str]) -> int: ...
 def version() -> str: ...
@@ -68,32 +100,7 @@ class Client:
         *,
         force: bool = False,
         progress: _ProgressArg = None,
-        name: Optional[str] = None,
-        version: Optional[str] = None,
-        title: Optional[str] = None,
-        description: Optional[str] = None,
-        authors: Union[str, Sequence[str], None] = None,
-        licenses: Union[str, Sequence[str], None] = None,
-        framework: Optional[str] = None,
-        format: Optional[str] = None,
-        architecture: Optional[str] = None,
-        param_size: Optional[str] = None,
-        precision: Optional[str] = None,
-        quantization: Optional[str] = None,
-        task: Optional[str] = None,
-        tags: Union[str, Sequence[str], None] = None,
-        metrics: Optional[Dict[str, float]] = None,
-        source_repo: Optional[str] = None,
-        source_revision: Optional[str] = None,
-        datasets: Union[str, Sequence[str], None] = None,
-        training_run: Optional[str] = None,
-        parent: Optional[str] = None,
-        annotations: Optional[Dict[str, str]] = None,
-        kinds: Optional[Dict[str, str]] = None,
-        exclude: Union[str, Sequence[str], None] = None,
-        model_file: Optional[_Path] = None,
-        dereference: bool = False,
-        created: Optional[str] = None,
+        **metadata: Unpack[PackMetadata],
     ) -> Packed: ...
     def push(
         self,
@@ -103,32 +110,7 @@ class Client:
         force: bool = False,
         policy: Optional[_Path] = None,
         progress: _ProgressArg = None,
-        name: Optional[str] = None,
-        version: Optional[str] = None,
-        title: Optional[str] = None,
-        description: Optional[str] = None,
-        authors: Union[str, Sequence[str], None] = None,
-        licenses: Union[str, Sequence[str], None] = None,
-        framework: Optional[str] = None,
-        format: Optional[str] = None,
-        architecture: Optional[str] = None,
-        param_size: Optional[str] = None,
-        precision: Optional[str] = None,
-        quantization: Optional[str] = None,
-        task: Optional[str] = None,
-        tags: Union[str, Sequence[str], None] = None,
-        metrics: Optional[Dict[str, float]] = None,
-        source_repo: Optional[str] = None,
-        source_revision: Optional[str] = None,
-        datasets: Union[str, Sequence[str], None] = None,
-        training_run: Optional[str] = None,
-        parent: Optional[str] = None,
-        annotations: Optional[Dict[str, str]] = None,
-        kinds: Optional[Dict[str, str]] = None,
-        exclude: Union[str, Sequence[str], None] = None,
-        model_file: Optional[_Path] = None,
-        dereference: bool = False,
-        created: Optional[str] = None,
+        **metadata: Unpack[PackMetadata],
     ) -> Pushed: ...
     def pull(
         self,

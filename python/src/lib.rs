@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use modelark::governance::versions::Overwrite;
-use modelark::metadata::{Dataset, Source as LineageSource};
+use modelark::metadata::Source as LineageSource;
 use modelark::ops::{self, ListTarget, ModelInput, Move, Search, Source, Trust, Unpack};
 use modelark::progress::Reporter;
 use modelark::reference::{Reference, Tag};
@@ -494,8 +494,8 @@ fn private_key(py: Python<'_>, path: &PathBuf, password: Option<&str>) -> PyResu
     PrivateKey::from_pem(&pem, password).map_err(|e| fail(wrap(e)))
 }
 
-fn who(py: Python<'_>, given: Option<String>) -> String {
-    let _ = py;
+/// Who an approval or alias move records: as given, else `$USER`, as the CLI does.
+fn who(given: Option<String>) -> String {
     given
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "unknown".into())
@@ -585,7 +585,7 @@ impl Overrides {
             repo,
             revision: self.source_revision,
         });
-        metadata.lineage.datasets = self.datasets.iter().map(|d| dataset(d)).collect();
+        metadata.lineage.datasets = self.datasets.iter().map(|d| cli::pack::dataset(d)).collect();
         let kinds = self
             .kinds
             .into_iter()
@@ -595,21 +595,8 @@ impl Overrides {
                     .map_err(|e| usage(py, &format!("kinds[{glob:?}]: {e}")))
             })
             .collect::<PyResult<_>>()?;
-        let created = match self.created.as_deref() {
-            Some("now") => ops::BuildTime::Now,
-            Some(text) => ops::BuildTime::At(text.to_owned()),
-            None => match std::env::var("SOURCE_DATE_EPOCH") {
-                Ok(epoch) if !epoch.trim().is_empty() => {
-                    ops::BuildTime::Epoch(epoch.trim().parse().map_err(|_| {
-                        usage(
-                            py,
-                            &format!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds"),
-                        )
-                    })?)
-                }
-                _ => ops::BuildTime::Unrecorded,
-            },
-        };
+        let created = cli::pack::build_time(self.created.as_deref())
+            .map_err(|e| usage(py, &cli::describe(&e)))?;
         Ok(ModelInput {
             dir,
             model_file: self.model_file,
@@ -621,22 +608,6 @@ impl Overrides {
             created,
             links_within: None,
         })
-    }
-}
-
-/// `URI[@sha256:DIGEST]`, as the CLI's `--dataset`.
-fn dataset(text: &str) -> Dataset {
-    if let Some((uri, digest)) = text.rsplit_once('@')
-        && let Ok(digest) = digest.parse()
-    {
-        return Dataset {
-            uri: uri.to_owned(),
-            digest: Some(digest),
-        };
-    }
-    Dataset {
-        uri: text.to_owned(),
-        digest: None,
     }
 }
 
@@ -1148,24 +1119,11 @@ impl Client {
         by: Option<String>,
     ) -> PyResult<Py<PyAny>> {
         let reference = self::reference(py, reference)?;
-        let alias = tag(py, alias)?;
-        let key_name = key.display().to_string();
-        let key = private_key(py, &key, password)?;
-        let policy = policy
-            .map(|p| Trust::load_policy(&p))
-            .transpose()
-            .map_err(|e| raise(py, e))?;
-        let by = who(py, by);
-        let how = Move {
-            key: &key,
-            key_name: &key_name,
-            policy: policy.as_ref().map(Trust::rules),
-            by: &by,
-            reason: reason.as_deref(),
-        };
+        let mover = Mover::load(py, alias, &key, password, policy, by)?;
+        let how = mover.how(reason.as_deref());
         let ctx = self.ctx.clone().with_concurrency(8);
         let moved = block_governed(py, &self.quiet(), || {
-            ops::promote(&ctx, &reference, &alias, &how)
+            ops::promote(&ctx, &reference, &mover.alias, &how)
         })?;
         record(py, "Moved", &moved)
     }
@@ -1184,24 +1142,11 @@ impl Client {
         by: Option<String>,
     ) -> PyResult<Py<PyAny>> {
         let repository = reference(py, repository)?;
-        let alias = tag(py, alias)?;
-        let key_name = key.display().to_string();
-        let key = private_key(py, &key, password)?;
-        let policy = policy
-            .map(|p| Trust::load_policy(&p))
-            .transpose()
-            .map_err(|e| raise(py, e))?;
-        let by = who(py, by);
-        let how = Move {
-            key: &key,
-            key_name: &key_name,
-            policy: policy.as_ref().map(Trust::rules),
-            by: &by,
-            reason: reason.as_deref(),
-        };
+        let mover = Mover::load(py, alias, &key, password, policy, by)?;
+        let how = mover.how(reason.as_deref());
         let ctx = self.ctx.clone().with_concurrency(8);
         let moved = block_governed(py, &self.quiet(), || {
-            ops::rollback(&ctx, &repository, &alias, &how)
+            ops::rollback(&ctx, &repository, &mover.alias, &how)
         })?;
         record(py, "Moved", &moved)
     }
@@ -1362,7 +1307,7 @@ impl Client {
         let approval = predicate::Approval {
             environment,
             decision,
-            approver: who(py, approver),
+            approver: who(approver),
             reason,
             ticket,
             time: predicate::now_rfc3339(),
@@ -1372,6 +1317,47 @@ impl Client {
             ops::approve(&self.ctx, &reference, &key, &approval)
         })?;
         record(py, "Signed", &signed)
+    }
+}
+
+/// What an alias move is signed and checked with: `promote` and `rollback` arguments.
+struct Mover {
+    alias: Tag,
+    key: PrivateKey,
+    key_name: String,
+    policy: Option<Trust>,
+    by: String,
+}
+
+impl Mover {
+    fn load(
+        py: Python<'_>,
+        alias: &str,
+        key: &PathBuf,
+        password: Option<&str>,
+        policy: Option<PathBuf>,
+        by: Option<String>,
+    ) -> PyResult<Mover> {
+        Ok(Mover {
+            alias: tag(py, alias)?,
+            key_name: key.display().to_string(),
+            key: private_key(py, key, password)?,
+            policy: policy
+                .map(|p| Trust::load_policy(&p))
+                .transpose()
+                .map_err(|e| raise(py, e))?,
+            by: who(by),
+        })
+    }
+
+    fn how<'a>(&'a self, reason: Option<&'a str>) -> Move<'a> {
+        Move {
+            key: &self.key,
+            key_name: &self.key_name,
+            policy: self.policy.as_ref().map(Trust::rules),
+            by: &self.by,
+            reason,
+        }
     }
 }
 

@@ -372,3 +372,12 @@ def test_module_shortcuts_and_key_files(model: Path, registry: Registry, tmp_pat
     assert modelark.verify("short:1.0.0", keys=pair.public).verified
     with pytest.raises(modelark.UsageError):
         modelark.Client().generate_key_pair(str(tmp_path / "enc"), "pw")
+
+
+def test_list_a_registry_catalog_and_a_repository(client: modelark.Client, model: Path, registry: Registry) -> None:
+    client.push(model, f"{registry.host}/catalog/a:1.0.0")
+    client.push(model, f"{registry.host}/catalog/b:1.0.0")
+    repositories = client.list(f"{registry.host}/catalog/")
+    assert [r.repository for r in repositories] == ["catalog/a", "catalog/b"]  # type: ignore[union-attr]
+    tags = client.list(f"{registry.host}/catalog/a")
+    assert [(t.tag, t.version) for t in tags] == [("1.0.0", "1.0.0")]  # type: ignore[union-attr]

@@ -185,3 +185,25 @@ def test_card_lineage_is_searchable_and_in_the_graph(vad: Path, tmp_path: Path) 
     base = next(n for n in graph.nodes if n.kind == "base-model")
     assert (base.id, base.detail, base.state) == ("hf://snakers4/silero-vad", "finetune", "recorded")
     assert any(e.relation == "dataset" and e.to == "hf://datasets/google/fleurs" for e in graph.edges)
+
+
+def test_fetched_models_load_with_their_own_libraries(vad: Path, tmp_path: Path, registry: Any) -> None:
+    """What fetch returns is a plain, read-only model directory: transformers reads a config
+    from it and safetensors the weights, as from_pretrained(path) would."""
+    import json
+
+    import numpy
+    from safetensors.numpy import load_file
+    from transformers import AutoConfig
+
+    (vad / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128}))
+    client = modelark.Client(home=tmp_path / "home", plain_http=True)
+    ref = f"{registry.host}/py/silero-fetch:6.2.3"
+    client.push(vad, ref)
+    path = client.fetch(ref)
+    config = AutoConfig.from_pretrained(path)
+    assert (config.model_type, config.hidden_size) == ("bert", 64)
+    tensors = load_file(str(Path(path) / "silero_vad_16k.safetensors"))
+    original = load_file(str(silero_vad() / "silero_vad_16k.safetensors"))
+    assert tensors.keys() == original.keys() and tensors
+    assert all(numpy.array_equal(tensors[k], original[k]) for k in tensors)

@@ -8,7 +8,7 @@ mod inspect;
 mod list;
 mod login;
 mod output;
-mod pack;
+pub mod pack;
 mod serve;
 mod sign;
 mod store;

@@ -213,7 +213,7 @@ fn overrides(args: &ModelArgs) -> anyhow::Result<ModelMetadata> {
     Ok(m)
 }
 
-fn dataset(text: &str) -> Dataset {
+pub fn dataset(text: &str) -> Dataset {
     // A digest follows the last '@' only when it parses as one; URIs may contain '@'.
     if let Some((uri, digest)) = text.rsplit_once('@')
         && let Ok(digest) = digest.parse()
@@ -230,7 +230,7 @@ fn dataset(text: &str) -> Dataset {
 }
 
 /// `--created` (RFC 3339 or `now`), else `SOURCE_DATE_EPOCH`, else none (reproducible).
-fn build_time(created: Option<&str>) -> anyhow::Result<BuildTime> {
+pub fn build_time(created: Option<&str>) -> anyhow::Result<BuildTime> {
     Ok(match created {
         Some("now") => BuildTime::Now,
         Some(text) => BuildTime::At(text.to_owned()),
