@@ -24,7 +24,8 @@ wheel=$(ls "$wheels"/modelark-*.whl)
 
 python3 -m venv --clear "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check "$wheel" \
-  'pytest>=8' 'mypy>=1.10' 'huggingface_hub>=1,<3' 'jinja2>=3' 'tqdm>=4'
+  'pytest>=8' 'mypy>=1.10' 'huggingface_hub>=1,<3' 'jinja2>=3' 'tqdm>=4' \
+  'transformers>=4.40' 'safetensors>=0.4' 'numpy>=1.24'
 # The real small model the Hugging Face tests pack: its wheel ships the weights; its torch
 # dependency is not needed to read them.
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps 'silero-vad==6.2.3'
