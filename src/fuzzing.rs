@@ -88,10 +88,10 @@ pub fn modelfile(data: &[u8]) {
 /// metadata a pack accepts (a card never fails a pack; what does not map is a warning).
 pub fn model_card(data: &[u8]) {
     let Some(text) = text(data) else { return };
-    if let Some(card) = crate::metadata::model_card::parse(text) {
-        if let Err(e) = card.metadata.validate() {
-            panic!("a model card mapped to invalid metadata: {e}");
-        }
+    if let Some(card) = crate::metadata::model_card::parse(text)
+        && let Err(e) = card.metadata.validate()
+    {
+        panic!("a model card mapped to invalid metadata: {e}");
     }
 }
 

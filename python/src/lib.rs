@@ -585,7 +585,11 @@ impl Overrides {
             repo,
             revision: self.source_revision,
         });
-        metadata.lineage.datasets = self.datasets.iter().map(|d| cli::pack::dataset(d)).collect();
+        metadata.lineage.datasets = self
+            .datasets
+            .iter()
+            .map(|d| cli::pack::dataset(d))
+            .collect();
         let kinds = self
             .kinds
             .into_iter()
