@@ -64,6 +64,15 @@ class PackMetadata(TypedDict, total=False):
     dereference: bool
     created: Optional[str]
 
+class DecisionOptions(TypedDict, total=False):
+    """The keyword options of ``approve`` and ``reject``: the CLI's flags."""
+
+    password: Optional[str]
+    approver: Optional[str]
+    reason: Optional[str]
+    ticket: Optional[str]
+    expires: Optional[str]
+
 def cli_main(argv: List[str]) -> int: ...
 def version() -> str: ...
 
@@ -174,30 +183,8 @@ class Client:
         password: Optional[str] = None,
         format: str = "cosign",
     ) -> Signed: ...
-    def approve(
-        self,
-        reference: str,
-        *,
-        environment: str,
-        key: _Path,
-        password: Optional[str] = None,
-        approver: Optional[str] = None,
-        reason: Optional[str] = None,
-        ticket: Optional[str] = None,
-        expires: Optional[str] = None,
-    ) -> Signed: ...
-    def reject(
-        self,
-        reference: str,
-        *,
-        environment: str,
-        key: _Path,
-        password: Optional[str] = None,
-        approver: Optional[str] = None,
-        reason: Optional[str] = None,
-        ticket: Optional[str] = None,
-        expires: Optional[str] = None,
-    ) -> Signed: ...
+    def approve(self, reference: str, *, environment: str, key: _Path, **options: Unpack[DecisionOptions]) -> Signed: ...
+    def reject(self, reference: str, *, environment: str, key: _Path, **options: Unpack[DecisionOptions]) -> Signed: ...
     def verify(
         self,
         reference: str,

@@ -988,60 +988,33 @@ impl Client {
         record(py, "Signed", &signed)
     }
 
-    /// Records a signed approval of a model for an environment.
-    #[pyo3(signature = (reference, *, environment, key, password=None, approver=None, reason=None, ticket=None, expires=None))]
+    /// Records a signed approval of a model for an environment (`password`, `approver`,
+    /// `reason`, `ticket`, `expires` as the CLI's flags).
+    #[pyo3(signature = (reference, *, environment, key, **options))]
     fn approve(
         &self,
         py: Python<'_>,
         reference: &str,
         environment: String,
         key: PathBuf,
-        password: Option<&str>,
-        approver: Option<String>,
-        reason: Option<String>,
-        ticket: Option<String>,
-        expires: Option<String>,
+        options: Option<Bound<'_, pyo3::types::PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        self.decide(
-            py,
-            predicate::Decision::Approved,
-            reference,
-            environment,
-            key,
-            password,
-            approver,
-            reason,
-            ticket,
-            expires,
-        )
+        let options = Decision::parse(py, predicate::Decision::Approved, options)?;
+        self.decide(py, reference, environment, key, options)
     }
 
-    /// Records a signed rejection of a model for an environment.
-    #[pyo3(signature = (reference, *, environment, key, password=None, approver=None, reason=None, ticket=None, expires=None))]
+    /// Records a signed rejection of a model for an environment (options as `approve`).
+    #[pyo3(signature = (reference, *, environment, key, **options))]
     fn reject(
         &self,
         py: Python<'_>,
         reference: &str,
         environment: String,
         key: PathBuf,
-        password: Option<&str>,
-        approver: Option<String>,
-        reason: Option<String>,
-        ticket: Option<String>,
-        expires: Option<String>,
+        options: Option<Bound<'_, pyo3::types::PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        self.decide(
-            py,
-            predicate::Decision::Rejected,
-            reference,
-            environment,
-            key,
-            password,
-            approver,
-            reason,
-            ticket,
-            expires,
-        )
+        let options = Decision::parse(py, predicate::Decision::Rejected, options)?;
+        self.decide(py, reference, environment, key, options)
     }
 
     /// Verifies a model under policy= or keys=; returns the report, raises
@@ -1288,18 +1261,21 @@ impl Client {
     fn decide(
         &self,
         py: Python<'_>,
-        decision: predicate::Decision,
         reference: &str,
         environment: String,
         key: PathBuf,
-        password: Option<&str>,
-        approver: Option<String>,
-        reason: Option<String>,
-        ticket: Option<String>,
-        expires: Option<String>,
+        options: Decision,
     ) -> PyResult<Py<PyAny>> {
+        let Decision {
+            decision,
+            password,
+            approver,
+            reason,
+            ticket,
+            expires,
+        } = options;
         let reference = self::reference(py, reference)?;
-        let key = private_key(py, &key, password)?;
+        let key = private_key(py, &key, password.as_deref())?;
         let now = time::OffsetDateTime::now_utc();
         let expires = expires
             .as_deref()
@@ -1321,6 +1297,55 @@ impl Client {
             ops::approve(&self.ctx, &reference, &key, &approval)
         })?;
         record(py, "Signed", &signed)
+    }
+}
+
+/// An approval's or rejection's keyword options.
+struct Decision {
+    decision: predicate::Decision,
+    password: Option<String>,
+    approver: Option<String>,
+    reason: Option<String>,
+    ticket: Option<String>,
+    expires: Option<String>,
+}
+
+impl Decision {
+    fn parse(
+        py: Python<'_>,
+        decision: predicate::Decision,
+        options: Option<Bound<'_, pyo3::types::PyDict>>,
+    ) -> PyResult<Decision> {
+        let mut out = Decision {
+            decision,
+            password: None,
+            approver: None,
+            reason: None,
+            ticket: None,
+            expires: None,
+        };
+        for (key, value) in options.iter().flat_map(|o| o.iter()) {
+            let key: String = key.extract()?;
+            let value: Option<String> = value
+                .extract()
+                .map_err(|_| usage(py, &format!("{key} must be a string")))?;
+            match key.as_str() {
+                "password" => out.password = value,
+                "approver" => out.approver = value,
+                "reason" => out.reason = value,
+                "ticket" => out.ticket = value,
+                "expires" => out.expires = value,
+                _ => {
+                    return Err(usage(
+                        py,
+                        &format!(
+                            "unknown keyword {key:?}; the options are password, approver, reason, ticket, expires"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -221,6 +221,9 @@ def test_every_exception_class_from_a_real_failure(client: modelark.Client, mode
         client.pack(model, "x:1", colour="blue")
     with pytest.raises(modelark.UsageError):
         client.pull(f"{registry.host}/py/x:1", policy="a.yaml", keys=keys.public)
+    with pytest.raises(modelark.UsageError) as keyword:
+        client.approve(f"{registry.host}/py/x:1", environment="prod", key=keys.private, colour="blue")  # type: ignore[call-arg]
+    assert "colour" in str(keyword.value)
 
     # A model signed by no trusted key: nothing is written.
     ref = f"{registry.host}/py/unsigned:1.0.0"
