@@ -20,10 +20,11 @@ use modelark::metadata::Source as LineageSource;
 use modelark::ops::{self, ListTarget, ModelInput, Move, Search, Source, Trust, Unpack};
 use modelark::progress::Reporter;
 use modelark::reference::{Reference, Tag};
-use modelark::sign::{Format, PrivateKey, keys::KeyFile, predicate};
+use modelark::sign::{Format, PrivateKey, predicate};
 use modelark::store::Home;
 use modelark::store::registry::{self, CredentialStore};
 use modelark::{Context, ModelMetadata};
+use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBool;
@@ -209,10 +210,7 @@ where
         modelark::Error::Verify(modelark::verify::Error::PolicyViolation { failures, .. }) => {
             let unmet = failures.clone();
             let message = cli::describe(&anyhow::Error::new(error));
-            let unmet = unmet
-                .into_pyobject(py)
-                .map(|o| o.into_any().unbind())
-                .unwrap_or_else(|_| py.None());
+            let unmet = object(py, unmet);
             exception(py, "RefusedByGovernance", &message, vec![("unmet", unmet)])
         }
         _ => raise(py, error),
@@ -324,36 +322,20 @@ fn raise(py: Python<'_>, error: modelark::Error) -> PyErr {
     exception(py, class, &message, attributes)
 }
 
+/// `value` as a Python object (None when it cannot be one).
+fn object<'py, T: IntoPyObject<'py>>(py: Python<'py>, value: T) -> Py<PyAny> {
+    value.into_py_any(py).unwrap_or_else(|_| py.None())
+}
+
 fn classify(
     py: Python<'_>,
     error: &modelark::Error,
 ) -> (&'static str, Vec<(&'static str, Py<PyAny>)>) {
     use modelark::Error as E;
-    let value = |v: Py<PyAny>| v;
-    let text = |t: &str| {
-        value(
-            t.into_pyobject(py)
-                .map(|o| o.into_any().unbind())
-                .unwrap_or_else(|_| py.None()),
-        )
-    };
-    let number = |n: u16| {
-        value(
-            n.into_pyobject(py)
-                .map(|o| o.into_any().unbind())
-                .unwrap_or_else(|_| py.None()),
-        )
-    };
-    let optional = |t: Option<&str>| t.map_or_else(|| py.None(), text);
-    let list = |items: &[String]| {
-        value(
-            items
-                .to_vec()
-                .into_pyobject(py)
-                .map(|o| o.into_any().unbind())
-                .unwrap_or_else(|_| py.None()),
-        )
-    };
+    let text = |t: &str| object(py, t);
+    let number = |n: u16| object(py, n);
+    let optional = |t: Option<&str>| object(py, t);
+    let list = |items: &[String]| object(py, items.to_vec());
     match error.root() {
         E::Registry(registry::Error::Unauthorized { registry, .. }) => (
             "AuthenticationError",
@@ -468,30 +450,16 @@ fn paths(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<PathBuf>> {
 
 /// A private key file, decrypted with `password` (cosign's `COSIGN_PASSWORD` when None;
 /// an unencrypted key needs none).
-fn private_key(py: Python<'_>, path: &PathBuf, password: Option<&str>) -> PyResult<PrivateKey> {
-    let what = || format!("failed to read the private key {}", path.display());
-    let fail = |e: modelark::Error| raise(py, e);
-    let pem = fs_err::read_to_string(path).map_err(|e| {
-        fail(modelark::Error::Failed {
-            operation: what(),
-            source: Box::new(modelark::store::Error::from(e).into()),
-        })
-    })?;
-    let wrap = |e: modelark::sign::Error| modelark::Error::Failed {
-        operation: what(),
-        source: Box::new(e.into()),
-    };
-    let password = match password {
-        Some(p) => zeroize::Zeroizing::new(p.to_owned()),
-        None => zeroize::Zeroizing::new(std::env::var("COSIGN_PASSWORD").unwrap_or_default()),
-    };
-    let plain = PrivateKey::kind(&pem).map_err(|e| fail(wrap(e)))? == KeyFile::Plain;
-    let password = if plain {
-        b"" as &[u8]
-    } else {
-        password.as_bytes()
-    };
-    PrivateKey::from_pem(&pem, password).map_err(|e| fail(wrap(e)))
+fn private_key(
+    py: Python<'_>,
+    path: &std::path::Path,
+    password: Option<&str>,
+) -> PyResult<PrivateKey> {
+    let password = zeroize::Zeroizing::new(match password {
+        Some(p) => p.to_owned(),
+        None => std::env::var("COSIGN_PASSWORD").unwrap_or_default(),
+    });
+    ops::sign::read_private_key(path, password.as_bytes()).map_err(|e| raise(py, e))
 }
 
 /// Who an approval or alias move records: as given, else `$USER`, as the CLI does.
@@ -1362,7 +1330,7 @@ impl Mover {
     fn load(
         py: Python<'_>,
         alias: &str,
-        key: &PathBuf,
+        key: &std::path::Path,
         password: Option<&str>,
         policy: Option<PathBuf>,
         by: Option<String>,

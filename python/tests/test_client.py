@@ -339,7 +339,6 @@ def test_fetch_caches_by_digest_read_only(model: Path, tmp_path: Path, keys: mod
         path = client.fetch(ref, keys=keys.public)
         assert Path(path).name == pushed.digest.split(":")[1]
         assert (Path(path) / "weights.npz").read_bytes() == (model / "weights.npz").read_bytes()
-        assert not os.access(Path(path) / "weights.npz", os.W_OK) or os.geteuid() == 0
         assert not (Path(path) / "weights.npz").stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
         assert not Path(path).stat().st_mode & stat.S_IWUSR
         again = client.fetch_info(ref, keys=keys.public)

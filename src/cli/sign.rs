@@ -5,10 +5,9 @@ use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use modelark::error::Op;
 use modelark::ops;
 use modelark::reference::Reference;
-use modelark::sign::{self, Format, PrivateKey, keys::KeyFile, predicate};
+use modelark::sign::{self, Format, PrivateKey, predicate};
 
 use super::{Env, key_value, output};
 
@@ -127,24 +126,22 @@ impl SigningKey {
 
 /// Reads a private key, asking for its password only when it is encrypted.
 pub(super) fn load_private_key(args: &SigningKey) -> anyhow::Result<PrivateKey> {
-    let what = || format!("failed to read the private key {}", args.key.display());
-    let pem = fs_err::read_to_string(&args.key).with_context(what)?;
-    if PrivateKey::kind(&pem).op(what)? == KeyFile::Plain {
-        return Ok(PrivateKey::from_pem(&pem, b"").op(what)?);
-    }
     if let Some(password) = given_password(args.password_stdin)? {
-        return Ok(PrivateKey::from_pem(&pem, password.as_bytes()).op(what)?);
+        return Ok(ops::sign::read_private_key(&args.key, password.as_bytes())?);
     }
     // Keys made for automation often have an empty password (cosign allows it).
-    match PrivateKey::from_pem(&pem, b"") {
-        Err(sign::Error::WrongPassword) if std::io::stdin().is_terminal() => {
+    match ops::sign::read_private_key(&args.key, b"") {
+        Err(e)
+            if matches!(e.root(), modelark::Error::Sign(sign::Error::WrongPassword))
+                && std::io::stdin().is_terminal() =>
+        {
             let password = zeroize::Zeroizing::new(rpassword::prompt_password(format!(
                 "Enter password for private key {}: ",
                 args.key.display()
             ))?);
-            Ok(PrivateKey::from_pem(&pem, password.as_bytes()).op(what)?)
+            Ok(ops::sign::read_private_key(&args.key, password.as_bytes())?)
         }
-        other => Ok(other.op(what)?),
+        other => Ok(other?),
     }
 }
 

@@ -105,12 +105,16 @@ pub async fn fetch(ctx: &Context, reference: &Reference, trust: Option<&Trust>) 
     } else {
         super::unpack(near, &pinned, &staging, &[], false).await?;
     }
-    read_only(&staging).map_err(store::Error::from).op(what)?;
+    set_writable(&staging, false)
+        .map_err(store::Error::from)
+        .op(what)?;
     match crate::package::unpack::rename_noreplace(&staging, &path) {
         Ok(()) => {}
         // Another fetch of the same digest finished first: its directory is as good.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists || path.is_dir() => {
-            writable(&staging).map_err(store::Error::from).op(what)?;
+            set_writable(&staging, true)
+                .map_err(store::Error::from)
+                .op(what)?;
         }
         Err(e) => return Err(store::Error::from(e)).op(what),
     }
@@ -130,16 +134,8 @@ fn is_stored(offline: &Context, reference: &Reference) -> bool {
         .is_ok()
 }
 
-/// Takes write permission away from every file and directory under `dir` (and `dir`).
-fn read_only(dir: &Path) -> std::io::Result<()> {
-    set_writable(dir, false)
-}
-
-/// Gives write permission back (so a directory that lost a race can be removed).
-fn writable(dir: &Path) -> std::io::Result<()> {
-    set_writable(dir, true)
-}
-
+/// Takes write permission away from (or gives it back to) `path` and everything under it;
+/// given back so that a directory that lost a race can be removed.
 fn set_writable(path: &Path, writable: bool) -> std::io::Result<()> {
     let meta = std::fs::symlink_metadata(path)?;
     if meta.file_type().is_symlink() {

@@ -96,7 +96,8 @@ impl ModelInput {
         let mut kinds = self.kinds.clone();
         kinds.extend(model_file.files.clone());
         // Precedence: what the caller says, then the model file, then the model card.
-        let mut metadata = self.model_card().map(|c| c.metadata).unwrap_or_default();
+        let card = self.model_card().unwrap_or_default();
+        let mut metadata = card.metadata;
         overlay(&mut metadata, &model_file.metadata);
         overlay(&mut metadata, &self.overrides);
         if created.is_some() {
@@ -115,6 +116,7 @@ impl ModelInput {
             concurrency: ctx.concurrency(),
             metadata,
             cache: None,
+            warnings: card.warnings,
         })
     }
 
@@ -126,12 +128,6 @@ impl ModelInput {
         let mut text = String::new();
         file.take(1 << 20).read_to_string(&mut text).ok()?;
         metadata::model_card::parse(&text)
-    }
-
-    /// What the model's metadata sources say that packing leaves out (model card fields
-    /// that do not map), one sentence each.
-    pub fn warnings(&self) -> Vec<String> {
-        self.model_card().map(|c| c.warnings).unwrap_or_default()
     }
 
     fn model_file(&self) -> Result<ModelFile> {
@@ -285,7 +281,7 @@ pub async fn pack(
         replaced: previous
             .filter(|p| p.digest != packed.descriptor.digest)
             .map(|p| p.digest),
-        warnings: model.warnings(),
+        warnings: options.warnings.clone(),
     })
 }
 

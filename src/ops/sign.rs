@@ -178,6 +178,20 @@ pub fn key_pair_files(prefix: &str, replace: bool) -> Result<KeyPair> {
     Ok(KeyPair { private, public })
 }
 
+/// Reads the private key file at `path`: an unencrypted key as it is, an encrypted one
+/// (cosign's format) decrypted with `password`.
+///
+/// # Errors
+/// A file that cannot be read or is not a key; [`sign::Error::WrongPassword`].
+pub fn read_private_key(path: &Path, password: &[u8]) -> Result<PrivateKey> {
+    let what = || format!("failed to read the private key {}", path.display());
+    let pem = fs_err::read_to_string(path)
+        .map_err(crate::store::Error::from)
+        .op(what)?;
+    let plain = PrivateKey::kind(&pem).op(what)? == sign::keys::KeyFile::Plain;
+    PrivateKey::from_pem(&pem, if plain { b"" } else { password }).op(what)
+}
+
 /// Writes a new cosign-format key pair, `PREFIX.key` (encrypted with `password`; it may be
 /// empty, as cosign allows for automation) and `PREFIX.pub`, each atomically. Existing
 /// files are kept unless `replace`.

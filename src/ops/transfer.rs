@@ -139,7 +139,7 @@ async fn push_directory(
             .with_digest(packed.descriptor.digest.clone()),
         digest: packed.descriptor.digest,
         size: packed.manifest.layers.iter().map(|l| l.size).sum(),
-        warnings: model.warnings(),
+        warnings: options.warnings,
     })
 }
 

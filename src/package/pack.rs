@@ -48,6 +48,9 @@ pub struct Options {
     pub concurrency: usize,
     /// Remembered file digests, so unchanged files are not hashed again.
     pub cache: Option<Arc<DigestCache>>,
+    /// What the metadata sources said that could not be used (model card fields that do
+    /// not map), one sentence each: reported with the result, never a failure.
+    pub warnings: Vec<String>,
 }
 
 /// Where packed blobs go.
