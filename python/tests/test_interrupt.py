@@ -16,6 +16,9 @@ PULLER = r"""
 import os, signal, sys
 import modelark
 
+# A shell that starts a job in the background makes it ignore SIGINT, and Python then keeps
+# it ignored; a terminal's Python has its KeyboardInterrupt handler, so install that.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 client = modelark.Client(home=sys.argv[1], plain_http=True, connections=1)
 sent = []
 
