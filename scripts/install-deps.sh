@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests use: the CNCF distribution registry, skopeo, htpasswd, openssl,
 # chromium and chromedriver from Debian, the PyPI jsonschema validator, oras client and securesystemslib (DSSE), MLflow
-# (in .venv), and npm @sigstore/verify (bundles). Idempotent; needs root for apt-get.
+# and model-signing (in .venv), and npm @sigstore/verify (bundles). Idempotent; needs root for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +36,13 @@ if ! .venv/bin/python -c 'import mlflow, flask' 2>/dev/null; then
   echo "installing mlflow into .venv (PyPI)" >&2
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check 'mlflow>=3,<4'
+fi
+
+# PyPI model-signing (OpenSSF model signing; pyopenssl for its certificate mode) in the same
+# venv: the model.sig interop tests and `make bench` run its `model_signing` command.
+if ! .venv/bin/python -c 'import model_signing, OpenSSL' 2>/dev/null; then
+  echo "installing model-signing into .venv (PyPI)" >&2
+  .venv/bin/pip install --quiet --disable-pip-version-check 'model-signing>=1.1,<2' pyopenssl
 fi
 
 # npm @sigstore/verify for the Sigstore bundle interop test, pinned by the lockfile.

@@ -56,6 +56,8 @@ pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// The annotation holding a `.sig` layer's base64 signature.
 pub const COSIGN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
+/// The layer annotation holding a keyless signature's Fulcio certificate (PEM).
+pub const COSIGN_CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
 /// The annotation naming a `.att` layer's predicate type.
 pub const COSIGN_PREDICATE_TYPE: &str = "predicateType";
 /// Referrer annotation: `message-signature` or `dsse-envelope`.

@@ -130,6 +130,7 @@ class Client:
         policy: Optional[_Path] = None,
         keys: _Keys = None,
         force: bool = False,
+        model_sig: bool = False,
         progress: _ProgressArg = None,
     ) -> Pulled: ...
     def fetch(

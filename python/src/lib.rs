@@ -754,7 +754,8 @@ impl Client {
 
     /// Pulls a model from a registry into the local store and, with dest=, into a directory;
     /// with policy= or keys=, verifies first and writes nothing when that fails.
-    #[pyo3(signature = (reference, dest=None, *, include=None, policy=None, keys=None, force=false, progress=None))]
+    #[pyo3(signature = (reference, dest=None, *, include=None, policy=None, keys=None, force=false, model_sig=false, progress=None))]
+    #[allow(clippy::too_many_arguments)]
     fn pull(
         &self,
         py: Python<'_>,
@@ -764,18 +765,20 @@ impl Client {
         policy: Option<PathBuf>,
         keys: Option<Bound<'_, PyAny>>,
         force: bool,
+        model_sig: bool,
         progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let reference = self::reference(py, reference)?;
         let trust = trust(py, policy, paths(keys.as_ref())?)?;
         let include = include.unwrap_or_default();
-        if dest.is_none() && (!include.is_empty() || force) {
-            return Err(usage(py, "include= and force= need dest="));
+        if dest.is_none() && (!include.is_empty() || force || model_sig) {
+            return Err(usage(py, "include=, force= and model_sig= need dest="));
         }
         let unpack = dest.map(|dir| Unpack {
             dir,
             include,
             force,
+            model_sig,
         });
         let progress = self.progress(py, progress.as_ref())?;
         let ctx = self.with(&progress);
@@ -1372,9 +1375,10 @@ fn signature_format(py: Python<'_>, text: &str) -> PyResult<Format> {
     match text {
         "cosign" => Ok(Format::Cosign),
         "bundle" => Ok(Format::Bundle),
+        "model-signing" => Ok(Format::ModelSigning),
         other => Err(usage(
             py,
-            &format!("format {other:?} is not cosign or bundle"),
+            &format!("format {other:?} is not cosign, bundle or model-signing"),
         )),
     }
 }

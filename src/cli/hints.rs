@@ -15,6 +15,8 @@ pub struct Situation {
     pub verifying: bool,
     /// `--offline` or `MODELARK_OFFLINE`.
     pub offline: bool,
+    /// The command is `verify-dir`: a directory, not a registry model, failed.
+    pub directory: bool,
 }
 
 /// The hint for the first error in `error`'s chain that has one.
@@ -37,6 +39,12 @@ pub fn hint(error: &anyhow::Error, situation: Situation) -> Option<String> {
     let roots: Vec<&E> = library.iter().map(|e| e.root()).collect();
     if situation.offline && roots.iter().any(|e| e.is_not_found()) {
         return Some("offline, only the local store was read: `modelark pull REF` while online keeps a verified copy (with its signatures) there".into());
+    }
+    let violated = roots
+        .iter()
+        .any(|e| matches!(e, E::Verify(verify::Error::PolicyViolation { .. })));
+    if situation.directory && violated {
+        return Some("do not serve this directory: unpack the model again (`modelark pull REF -o DIR --force --model-sig`), or check the signature with the key that made it".into());
     }
     if situation.verifying
         && roots
@@ -62,6 +70,7 @@ fn library_hint(error: &E) -> Option<String> {
         E::Store(store) | E::Package(package::Error::Store(store)) => store_hint(store),
         E::Package(package) => package_hint(package),
         E::Sign(sign::Error::WrongPassword) => Some("set COSIGN_PASSWORD or pass --password-stdin (cosign keys made for automation often have an empty password)".into()),
+        E::Sign(sign::Error::Unsupported { hint, .. }) => Some(hint.clone()),
         E::Sign(sign::Error::TooManyLayers { .. }) => Some("someone added an unreasonable number of signatures; if they are genuine, raise --max-attachment-layers".into()),
         E::Governance(governance::Error::VersionExists { .. }) => Some("versions are immutable: push under a new version, or pass --force (with --policy, only where the rule sets overwriteVersions: true)".into()),
         E::Governance(governance::Error::OverwriteRefused { .. }) => Some("versions stay immutable there; a rule with overwriteVersions: true allows --force".into()),
@@ -86,6 +95,9 @@ fn op_hint(error: &Op) -> Option<String> {
         Op::KeyExists { .. } => "pass --force to replace it".into(),
         Op::ArchiveHoldsMany { .. } => "-t names exactly one model; import without -t to keep the names the archive records".into(),
         Op::ArchiveUnnamed { .. } => "pass -t NAME:TAG".into(),
+        Op::NotAModelSignature { .. } => "rename the file, or leave it out with --exclude model.sig".into(),
+        Op::ModelSignatureMismatch { .. } => "sign the directory again (model_signing sign, or `modelark sign REF --format model-signing` after packing), or remove model.sig".into(),
+        Op::NoModelSignature { reference, .. } => format!("`modelark sign {reference} --format model-signing --key KEY` adds one; `modelark verify {reference} --key PUB` lists what is attached"),
         Op::NoCatalog { .. } => "search HOST/REPO (one repository) on registries without a catalog".into(),
         Op::Damaged { .. } => "`modelark store fsck --repair` deletes corrupt blobs; pull or import the models again".into(),
         _ => return None,

@@ -190,6 +190,11 @@ enum Command {
         after_help = "Examples:\n  modelark verify-attestation bert:1.0.0 --key cosign.pub --type provenance --json"
     )]
     VerifyAttestation(verify::VerifyAttestationArgs),
+    /// Check a model directory on disk against its OpenSSF model signature (model.sig).
+    #[command(
+        after_help = "Re-hashes every file (in parallel) and reports missing, extra and changed files: the check a node runs right before it serves a model. Reads signatures made by `model_signing sign key` and written by `pull -o DIR --model-sig`.\n\nExamples:\n  modelark verify-dir ./bert --key cosign.pub\n  modelark verify-dir ./bert --signature bert.sig --policy deploy.yaml --json"
+    )]
+    VerifyDir(verify::VerifyDirArgs),
 }
 
 /// How to reach registries; shared by every command that can talk to one.
@@ -524,6 +529,7 @@ pub fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         Command::Store(args) => block(runtime, store::run(args, env)),
         Command::Serve(args) => block(runtime, serve::run(args, &env.registry)),
         Command::VerifyAttestation(args) => block(runtime, verify::verify_attestation(args, env)),
+        Command::VerifyDir(args) => block(runtime, verify::verify_dir(args)),
     }
 }
 
@@ -534,9 +540,10 @@ pub fn situation(cli: &Cli) -> hints::Situation {
     hints::Situation {
         verifying: matches!(
             cli.command,
-            Command::Verify(_) | Command::VerifyAttestation(_)
+            Command::Verify(_) | Command::VerifyAttestation(_) | Command::VerifyDir(_)
         ),
         offline: cli.registry.offline,
+        directory: matches!(cli.command, Command::VerifyDir(_)),
     }
 }
 

@@ -42,6 +42,8 @@ enum FormatArg {
     Cosign,
     /// a Sigstore bundle v0.3 as an OCI 1.1 referrer
     Bundle,
+    /// OpenSSF model signing v1.0 (what `model_signing sign` writes), as a referrer
+    ModelSigning,
 }
 
 impl From<FormatArg> for Format {
@@ -49,6 +51,7 @@ impl From<FormatArg> for Format {
         match value {
             FormatArg::Cosign => Format::Cosign,
             FormatArg::Bundle => Format::Bundle,
+            FormatArg::ModelSigning => Format::ModelSigning,
         }
     }
 }

@@ -46,6 +46,10 @@ pub struct PullArgs {
     /// With -o: replace DIR if it exists and is not empty.
     #[arg(long, requires = "output")]
     force: bool,
+    /// With -o: write the model's OpenSSF model signature as DIR/model.sig (one the
+    /// --key/--policy trusts, when given), for `model_signing verify` and `verify-dir`.
+    #[arg(long, requires = "output")]
+    model_sig: bool,
     #[command(flatten)]
     trust: TrustArgs,
     /// Blobs transferred at once.
@@ -126,6 +130,7 @@ pub async fn pull(args: PullArgs, env: &Env) -> anyhow::Result<()> {
         dir: dir.clone(),
         include: args.include.clone(),
         force: args.force,
+        model_sig: args.model_sig,
     });
     let pulled = ops::pull(&ctx, &args.reference, trust.as_ref(), unpack.as_ref()).await?;
     if pulled.files.is_some() {

@@ -20,6 +20,13 @@ pub struct Args {
     /// Replace DIR if it exists and is not empty (only once everything is written).
     #[arg(long)]
     force: bool,
+    /// Also write the model's OpenSSF model signature as DIR/model.sig (for
+    /// `model_signing verify` and `modelark verify-dir`).
+    #[arg(long)]
+    model_sig: bool,
+    /// With --model-sig: write a signature this public key verifies (repeatable).
+    #[arg(long = "key", value_name = "PUB", requires = "model_sig")]
+    keys: Vec<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -28,7 +35,17 @@ pub struct Args {
 pub async fn run(args: Args, env: &Env) -> anyhow::Result<()> {
     let ctx = env.context(args.json)?;
     let reference = &args.reference;
-    let unpacked = ops::unpack(&ctx, reference, &args.output, &args.include, args.force).await?;
+    let keys = ops::verify::load_public_keys(&args.keys)?;
+    let model_sig = args.model_sig.then_some(keys.as_slice());
+    let unpacked = ops::unpack(
+        &ctx,
+        reference,
+        &args.output,
+        &args.include,
+        args.force,
+        model_sig,
+    )
+    .await?;
     output::warn_skipped(&unpacked.skipped, unpacked.files);
     if args.json {
         return output::json(&unpacked);

@@ -49,6 +49,23 @@ pub struct VerifyAttestationArgs {
     json: bool,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct VerifyDirArgs {
+    /// The model directory.
+    dir: PathBuf,
+    /// The signature (default DIR/model.sig).
+    #[arg(long, value_name = "FILE")]
+    signature: Option<PathBuf>,
+    #[command(flatten)]
+    trust: TrustArgs,
+    /// Files hashed at once (default: one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 impl TrustArgs {
     /// The trust these flags describe, if any.
     pub fn load(&self) -> anyhow::Result<Option<Trust>> {
@@ -168,5 +185,38 @@ pub async fn verify_attestation(args: VerifyAttestationArgs, env: &Env) -> anyho
         }
     }
     report.into_result()?;
+    Ok(())
+}
+
+pub async fn verify_dir(args: VerifyDirArgs) -> anyhow::Result<()> {
+    let trust = args.trust.load()?.ok_or(ops::Error::NothingTrusted)?;
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+    });
+    let (report, root) =
+        ops::verify_dir(&args.dir, args.signature.as_deref(), &trust, threads).await?;
+    if args.json {
+        output::json(&report)?;
+    } else {
+        let mut rows: Vec<(&str, &String)> = Vec::new();
+        let c = &report.comparison;
+        rows.extend(c.changed.iter().map(|p| ("changed", p)));
+        rows.extend(c.missing.iter().map(|p| ("missing", p)));
+        rows.extend(c.extra.iter().map(|p| ("extra", p)));
+        for (mark, path) in rows {
+            output::line(format!("  {mark:<8} {}", output::escape(path)))?;
+        }
+        if report.verified {
+            output::line(format!(
+                "Verified {}: {} files ({}) signed by {} ({})",
+                report.dir.display(),
+                report.files,
+                output::size(report.bytes),
+                report.signers.join(", "),
+                report.signature.display()
+            ))?;
+        }
+    }
+    report.into_result(&root)?;
     Ok(())
 }

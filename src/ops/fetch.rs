@@ -103,7 +103,7 @@ pub async fn fetch(ctx: &Context, reference: &Reference, trust: Option<&Trust>) 
         };
         pull(ctx, &pinned, None, Some(&unpack)).await?;
     } else {
-        super::unpack(near, &pinned, &staging, &[], false).await?;
+        super::unpack(near, &pinned, &staging, &[], false, None).await?;
     }
     set_writable(&staging, false)
         .map_err(store::Error::from)

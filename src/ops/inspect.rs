@@ -260,7 +260,8 @@ pub struct Unpacked {
 
 /// Writes a stored model's files (only those matching `include`, when given) into `dir`,
 /// verifying every blob; `dir` appears complete or not at all, and an existing non-empty
-/// one is replaced only with `force`. Offline, a registry reference names the local
+/// one is replaced only with `force`. With `model_sig`, the model's OpenSSF model
+/// signature is written as `DIR/model.sig` (one those keys verify, unless none is given). Offline, a registry reference names the local
 /// store's pulled copy.
 ///
 /// # Errors
@@ -272,16 +273,34 @@ pub async fn unpack(
     dir: &Path,
     include: &[String],
     force: bool,
+    model_sig: Option<&[crate::verify::TrustedKey]>,
 ) -> Result<Unpacked> {
     let repo = ctx.local(reference, false)?;
     let (descriptor, manifest) = repo
         .manifest(reference)
         .op(|| format!("failed to read {reference}"))?;
+    let mut extra = Vec::new();
+    if let Some(keys) = model_sig {
+        if !include.is_empty() {
+            return Err(super::Error::ModelSigPartial.into());
+        }
+        let endpoint = crate::store::Endpoint::Layout(repo.clone());
+        let attachments = crate::sign::attach::fetch_attached(&endpoint, &descriptor.digest)
+            .await
+            .op(|| format!("failed to read the signatures of {reference}"))?;
+        extra.push(super::verify_dir::choose_signature(
+            &reference.to_string(),
+            &attachments,
+            &manifest,
+            Some(keys).filter(|k| !k.is_empty()),
+        )?);
+    }
     let options = unpacking::Options {
         include: include.to_vec(),
         force,
         verified: Default::default(),
         output: None,
+        extra,
     };
     let resolved = crate::store::Resolved {
         descriptor: descriptor.clone(),

@@ -19,6 +19,7 @@ pub mod store;
 pub mod tags;
 pub mod transfer;
 pub mod verify;
+pub mod verify_dir;
 
 pub use archive::{Exported, Imported, export, export_to, import, import_from};
 pub use discover::{Scope, Search, diff, lineage, refresh, search};
@@ -33,6 +34,7 @@ pub use store::{store_fsck, store_gc, store_rm};
 pub use tags::{Removed, Tagged, rm, tag};
 pub use transfer::{Pulled, Pushed, Source, Unpack, copy, pull, push};
 pub use verify::{AttestationReport, Report, Trust, verify, verify_attestation};
+pub use verify_dir::{DirReport, verify_dir};
 
 /// Why a use case refused what it was asked, before or without any module failing.
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +187,37 @@ pub enum Error {
         /// Entries whose manifest or blobs are missing.
         broken: usize,
     },
+    /// A `model.sig` in a model directory that is not an OpenSSF model signature.
+    #[error("{} is not an OpenSSF model signature: {reason}", path.display())]
+    NotAModelSignature {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A model signature that does not sign the files it is packed or checked with.
+    #[error("{} signs other files than {}: {}", path.display(), model, differences.join("; "))]
+    ModelSignatureMismatch {
+        /// The signature file (or attachment).
+        path: std::path::PathBuf,
+        /// The directory or model.
+        model: String,
+        /// What differs, one sentence per kind.
+        differences: Vec<String>,
+    },
+    /// `--model-sig` asked for a model signature that the model does not have.
+    #[error("{reference} has no {what}model-signing signature")]
+    NoModelSignature {
+        /// The model.
+        reference: String,
+        /// "" or "trusted " or "matching ".
+        what: &'static str,
+    },
+    /// `--model-sig` with `--include`: the signature names every file.
+    #[error(
+        "--model-sig writes a signature over every file, so it cannot be combined with --include"
+    )]
+    ModelSigPartial,
     /// The registry catalog could not be read for a search over a whole host.
     #[error("{host} does not list its repositories; name a repository (HOST/REPO)")]
     NoCatalog {

@@ -14,6 +14,7 @@ use crate::governance::versions::{self, Overwrite};
 use crate::metadata::{self, ModelMetadata};
 use crate::package::{self, Kind, ModelFile, cache::DigestCache, modelfile};
 use crate::reference::{Location, Reference};
+use crate::sign::model_signing::{self, ModelFiles, ModelSignature};
 use crate::store::Endpoint;
 
 /// When the model was built, recorded as its `created` time and as every file's mtime.
@@ -106,9 +107,14 @@ impl ModelInput {
         if metadata.name.is_none() {
             metadata.name = Some(default_name(target, &self.dir));
         }
+        let mut exclude = [model_file.exclude, self.exclude.clone()].concat();
+        // A model signature is attached beside the model, not packed as one of its files.
+        if self.signature_file().is_file() {
+            exclude.push(model_signing::SIGNATURE_FILE.to_owned());
+        }
         Ok(package::pack::Options {
             kinds,
-            exclude: [model_file.exclude, self.exclude.clone()].concat(),
+            exclude,
             annotations: self.annotations.clone(),
             dereference: self.dereference,
             links_within: self.links_within.clone(),
@@ -128,6 +134,33 @@ impl ModelInput {
         let mut text = String::new();
         file.take(1 << 20).read_to_string(&mut text).ok()?;
         metadata::model_card::parse(&text)
+    }
+
+    fn signature_file(&self) -> PathBuf {
+        self.dir.join(model_signing::SIGNATURE_FILE)
+    }
+
+    /// The OpenSSF model signature in `DIR/model.sig`, when there is one (what
+    /// `model_signing sign` wrote), as its bytes and what it signs. It is not packed as a
+    /// file: pack and push attach it to the model once its files are known to be the ones
+    /// it signs.
+    ///
+    /// # Errors
+    /// [`super::Error::NotAModelSignature`]; I/O errors.
+    pub fn model_signature(&self) -> Result<Option<(Vec<u8>, ModelSignature)>> {
+        let path = self.signature_file();
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let bytes = read_small(&path)
+            .map_err(crate::store::Error::from)
+            .op(|| format!("failed to read {}", path.display()))?;
+        let signature =
+            ModelSignature::from_slice(&bytes).map_err(|e| super::Error::NotAModelSignature {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Some((bytes, signature)))
     }
 
     fn model_file(&self) -> Result<ModelFile> {
@@ -238,6 +271,7 @@ pub async fn pack(
     overwrite: Overwrite<'_>,
 ) -> Result<Packed> {
     let options = model.options(target, ctx)?;
+    let signature = model.model_signature()?;
     let repo = ctx.local(target, true)?;
     let tag = target.tag_or_latest();
     let endpoint = Endpoint::Layout(repo.clone());
@@ -267,10 +301,23 @@ pub async fn pack(
     versions::check_write(&endpoint, &tag, &packed.descriptor.digest, overwrite)
         .await
         .op(|| format!("failed to pack {}", model.dir.display()))?;
+    if let Some((_, signature)) = &signature {
+        signs_these_files(model, signature, &packed.manifest)?;
+    }
     let previous = repo
         .set_tag(&tag, &packed.descriptor)
         .op(|| format!("failed to tag {target}"))?;
     drop(packed.guard);
+    if let Some((bytes, _)) = signature {
+        attach_model_signature(&endpoint, &packed.descriptor, bytes)
+            .await
+            .op(|| {
+                format!(
+                    "failed to attach {} to {target}",
+                    model.signature_file().display()
+                )
+            })?;
+    }
     Ok(Packed {
         reference: target
             .with_tag(tag)
@@ -283,6 +330,61 @@ pub async fn pack(
             .map(|p| p.digest),
         warnings: options.warnings.clone(),
     })
+}
+
+/// A signature file of at most 1 MiB (model signatures are a few KiB per thousand files).
+pub(crate) fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    const LIMIT: u64 = 1 << 20;
+    let mut bytes = Vec::new();
+    fs_err::File::open(path)?
+        .take(LIMIT + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > LIMIT {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is over the 1 MiB limit for a signature", path.display()),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Refuses a directory's model signature that does not sign exactly the packed files.
+///
+/// # Errors
+/// [`super::Error::ModelSignatureMismatch`].
+pub(super) fn signs_these_files(
+    model: &ModelInput,
+    signature: &ModelSignature,
+    manifest: &crate::oci::Manifest,
+) -> Result<()> {
+    let files = ModelFiles::from_manifest("", manifest)?;
+    let comparison = signature.files.compare(&files.files);
+    if comparison.is_exact() {
+        return Ok(());
+    }
+    Err(super::Error::ModelSignatureMismatch {
+        path: model.signature_file(),
+        model: model.dir.display().to_string(),
+        differences: comparison.sentences(),
+    }
+    .into())
+}
+
+/// Attaches a model signature's exact bytes to `subject` as a bundle referrer. The
+/// referrer records no time, so packing the same signed directory again adds nothing.
+///
+/// # Errors
+/// Transport and store errors.
+pub(super) async fn attach_model_signature(
+    endpoint: &Endpoint,
+    subject: &crate::oci::Descriptor,
+    bytes: Vec<u8>,
+) -> Result<()> {
+    let mut annotations = crate::sign::bundle_annotations(model_signing::PREDICATE_V1);
+    annotations.remove(crate::metadata::keys::CREATED);
+    crate::sign::attach::attach_bundle_bytes(endpoint, subject, bytes, annotations).await?;
+    Ok(())
 }
 
 /// The digests of files already hashed, kept under the home directory.
@@ -310,8 +412,7 @@ pub(super) async fn refuse_moved_version(
     let Some(existing) = versions::pinned_version(endpoint, tag, overwrite).await? else {
         return Ok(());
     };
-    let silent: std::sync::Arc<dyn crate::progress::Reporter> = Arc::new(crate::progress::Silent);
-    let hashed = blocking(model, options, None, silent).await?;
+    let hashed = hash_only(model, options).await?;
     let reference = target.with_tag(tag.clone()).to_string();
     let new = &hashed.descriptor.digest;
     Ok(versions::check_move(
@@ -321,6 +422,15 @@ pub(super) async fn refuse_moved_version(
         new,
         false,
     )?)
+}
+
+/// What the directory packs to, hashed without writing anything.
+pub(super) async fn hash_only(
+    model: &ModelInput,
+    options: &package::pack::Options,
+) -> Result<package::Packed> {
+    let silent: Arc<dyn crate::progress::Reporter> = Arc::new(crate::progress::Silent);
+    blocking(model, options, None, silent).await
 }
 
 /// Packs on a blocking thread: into `layout`, or only hashing when `None`.

@@ -12,7 +12,7 @@ use crate::error::{Op, Result};
 use crate::oci::Descriptor;
 use crate::reference::Reference;
 use crate::sign::{self, Format, PrivateKey, predicate};
-use crate::store::Endpoint;
+use crate::store::{Endpoint, Resolved};
 
 /// A signature or attestation made.
 #[derive(Clone, Debug, Serialize)]
@@ -47,11 +47,14 @@ impl Signed {
 }
 
 async fn subject(endpoint: &Endpoint, reference: &Reference) -> Result<Descriptor> {
-    let resolved = endpoint
+    Ok(model(endpoint, reference).await?.descriptor)
+}
+
+async fn model(endpoint: &Endpoint, reference: &Reference) -> Result<Resolved> {
+    endpoint
         .resolve(reference)
         .await
-        .op(|| format!("failed to read {reference}"))?;
-    Ok(resolved.descriptor)
+        .op(|| format!("failed to read {reference}"))
 }
 
 /// Signs a model (cosign simple signing, or a Sigstore bundle referrer), with `claims`
@@ -67,11 +70,11 @@ pub async fn sign(
     format: Format,
 ) -> Result<Signed> {
     let endpoint = ctx.endpoint(reference, false)?;
-    let subject = subject(&endpoint, reference).await?;
-    let stored = sign::sign(&endpoint, &subject, key, claims, format)
+    let model = model(&endpoint, reference).await?;
+    let stored = sign::sign(&endpoint, &model, key, claims, format)
         .await
         .op(|| format!("failed to sign {reference}"))?;
-    Ok(Signed::new(reference, &subject, &stored, key))
+    Ok(Signed::new(reference, &model.descriptor, &stored, key))
 }
 
 /// Attaches a signed in-toto attestation of `kind` (a short name such as `provenance`, or

@@ -121,6 +121,13 @@ async fn push_directory(
     super::pack::refuse_moved_version(model, &options, &endpoint, target, &tag, overwrite)
         .await
         .op(what)?;
+    // A model signature beside the files must sign exactly them: checked (from cached
+    // digests where the files are unchanged) before anything is uploaded.
+    let signature = model.model_signature()?;
+    if let Some((_, signature)) = &signature {
+        let hashed = super::pack::hash_only(model, &options).await.op(what)?;
+        super::pack::signs_these_files(model, signature, &hashed.manifest)?;
+    }
     let force = overwrite.permitted(&endpoint.display_name()).op(what)?;
     let packed = transfer::push_directory(
         &model.dir,
@@ -133,6 +140,11 @@ async fn push_directory(
     )
     .await
     .op(what)?;
+    if let Some((bytes, _)) = signature {
+        super::pack::attach_model_signature(&endpoint, &packed.descriptor, bytes)
+            .await
+            .op(|| format!("failed to attach the model signature to {target}"))?;
+    }
     Ok(Pushed {
         reference: target
             .with_tag(tag)
@@ -211,6 +223,10 @@ pub struct Unpack {
     pub include: Vec<String>,
     /// Replace the directory if it exists and is not empty.
     pub force: bool,
+    /// Write the model's OpenSSF model signature as `DIR/model.sig` (one verified by the
+    /// trusted keys, when pull verifies), so that `model_signing verify` and
+    /// [`super::verify_dir`] check the directory.
+    pub model_sig: bool,
 }
 
 /// What pull fetched.
@@ -263,16 +279,10 @@ pub async fn pull(
         None => from.resolve(reference).await.op(what)?,
     };
     let partial = unpack.is_some_and(|u| !u.include.is_empty());
-    // OUT is checked before anything is fetched; unpacking replaces only what was seen here.
-    let checked = match unpack {
-        Some(u) if u.include.is_empty() => {
-            Some(unpacking::prepare(&resolved.manifest, &u.dir, u.force).op(what)?)
-        }
-        Some(u) => Some(unpacking::check_output(&u.dir, u.force).op(what)?),
-        None => None,
-    };
-    let cache = ctx.cache_for(reference).op(what)?;
-    let to = Endpoint::Layout(cache.clone());
+    let model_sig = unpack.is_some_and(|u| u.model_sig);
+    if partial && model_sig {
+        return Err(Error::ModelSigPartial.into());
+    }
     // Everything that needs the registry comes before anything is committed: the
     // signatures first (small), then the blobs (into the store, untagged until all are in).
     let attachments = if partial {
@@ -284,6 +294,25 @@ pub async fn pull(
                 .op(|| format!("failed to fetch the signatures of {reference}"))?,
         )
     };
+    let extra = match (&attachments, model_sig) {
+        (Some(attachments), true) => vec![super::verify_dir::choose_signature(
+            &reference.to_string(),
+            attachments,
+            &resolved.manifest,
+            trust.map(Trust::trusted_keys),
+        )?],
+        _ => Vec::new(),
+    };
+    // OUT is checked before any blob is fetched; unpacking replaces only what was seen here.
+    let checked = match unpack {
+        Some(u) if u.include.is_empty() => {
+            Some(unpacking::prepare(&resolved.manifest, &u.dir, u.force, &extra).op(what)?)
+        }
+        Some(u) => Some(unpacking::check_output(&u.dir, u.force).op(what)?),
+        None => None,
+    };
+    let cache = ctx.cache_for(reference).op(what)?;
+    let to = Endpoint::Layout(cache.clone());
     let guard = cache.layout().write_guard().op(what)?;
     // Blobs downloaded now are verified while they stream; unpacking need not hash them again.
     let verified = resolved
@@ -315,6 +344,7 @@ pub async fn pull(
             force: u.force,
             verified,
             output: checked,
+            extra,
         };
         let report = unpack_blocking(ctx, cache.layout(), &resolved, &u.dir, options)
             .await

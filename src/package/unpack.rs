@@ -31,6 +31,9 @@ pub struct Options {
     /// What [`prepare`] found at the output before anything was fetched; only that is
     /// replaced. `None` checks when unpacking starts.
     pub output: Option<Output>,
+    /// Files written beside the model's (relative path, bytes): the model signature that
+    /// `--model-sig` asks for. A path a layer also names is refused.
+    pub extra: Vec<(String, Vec<u8>)>,
 }
 
 /// What [`unpack`] wrote.
@@ -184,9 +187,17 @@ pub fn unpack(
 ) -> Result<Report, Error> {
     let include = include_set(&options.include)?;
     let (plans, mut report) = plan(manifest, &include)?;
+    for (path, _) in &options.extra {
+        let path = safe_relative_path(path)?;
+        if plans.iter().any(|p| p.path.as_ref() == Some(&path)) {
+            return Err(Error::DuplicatePath {
+                path: path.display().to_string(),
+            });
+        }
+    }
     let checked = match &options.output {
         Some(checked) => checked.clone(),
-        None => prepare(manifest, out, options.force)?,
+        None => prepare(manifest, out, options.force, &options.extra)?,
     };
     if checked == Output::Same {
         report.files = plans.len();
@@ -229,6 +240,13 @@ pub fn unpack(
         };
         report.files += written.0;
         report.bytes += written.1;
+    }
+    for (path, bytes) in &options.extra {
+        let target = staging.path().join(safe_relative_path(path)?);
+        if let Some(parent) = target.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+        fs_err::write(&target, bytes)?;
     }
     place(staging, out, &checked)?;
     Ok(report)
@@ -360,10 +378,15 @@ pub fn check_output(out: &Path, force: bool) -> Result<Output, Error> {
 ///
 /// # Errors
 /// As [`check_output`].
-pub fn prepare(manifest: &Manifest, out: &Path, force: bool) -> Result<Output, Error> {
+pub fn prepare(
+    manifest: &Manifest,
+    out: &Path,
+    force: bool,
+    extra: &[(String, Vec<u8>)],
+) -> Result<Output, Error> {
     match check_output(out, force) {
         Err(Error::OutputExists { path }) => {
-            if holds(manifest, out)? {
+            if holds(manifest, out, extra)? {
                 Ok(Output::Same)
             } else {
                 Err(Error::OutputExists { path })
@@ -379,7 +402,7 @@ pub fn prepare(manifest: &Manifest, out: &Path, force: bool) -> Result<Output, E
 ///
 /// # Errors
 /// I/O errors reading `out`.
-pub fn holds(manifest: &Manifest, out: &Path) -> Result<bool, Error> {
+pub fn holds(manifest: &Manifest, out: &Path, extra: &[(String, Vec<u8>)]) -> Result<bool, Error> {
     let (plans, _) = plan(manifest, &None)?;
     let mut expected = std::collections::BTreeMap::new();
     for plan in &plans {
@@ -391,10 +414,19 @@ pub fn holds(manifest: &Manifest, out: &Path) -> Result<bool, Error> {
         }
     }
     let mut found = Vec::new();
-    if !list_files(out, Path::new(""), &mut found)? || found.len() != expected.len() {
+    if !list_files(out, Path::new(""), &mut found)? || found.len() != expected.len() + extra.len() {
         return Ok(false);
     }
     for relative in found {
+        if let Some((_, bytes)) = extra
+            .iter()
+            .find(|(path, _)| Path::new(path) == relative.as_path())
+        {
+            if fs_err::read(out.join(&relative))? != *bytes {
+                return Ok(false);
+            }
+            continue;
+        }
         let Some(layer) = expected.get(&relative) else {
             return Ok(false);
         };

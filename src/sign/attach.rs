@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::dsse::{Bundle, Envelope};
+use super::model_signing::{Comparison, ModelFiles, ModelSignature};
 use crate::digest::Digest;
 use crate::error::Result;
 use crate::media_types;
@@ -46,6 +47,8 @@ pub struct FoundSignature {
     pub signature: Vec<u8>,
     /// Where it was found (`sha256-<hex>.sig layer 2`).
     pub source: String,
+    /// It names a signing certificate (keyless or certificate mode): no key alone counts.
+    pub certificate: bool,
 }
 
 /// One DSSE envelope as found, from a `.att` layer or a bundle referrer.
@@ -53,6 +56,20 @@ pub struct FoundSignature {
 pub struct FoundEnvelope {
     /// The envelope.
     pub envelope: Envelope,
+    /// Where it was found.
+    pub source: String,
+    /// It names a signing certificate (keyless or certificate mode): no key alone counts.
+    pub certificate: bool,
+}
+
+/// One OpenSSF model-signing bundle as found, with how its files compare with the model's.
+#[derive(Clone, Debug)]
+pub struct FoundModelSignature {
+    /// The signature.
+    pub signature: ModelSignature,
+    /// The model's file layers against the files it signs; an error when the model's files
+    /// cannot be read from its manifest (archive layers).
+    pub comparison: std::result::Result<Comparison, String>,
     /// Where it was found.
     pub source: String,
 }
@@ -66,6 +83,8 @@ pub struct Attached {
     pub envelopes: Vec<FoundEnvelope>,
     /// Message-signature bundles, with where they were found.
     pub message_bundles: Vec<(Bundle, String)>,
+    /// OpenSSF model-signing bundles, each compared with the model's files.
+    pub model_signatures: Vec<FoundModelSignature>,
     /// What could not be read, one sentence each (a malformed envelope, a missing blob).
     pub problems: Vec<String>,
 }
@@ -192,8 +211,20 @@ pub async fn attach_bundle(
     bundle: &Bundle,
     annotations: BTreeMap<String, String>,
 ) -> Result<Descriptor> {
+    attach_bundle_bytes(endpoint, subject, bundle.to_bytes(), annotations).await
+}
+
+/// [`attach_bundle`] for a bundle's exact bytes (a `model.sig` as its signer wrote it).
+///
+/// # Errors
+/// Transport and I/O errors.
+pub async fn attach_bundle_bytes(
+    endpoint: &Endpoint,
+    subject: &Descriptor,
+    bytes: Vec<u8>,
+    annotations: BTreeMap<String, String>,
+) -> Result<Descriptor> {
     let _guard = layout_guard(endpoint)?;
-    let bytes = bundle.to_bytes();
     let mut layer = Descriptor::of(media_types::SIGSTORE_BUNDLE, &bytes);
     layer.annotations.insert(
         media_types::OCI_TITLE.into(),
@@ -393,6 +424,9 @@ pub async fn discover(endpoint: &Endpoint, digest: &Digest) -> Result<Attached> 
                 payload: blob,
                 signature,
                 source,
+                certificate: layer
+                    .annotations
+                    .contains_key(media_types::COSIGN_CERTIFICATE),
             }),
             Some(Err(_)) => found
                 .problems
@@ -404,30 +438,115 @@ pub async fn discover(endpoint: &Endpoint, digest: &Digest) -> Result<Attached> 
         }
     }
     let att = att_tag(digest);
-    for (i, _, blob) in tag_layers(endpoint, &att, &mut found.problems).await? {
+    for (i, layer, blob) in tag_layers(endpoint, &att, &mut found.problems).await? {
         let source = format!("{att} layer {}", i + 1);
         match Envelope::from_slice(&blob) {
-            Ok(envelope) => found.envelopes.push(FoundEnvelope { envelope, source }),
+            Ok(envelope) => found.envelopes.push(FoundEnvelope {
+                envelope,
+                source,
+                certificate: layer
+                    .annotations
+                    .contains_key(media_types::COSIGN_CERTIFICATE),
+            }),
             Err(e) => found.problems.push(format!("{source}: {e}")),
         }
     }
+    let mut model_files = None;
     for entry in referrers(endpoint, digest).await? {
         if entry.artifact_type.as_deref() != Some(media_types::SIGSTORE_BUNDLE) {
             continue;
         }
         let source = format!("bundle referrer {}", entry.digest.short());
-        match read_bundle(endpoint, &entry, digest).await {
-            Ok(bundle) => match &bundle.dsse_envelope {
-                Some(envelope) => found.envelopes.push(FoundEnvelope {
-                    envelope: envelope.clone(),
-                    source,
-                }),
-                None => found.message_bundles.push((bundle, source)),
-            },
-            Err(reason) => found.problems.push(format!("{source}: {reason}")),
+        let (bundle, subject) = match read_bundle(endpoint, &entry, digest).await {
+            Ok(read) => read,
+            Err(reason) => {
+                found.problems.push(format!("{source}: {reason}"));
+                continue;
+            }
+        };
+        let Some(envelope) = bundle.dsse_envelope.clone() else {
+            found.message_bundles.push((bundle, source));
+            continue;
+        };
+        if !envelope
+            .statement()
+            .is_ok_and(|s| ModelSignature::is_model_signing(&s))
+        {
+            found.envelopes.push(FoundEnvelope {
+                envelope,
+                source,
+                certificate: super::dsse::has_certificate(&bundle),
+            });
+            continue;
         }
+        let source = format!("model-signing {source}");
+        let signature = match ModelSignature::from_bundle(bundle) {
+            Ok(signature) => signature,
+            Err(e) => {
+                found.problems.push(format!("{source}: {e}"));
+                continue;
+            }
+        };
+        // The model's files are read once, when the first model signature needs them.
+        if model_files.is_none() {
+            model_files = Some(subject_files(endpoint, &subject).await);
+        }
+        let comparison = match model_files.as_ref() {
+            Some(Ok(files)) => Ok(signature.files.compare(&files.files)),
+            Some(Err(e)) => Err(e.clone()),
+            None => unreachable!("set above"),
+        };
+        found.model_signatures.push(FoundModelSignature {
+            signature,
+            comparison,
+            source,
+        });
     }
     Ok(found)
+}
+
+/// The files of the manifest a referrer names, from its file layers.
+async fn subject_files(
+    endpoint: &Endpoint,
+    subject: &Descriptor,
+) -> std::result::Result<ModelFiles, String> {
+    let bytes = endpoint
+        .fetch_manifest(subject)
+        .await
+        .map_err(|e| e.to_string())?;
+    let manifest = Manifest::from_slice(&bytes, &subject.digest).map_err(|e| e.to_string())?;
+    ModelFiles::from_manifest("", &manifest).map_err(|e| e.to_string())
+}
+
+impl Attachments {
+    /// The model-signing bundles among these attachments, each as its exact bytes with
+    /// the signature it holds; what does not parse is left out.
+    pub fn model_signatures(&self) -> Vec<(Vec<u8>, ModelSignature)> {
+        let blob = |digest: &Digest| {
+            self.blobs
+                .iter()
+                .find(|(d, _)| &d.digest == digest)
+                .map(|(_, b)| b)
+        };
+        let mut out = Vec::new();
+        for (entry, bytes) in &self.referrers {
+            let Ok(manifest) = Manifest::from_slice(bytes, &entry.digest) else {
+                continue;
+            };
+            if manifest.artifact_type.as_deref() != Some(media_types::SIGSTORE_BUNDLE)
+                || manifest.subject.as_ref().map(|s| &s.digest) != self.subject.as_ref()
+            {
+                continue;
+            }
+            let Some(bytes) = manifest.layers.first().and_then(|l| blob(&l.digest)) else {
+                continue;
+            };
+            if let Ok(signature) = ModelSignature::from_slice(bytes) {
+                out.push((bytes.clone(), signature));
+            }
+        }
+        out
+    }
 }
 
 /// The referrers of `digest`: from the API when offered, else the fallback tag's index.
@@ -446,11 +565,12 @@ pub async fn referrers(endpoint: &Endpoint, digest: &Digest) -> Result<Vec<Descr
     })
 }
 
+/// A bundle referrer's bundle, with the subject descriptor its manifest names.
 async fn read_bundle(
     endpoint: &Endpoint,
     entry: &Descriptor,
     subject: &Digest,
-) -> std::result::Result<Bundle, String> {
+) -> std::result::Result<(Bundle, Descriptor), String> {
     let bytes = endpoint
         .fetch_manifest(entry)
         .await
@@ -458,9 +578,10 @@ async fn read_bundle(
     let manifest = Manifest::from_slice(&bytes, &entry.digest).map_err(|e| e.to_string())?;
     // A fallback index can be edited by anyone with push rights: trust only the subject
     // the referrer itself names.
-    if manifest.subject.as_ref().map(|s| &s.digest) != Some(subject) {
-        return Err("its subject is another manifest".into());
-    }
+    let named = match &manifest.subject {
+        Some(named) if &named.digest == subject => named.clone(),
+        _ => return Err("its subject is another manifest".into()),
+    };
     let layer = manifest.layers.first().ok_or("it has no layer")?;
     if layer.size > MAX_ATTACHMENT {
         return Err(format!(
@@ -472,7 +593,7 @@ async fn read_bundle(
         .small_blob(layer)
         .await
         .map_err(|e| e.to_string())?;
-    Bundle::from_slice(&blob).map_err(|e| e.to_string())
+    Ok((Bundle::from_slice(&blob).map_err(|e| e.to_string())?, named))
 }
 
 /// The layers of the manifest under `tag`, each with its blob; none when the tag is absent.

@@ -273,6 +273,13 @@ impl Bundle {
     }
 }
 
+/// True when a bundle's verification material names a signing certificate (Fulcio's, for
+/// keyless signing, or a certificate chain) rather than a public key hint.
+pub fn has_certificate(bundle: &Bundle) -> bool {
+    let material = &bundle.verification_material;
+    material.get("certificate").is_some() || material.get("x509CertificateChain").is_some()
+}
+
 fn malformed(what: &str, error: impl std::fmt::Display) -> Error {
     Error::Malformed {
         what: what.to_owned(),

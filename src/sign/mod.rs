@@ -5,6 +5,7 @@
 pub mod attach;
 pub mod dsse;
 pub mod keys;
+pub mod model_signing;
 pub mod payload;
 pub mod predicate;
 
@@ -27,7 +28,7 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
 use crate::error::Result;
 use crate::media_types;
 use crate::oci::Descriptor;
-use crate::store::Endpoint;
+use crate::store::{Endpoint, Resolved};
 use dsse::{Bundle, Envelope, Statement};
 
 /// What can go wrong with keys, payloads and envelopes.
@@ -76,6 +77,14 @@ pub enum Error {
         /// What was given.
         name: String,
     },
+    /// A combination modelark does not do.
+    #[error("{what} is not supported")]
+    Unsupported {
+        /// What was asked for.
+        what: String,
+        /// What to do instead.
+        hint: String,
+    },
     /// An expiry that is neither an RFC 3339 time nor a duration.
     #[error("{text:?} is neither an RFC 3339 time nor a duration like 90d, 12h or 30m")]
     Expiry {
@@ -92,6 +101,10 @@ pub enum Format {
     Cosign,
     /// A Sigstore bundle v0.3 as an OCI 1.1 referrer.
     Bundle,
+    /// An OpenSSF model-signing v1.0 bundle (what `model_signing sign` writes as
+    /// `model.sig`) as an OCI 1.1 referrer: it signs the files, not the manifest. For
+    /// signatures only; attestations refuse it.
+    ModelSigning,
 }
 
 /// Signs the manifest `subject` in `endpoint`, adding to any signatures it has, and
@@ -101,12 +114,13 @@ pub enum Format {
 /// Transport and I/O errors.
 pub async fn sign(
     endpoint: &Endpoint,
-    subject: &Descriptor,
+    model: &Resolved,
     key: &PrivateKey,
     claims: BTreeMap<String, String>,
     format: Format,
 ) -> Result<Descriptor> {
     let identity = endpoint.display_name();
+    let subject = &model.descriptor;
     match format {
         Format::Cosign => {
             let payload = payload::Payload::new(&identity, &subject.digest, claims).to_bytes();
@@ -130,7 +144,46 @@ pub async fn sign(
             )
             .await
         }
+        Format::ModelSigning => {
+            if !claims.is_empty() {
+                return Err(Error::Unsupported {
+                    what: "claims (-a) in a model-signing signature".into(),
+                    hint: "its statement has a fixed shape; sign with --format cosign or bundle \
+                           to sign claims"
+                        .into(),
+                }
+                .into());
+            }
+            let name = identity.rsplit('/').next().unwrap_or(&identity);
+            let files = model_signing::ModelFiles::from_manifest(name, &model.manifest)?;
+            let bundle = model_signing::sign(&files, key);
+            attach::attach_bundle(
+                endpoint,
+                subject,
+                &bundle,
+                bundle_annotations(model_signing::PREDICATE_V1),
+            )
+            .await
+        }
     }
+}
+
+/// The annotations a bundle referrer carries: what it holds, its predicate type, when.
+pub fn bundle_annotations(predicate_type: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            media_types::BUNDLE_CONTENT.to_owned(),
+            "dsse-envelope".to_owned(),
+        ),
+        (
+            media_types::BUNDLE_PREDICATE_TYPE.to_owned(),
+            predicate_type.to_owned(),
+        ),
+        (
+            crate::metadata::keys::CREATED.to_owned(),
+            predicate::now_rfc3339(),
+        ),
+    ])
 }
 
 /// Attests `predicate` of `predicate_type` about `subject`, in a DSSE envelope signed by
@@ -165,21 +218,19 @@ pub async fn attest(
         }
         Format::Bundle => {
             let bundle = Bundle::new(envelope, &key.public_key());
-            let annotations = BTreeMap::from([
-                (
-                    media_types::BUNDLE_CONTENT.to_owned(),
-                    "dsse-envelope".to_owned(),
-                ),
-                (
-                    media_types::BUNDLE_PREDICATE_TYPE.to_owned(),
-                    predicate_type.to_owned(),
-                ),
-                (
-                    crate::metadata::keys::CREATED.to_owned(),
-                    predicate::now_rfc3339(),
-                ),
-            ]);
-            attach::attach_bundle(endpoint, subject, &bundle, annotations).await
+            attach::attach_bundle(
+                endpoint,
+                subject,
+                &bundle,
+                bundle_annotations(predicate_type),
+            )
+            .await
         }
+        Format::ModelSigning => Err(Error::Unsupported {
+            what: "an attestation in the model-signing format".into(),
+            hint: "model-signing is a signature format; attest with --format cosign or bundle"
+                .into(),
+        }
+        .into()),
     }
 }

@@ -104,6 +104,13 @@ impl Evidence {
             problems: attached.problems.clone(),
         };
         for found in &attached.signatures {
+            if found.certificate {
+                evidence.signatures.push(keyless(
+                    &found.source,
+                    Payload::from_slice(&found.payload).ok(),
+                ));
+                continue;
+            }
             evidence.signatures.push(check_signature(
                 digest,
                 &found.payload,
@@ -113,6 +120,10 @@ impl Evidence {
             ));
         }
         for (bundle, source) in &attached.message_bundles {
+            if crate::sign::dsse::has_certificate(bundle) {
+                evidence.signatures.push(keyless(source, None));
+                continue;
+            }
             let signers = signers_of(keys, |k| bundle.message_verified_by(digest, k));
             let problem = signers
                 .is_empty()
@@ -123,6 +134,9 @@ impl Evidence {
                 claims: Default::default(),
                 problem,
             });
+        }
+        for found in &attached.model_signatures {
+            evidence.signatures.push(check_model_signature(found, keys));
         }
         for found in &attached.envelopes {
             let check = check_envelope(digest, found, keys);
@@ -221,6 +235,54 @@ fn check_signature(
     check
 }
 
+/// Why a certificate-bearing signature does not count: modelark checks keys, and a key
+/// alone is never checked against a signature that names a certificate.
+pub const KEYLESS_UNSUPPORTED: &str = "it is signed with a certificate (Sigstore keyless or \
+     certificate mode), which modelark does not verify yet; a key alone is never checked \
+     against it";
+
+/// A model-signing signature counts when a trusted key verifies it and the model's file
+/// layers are exactly the files it signs.
+fn check_model_signature(
+    found: &crate::sign::attach::FoundModelSignature,
+    keys: &[TrustedKey],
+) -> SignatureCheck {
+    let mut check = SignatureCheck {
+        source: found.source.clone(),
+        signers: Vec::new(),
+        claims: Default::default(),
+        problem: None,
+    };
+    if found.signature.has_certificate() {
+        check.problem = Some(KEYLESS_UNSUPPORTED.into());
+        return check;
+    }
+    check.signers = signers_of(keys, |k| found.signature.verified_by(k));
+    check.problem = match &found.comparison {
+        _ if check.signers.is_empty() => Some("no trusted key verifies it".into()),
+        Err(e) => Some(format!("the model's files cannot be compared with it: {e}")),
+        Ok(c) if !c.is_exact() => Some(format!(
+            "it signs other files than this model's ({})",
+            c.sentences().join("; ")
+        )),
+        Ok(_) => None,
+    };
+    if check.problem.is_some() {
+        check.signers.clear();
+    }
+    check
+}
+
+/// A certificate-bearing signature, reported as such and never counted.
+fn keyless(source: &str, payload: Option<Payload>) -> SignatureCheck {
+    SignatureCheck {
+        source: source.to_owned(),
+        signers: Vec::new(),
+        claims: payload.map(|p| p.claims()).unwrap_or_default(),
+        problem: Some(KEYLESS_UNSUPPORTED.into()),
+    }
+}
+
 fn check_envelope(
     digest: &Digest,
     found: &crate::sign::attach::FoundEnvelope,
@@ -230,7 +292,11 @@ fn check_envelope(
     let mut check = AttestationCheck {
         source: found.source.clone(),
         predicate_type: statement.as_ref().ok().map(|s| s.predicate_type.clone()),
-        signers: signers_of(keys, |k| found.envelope.verified_by(k)),
+        signers: if found.certificate {
+            Vec::new()
+        } else {
+            signers_of(keys, |k| found.envelope.verified_by(k))
+        },
         statement: None,
         problem: None,
     };
@@ -239,7 +305,9 @@ fn check_envelope(
     match statement {
         Err(e) => check.problem = Some(e.to_string()),
         Ok(statement) => {
-            if check.signers.is_empty() {
+            if found.certificate {
+                check.problem = Some(KEYLESS_UNSUPPORTED.into());
+            } else if check.signers.is_empty() {
                 check.problem = Some("no trusted key verifies it".into());
             } else if !statement.covers(digest) {
                 check.problem = Some("its subject is another model".into());

@@ -14,6 +14,7 @@ mod interop;
 mod json;
 mod library;
 mod mlflow;
+mod model_signing;
 mod offline;
 mod proxy;
 mod registry;

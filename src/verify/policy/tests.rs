@@ -92,6 +92,7 @@ fn attached(
                 signature: f.keys[name].sign(&payload),
                 payload,
                 source: format!("sig by {name}"),
+                certificate: false,
             });
     }
     for (name, predicate) in attestations {
@@ -104,6 +105,7 @@ fn attached(
         attached.envelopes.push(FoundEnvelope {
             envelope: Envelope::sign(&statement, &f.keys[name]),
             source: format!("att by {name}"),
+            certificate: false,
         });
     }
     attached
