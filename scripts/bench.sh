@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compares modelark with skopeo, oras-py (chunked) and plain curl on one local CNCF
 # distribution registry, in one run: a 2 GiB single-file model, a 64 x 32 MiB model, a
-# re-push of the unchanged 2 GiB model, and pulls (the CLI's and the Python package's).
+# re-push of the unchanged 2 GiB model, pulls (the CLI's and the Python package's), and
+# verify-dir against PyPI model_signing verify and sha256sum.
 # Prints wall time, ratios and peak RSS.
 #
 #   scripts/bench.sh            # full size (needs ~12 GiB free under $BENCH_DIR or /tmp)
@@ -77,6 +78,20 @@ else:
     client.pull(target=target, outdir=path)
 EOF
 oras_py="python3 $work/oras_py.py"
+
+# The check a node runs before serving a model: the files on disk against their OpenSSF
+# model signature (model.sig), by modelark verify-dir, PyPI model_signing verify, and plain
+# sha256sum of the same files (no signature); page cache warm for all three.
+model_signing=$PWD/.venv/bin/model_signing
+openssl ecparam -name prime256v1 -genkey -noout -out "$work/ec.pem"
+openssl ec -in "$work/ec.pem" -pubout -out "$work/ec.pub" 2>/dev/null
+echo "verify a directory against model.sig:" >&2
+for model in big many; do
+  "$model_signing" sign key "$work/$model" --private_key "$work/ec.pem" --signature "$work/$model.sig" >/dev/null
+  measure "modelark verify-dir $model" "$modelark" verify-dir "$work/$model" --signature "$work/$model.sig" --key "$work/ec.pub"
+  measure "model_signing verify $model" "$model_signing" verify key "$work/$model" --signature "$work/$model.sig" --public_key "$work/ec.pub"
+  measure "sha256sum $model" bash -c 'sha256sum "$1"/*' _ "$work/$model"
+done
 
 echo "push, $big_mib MiB single file:" >&2
 curl_put "$work/big/model.safetensors" bench/curl big
@@ -168,6 +183,8 @@ printf '%-44s %s\n' \
   "pull big / curl GET" "$(ratio "${seconds[modelark pull big]}" "${seconds[curl GET big]}")" \
   "skopeo pull big / modelark pull -o (2 writes)" "$(ratio "${seconds[skopeo pull big]}" "${seconds[modelark pull -o big]}")" \
   "skopeo pull many / modelark pull" "$(ratio "${seconds[skopeo pull many]}" "${seconds[modelark pull many]}")" \
+  "verify-dir big / model_signing verify" "$(ratio "${seconds[modelark verify-dir big]}" "${seconds[model_signing verify big]}") (${seconds[modelark verify-dir big]} s / ${seconds[model_signing verify big]} s; sha256sum ${seconds[sha256sum big]} s)" \
+  "verify-dir many / model_signing verify" "$(ratio "${seconds[modelark verify-dir many]}" "${seconds[model_signing verify many]}") (${seconds[modelark verify-dir many]} s / ${seconds[model_signing verify many]} s; sha256sum ${seconds[sha256sum many]} s)" \
   "verified pull --key / pull (signature check)" "$(ratio "${seconds[modelark pull --key big]}" "${seconds[modelark pull big]}")" \
   "Python pull big / CLI pull, median of $rounds (target <= 1.05x)" "$(ratio "${seconds[python pull big]}" "${seconds[cli pull big]}") (${seconds[python pull big]} s / ${seconds[cli pull big]} s)" \
   "Python pull -o big / CLI pull -o, median of $rounds" "$(ratio "${seconds[python pull -o big]}" "${seconds[cli pull -o big]}") (${seconds[python pull -o big]} s / ${seconds[cli pull -o big]} s)" \

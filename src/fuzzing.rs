@@ -31,6 +31,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("archive", archive),
     ("query", query),
     ("model_card", model_card),
+    ("model_signature", model_signature),
 ];
 
 fn text(data: &[u8]) -> Option<&str> {
@@ -119,6 +120,27 @@ pub fn payload(data: &[u8]) {
 pub fn envelope(data: &[u8]) {
     let _ = crate::sign::dsse::Envelope::from_slice(data);
     let _ = crate::sign::dsse::Bundle::from_slice(data);
+}
+
+/// OpenSSF model signatures (`model.sig`): what parses lists safe paths whose digest is
+/// the subject, and writes back as a statement that reads as the same files.
+pub fn model_signature(data: &[u8]) {
+    use crate::sign::model_signing::ModelFiles;
+    let Ok(signature) = crate::sign::model_signing::ModelSignature::from_slice(data) else {
+        return;
+    };
+    let files = &signature.files;
+    for path in files.files.keys() {
+        let single = path == crate::sign::model_signing::SINGLE_FILE && files.files.len() == 1;
+        assert!(
+            single || crate::package::unpack::safe_relative_path(path).is_ok(),
+            "{path:?}"
+        );
+    }
+    let again = ModelFiles::from_statement(&files.statement()).expect("its own statement reads");
+    assert_eq!(&again, files);
+    assert!(files.compare(&files.files).is_exact());
+    let _ = signature.has_certificate();
 }
 
 /// `WWW-Authenticate` challenges and `Link` headers.

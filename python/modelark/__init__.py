@@ -41,6 +41,7 @@ from ._records import (
     Record,
     Removed,
     Report,
+    DirReport,
     RepositoryEntry,
     Signed,
     Statement,
@@ -71,6 +72,7 @@ __all__ = [
     "inspect",
     "sign",
     "verify",
+    "verify_dir",
     "search",
     "errors",
     "Error",
@@ -100,6 +102,7 @@ __all__ = [
     "Imported",
     "Signed",
     "Report",
+    "DirReport",
     "Statement",
     "Versions",
     "Version",
@@ -160,6 +163,11 @@ def sign(reference: str, *, key: str, password: Optional[str] = None, **options:
 def verify(reference: str, *, keys: Keys = None, policy: Optional[str] = None) -> Report:
     """``default_client().verify(...)``."""
     return default_client().verify(reference, keys=keys, policy=policy)
+
+
+def verify_dir(dir: str, *, keys: Keys = None, policy: Optional[str] = None, signature: Optional[str] = None) -> DirReport:
+    """``default_client().verify_dir(...)``: a directory against its ``model.sig``."""
+    return default_client().verify_dir(dir, keys=keys, policy=policy, signature=signature)
 
 
 def search(scope: str, where: Union[str, Sequence[str], None] = None, *, text: Optional[str] = None) -> List[Hit]:

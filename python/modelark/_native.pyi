@@ -6,6 +6,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 from typing_extensions import TypedDict, Unpack
 
 from ._records import (
+    DirReport,
     Diff,
     Event,
     Exported,
@@ -194,6 +195,15 @@ class Client:
         policy: Optional[_Path] = None,
         claims: Optional[Dict[str, str]] = None,
     ) -> Report: ...
+    def verify_dir(
+        self,
+        dir: _Path,
+        *,
+        keys: _Keys = None,
+        policy: Optional[_Path] = None,
+        signature: Optional[_Path] = None,
+        threads: Optional[int] = None,
+    ) -> DirReport: ...
     def verify_attestation(self, reference: str, *, keys: _Keys, type: str) -> List[Statement]: ...
     def versions(self, repository: str, *, keys: _Keys = None, policy: Optional[_Path] = None) -> Versions: ...
     def promote(

@@ -32,6 +32,7 @@ __all__ = [
     "Imported",
     "Signed",
     "Report",
+    "DirReport",
     "Statement",
     "Versions",
     "Version",
@@ -337,6 +338,21 @@ class Report(Record):
     signers: List[str]
 
 
+class DirReport(Record):
+    """``verify_dir``: a directory against its model signature, and how it differs."""
+
+    dir: str
+    signature: str
+    model_name: str
+    verified: bool
+    signers: List[str]
+    files: int
+    bytes: int
+    missing: List[str]
+    extra: List[str]
+    changed: List[str]
+
+
 class Statement(Record):
     """A verified in-toto statement (``verify_attestation``)."""
 
@@ -457,7 +473,7 @@ _KINDS: Dict[str, Type[Record]] = {
     cls.__name__: cls
     for cls in (
         Packed, Pushed, Pulled, Fetched, Inspected, Tagged, Removed, Exported, Signed, Report,
-        Versions, Moved, Graph, Diff, KeyPair, Progress,
+        DirReport, Versions, Moved, Graph, Diff, KeyPair, Progress,
     )
 }
 _LISTS: Dict[str, Type[Record]] = {

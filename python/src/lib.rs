@@ -1016,6 +1016,39 @@ impl Client {
         Ok(dict)
     }
 
+    /// Checks a model directory against its OpenSSF model signature (DIR/model.sig, or
+    /// signature=) under keys= or policy=: every file re-hashed in parallel. Returns the
+    /// DirReport; raises VerificationFailed (with .unmet and .report) when a file is
+    /// missing, extra or changed, or no trusted key verifies the signature.
+    #[pyo3(signature = (dir, *, keys=None, policy=None, signature=None, threads=None))]
+    fn verify_dir(
+        &self,
+        py: Python<'_>,
+        dir: PathBuf,
+        keys: Option<Bound<'_, PyAny>>,
+        policy: Option<PathBuf>,
+        signature: Option<PathBuf>,
+        threads: Option<usize>,
+    ) -> PyResult<Py<PyAny>> {
+        let Some(trust) = trust(py, policy, paths(keys.as_ref())?)? else {
+            return Err(raise(py, ops::Error::NothingTrusted.into()));
+        };
+        let threads = threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        });
+        let trust = ops::verify_dir::DirTrust::from_trust(&trust);
+        let (report, root) = block(py, &self.quiet(), || {
+            ops::verify_dir(&dir, signature.as_deref(), &trust, threads)
+        })?;
+        let dict = record(py, "DirReport", &report)?;
+        if let Err(error) = report.into_result(&root) {
+            let error = raise(py, error);
+            error.value(py).setattr("report", dict)?;
+            return Err(error);
+        }
+        Ok(dict)
+    }
+
     /// The verified statements of one type attached to a model (raises VerificationFailed
     /// when there is none).
     #[pyo3(signature = (reference, *, keys, r#type))]

@@ -107,6 +107,27 @@ def test_push_pull_copy_and_sign_verify(client: modelark.Client, model: Path, re
     assert again.digest == client.inspect("tiny:1.0.0").digest
 
 
+def test_model_signing_signature_and_verify_dir(client: modelark.Client, model: Path, registry: Registry, keys: modelark.KeyPair, tmp_path: Path) -> None:
+    ref = f"{registry.host}/py/model-sig:1.0.0"
+    client.push(model, ref)
+    client.sign(ref, key=keys.private, password="", format="model-signing")
+    out = tmp_path / "out"
+    client.pull(ref, dest=out, keys=keys.public, model_sig=True)
+    assert (out / "model.sig").is_file()
+    report = client.verify_dir(out, keys=keys.public)
+    assert report.verified and report.files == 6 and report.signers == [keys.public]
+    assert report.changed == [] and report.to_dict()["modelName"] == "model-sig"
+
+    (out / "weights.npz").write_bytes(b"tampered")
+    (out / "extra.txt").write_text("x")
+    with pytest.raises(modelark.VerificationFailed) as failed:
+        client.verify_dir(out, keys=keys.public)
+    assert failed.value.report.changed == ["weights.npz"] and failed.value.report.extra == ["extra.txt"]
+    assert any("changed: weights.npz" in u for u in failed.value.unmet)
+    with pytest.raises(modelark.UsageError):
+        client.pull(ref, model_sig=True)
+
+
 def test_attest_approve_reject_versions_promote_rollback_history(client: modelark.Client, model: Path, registry: Registry, keys: modelark.KeyPair, tmp_path: Path) -> None:
     repo = f"{registry.host}/py/governed"
     first = client.push(model, f"{repo}:1.0.0")

@@ -49,6 +49,100 @@ pub struct VerifyAttestationArgs {
     json: bool,
 }
 
+/// Keyless (Sigstore) signatures: the trusted root and the identity to require, with
+/// cosign's flag names.
+#[derive(Debug, Default, clap::Args)]
+pub struct KeylessArgs {
+    /// A Sigstore trusted_root.json (Fulcio CAs, Rekor and CT log keys) for keyless
+    /// signatures.
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
+    /// The signer's identity (the certificate's e-mail or URI), exactly.
+    #[arg(long, value_name = "ID")]
+    certificate_identity: Option<String>,
+    /// The signer's identity, as a regular expression (the whole value must match).
+    #[arg(long, value_name = "RE", conflicts_with = "certificate_identity")]
+    certificate_identity_regexp: Option<String>,
+    /// The OIDC issuer of the identity, exactly (https://accounts.google.com,
+    /// https://token.actions.githubusercontent.com, ...).
+    #[arg(long, value_name = "URL")]
+    certificate_oidc_issuer: Option<String>,
+    /// The OIDC issuer, as a regular expression.
+    #[arg(long, value_name = "RE", conflicts_with = "certificate_oidc_issuer")]
+    certificate_oidc_issuer_regexp: Option<String>,
+    /// GitHub Actions: the workflow's repository (owner/name).
+    #[arg(long, value_name = "REPO")]
+    certificate_github_workflow_repository: Option<String>,
+    /// GitHub Actions: the workflow's git ref (refs/heads/main).
+    #[arg(long, value_name = "REF")]
+    certificate_github_workflow_ref: Option<String>,
+    /// GitHub Actions: the commit the workflow ran on.
+    #[arg(long, value_name = "SHA")]
+    certificate_github_workflow_sha: Option<String>,
+    /// GitHub Actions: the event that triggered the workflow (push, release, ...).
+    #[arg(long, value_name = "EVENT")]
+    certificate_github_workflow_trigger: Option<String>,
+    /// GitHub Actions: the workflow's name.
+    #[arg(long, value_name = "NAME")]
+    certificate_github_workflow_name: Option<String>,
+}
+
+impl KeylessArgs {
+    /// The keyless trust these flags describe, if any.
+    pub fn load(&self) -> anyhow::Result<Option<modelark::sign::keyless::Keyless>> {
+        use modelark::sign::keyless::{Identity, Keyless, Matcher, TrustedRoot};
+        let matcher =
+            |exact: &Option<String>, regexp: &Option<String>, flag: &str| match (exact, regexp) {
+                (Some(value), _) => Ok(Matcher::Exact(value.clone())),
+                (None, Some(expression)) => Matcher::regex(expression).map_err(anyhow::Error::msg),
+                (None, None) => Err(anyhow::anyhow!(
+                    "keyless verification needs --{flag} or --{flag}-regexp"
+                )),
+            };
+        let claims: Vec<(String, String)> = [
+            ("repository", &self.certificate_github_workflow_repository),
+            ("ref", &self.certificate_github_workflow_ref),
+            ("sha", &self.certificate_github_workflow_sha),
+            ("trigger", &self.certificate_github_workflow_trigger),
+            ("name", &self.certificate_github_workflow_name),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.clone().map(|v| (name.to_owned(), v)))
+        .collect();
+        let asked = self.certificate_identity.is_some()
+            || self.certificate_identity_regexp.is_some()
+            || self.certificate_oidc_issuer.is_some()
+            || self.certificate_oidc_issuer_regexp.is_some()
+            || !claims.is_empty();
+        let Some(path) = &self.trusted_root else {
+            if asked {
+                anyhow::bail!(
+                    "an identity is checked against a Sigstore trusted root: pass --trusted-root FILE"
+                );
+            }
+            return Ok(None);
+        };
+        let root = TrustedRoot::load(path).map_err(anyhow::Error::msg)?;
+        let identity = Identity {
+            subject: matcher(
+                &self.certificate_identity,
+                &self.certificate_identity_regexp,
+                "certificate-identity",
+            )?,
+            issuer: matcher(
+                &self.certificate_oidc_issuer,
+                &self.certificate_oidc_issuer_regexp,
+                "certificate-oidc-issuer",
+            )?,
+            claims,
+        };
+        Ok(Some(Keyless {
+            root,
+            identities: vec![identity],
+        }))
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct VerifyDirArgs {
     /// The model directory.
@@ -56,8 +150,22 @@ pub struct VerifyDirArgs {
     /// The signature (default DIR/model.sig).
     #[arg(long, value_name = "FILE")]
     signature: Option<PathBuf>,
+    /// Trust this public key (ECDSA P-256/P-384, RSA or Ed25519 PEM; repeatable).
+    #[arg(long = "key", value_name = "PUB")]
+    keys: Vec<PathBuf>,
+    /// Trust the keys this trust policy names.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Certificate-mode signatures: the CA certificates (PEM) to trust (repeatable), as
+    /// model_signing's --certificate_chain.
+    #[arg(long, value_name = "PEM")]
+    certificate_chain: Vec<PathBuf>,
+    /// Leave out this path (relative to DIR, or under it) besides what the signature
+    /// leaves out (repeatable), as model_signing's --ignore-paths.
+    #[arg(long = "ignore-paths", value_name = "PATH")]
+    ignore_paths: Vec<PathBuf>,
     #[command(flatten)]
-    trust: TrustArgs,
+    keyless: KeylessArgs,
     /// Files hashed at once (default: one per core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -189,7 +297,24 @@ pub async fn verify_attestation(args: VerifyAttestationArgs, env: &Env) -> anyho
 }
 
 pub async fn verify_dir(args: VerifyDirArgs) -> anyhow::Result<()> {
-    let trust = args.trust.load()?.ok_or(ops::Error::NothingTrusted)?;
+    let mut trust = match load_policy(args.policy.as_ref())? {
+        Some(policy) => ops::verify_dir::DirTrust::from_trust(&policy),
+        None => ops::verify_dir::DirTrust::default(),
+    };
+    trust
+        .keys
+        .extend(ops::verify_dir::DirTrust::load_keys(&args.keys)?);
+    trust.certificate_chain =
+        ops::verify_dir::DirTrust::load_certificates(&args.certificate_chain)?;
+    trust.keyless = args.keyless.load()?;
+    trust.ignore_paths = args
+        .ignore_paths
+        .iter()
+        .map(|p| relative_to(&args.dir, p))
+        .collect::<anyhow::Result<_>>()?;
+    if trust.is_empty() {
+        anyhow::bail!(ops::Error::NothingTrusted);
+    }
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
     });
@@ -219,4 +344,35 @@ pub async fn verify_dir(args: VerifyDirArgs) -> anyhow::Result<()> {
     }
     report.into_result(&root)?;
     Ok(())
+}
+
+/// `path` relative to `dir` (`/`-separated): as given when relative to it already, else
+/// resolved against the working directory as model_signing does (`./DIR/ignore-me`).
+fn relative_to(dir: &std::path::Path, path: &std::path::Path) -> anyhow::Result<String> {
+    let absolute = |p: &std::path::Path| std::path::absolute(p).map(|p| normalize(&p));
+    let (dir_abs, path_abs) = (absolute(dir)?, absolute(path)?);
+    let relative = match path_abs.strip_prefix(&dir_abs) {
+        Ok(inside) => inside.to_path_buf(),
+        Err(_) => path.to_path_buf(),
+    };
+    Ok(relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/"))
+}
+
+/// `.` and `..` folded away without touching the file system.
+fn normalize(path: &std::path::Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }

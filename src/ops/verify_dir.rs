@@ -13,8 +13,81 @@ use serde::Serialize;
 use super::Trust;
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{Op, Result};
+use crate::sign::keyless::Keyless;
 use crate::sign::model_signing::{self, Comparison, ModelSignature};
+use crate::sign::x509::{Cert, SpkiKey, verify_chain};
 use crate::verify::TrustedKey;
+
+/// What verify-dir trusts: keys for key-signed signatures, CA certificates for
+/// certificate-mode ones, a Sigstore trusted root and identities for keyless ones.
+#[derive(Clone, Debug, Default)]
+pub struct DirTrust {
+    /// Public keys (ECDSA P-256 or P-384, RSA, Ed25519), each with its name.
+    pub keys: Vec<(String, SpkiKey)>,
+    /// The CA certificates a certificate-mode signature must chain to.
+    pub certificate_chain: Vec<Cert>,
+    /// Keyless signatures: the trusted root and the accepted identities.
+    pub keyless: Option<Keyless>,
+    /// Paths (relative to the directory) left out besides those the signature names, as
+    /// model_signing's `--ignore-paths`.
+    pub ignore_paths: Vec<String>,
+}
+
+impl DirTrust {
+    /// The keys a policy or `--key` list trusts.
+    pub fn from_trust(trust: &Trust) -> DirTrust {
+        DirTrust {
+            keys: trust
+                .trusted_keys()
+                .iter()
+                .filter_map(|k| {
+                    let pem = k.key.to_pem().ok()?;
+                    Some((k.name.clone(), SpkiKey::from_pem(&pem).ok()?))
+                })
+                .collect(),
+            ..DirTrust::default()
+        }
+    }
+
+    /// Public key files of any kind a model signature can be made with.
+    ///
+    /// # Errors
+    /// [`crate::sign::Error::Key`] naming the file.
+    pub fn load_keys(paths: &[PathBuf]) -> Result<Vec<(String, SpkiKey)>> {
+        paths
+            .iter()
+            .map(|path| {
+                let unusable = |reason: String| crate::sign::Error::Key {
+                    reason: format!("{}: {reason}", path.display()),
+                };
+                let text = std::fs::read_to_string(path).map_err(|e| unusable(e.to_string()))?;
+                let key = SpkiKey::from_pem(&text).map_err(unusable)?;
+                Ok((path.display().to_string(), key))
+            })
+            .collect()
+    }
+
+    /// The CA certificates in PEM files (`--certificate-chain`).
+    ///
+    /// # Errors
+    /// [`crate::sign::Error::Key`] naming the file.
+    pub fn load_certificates(paths: &[PathBuf]) -> Result<Vec<Cert>> {
+        let mut out = Vec::new();
+        for path in paths {
+            let unusable = |reason: String| crate::sign::Error::Key {
+                reason: format!("{}: {reason}", path.display()),
+            };
+            let text = std::fs::read_to_string(path).map_err(|e| unusable(e.to_string()))?;
+            out.extend(Cert::from_pem_chain(&text).map_err(unusable)?);
+        }
+        Ok(out)
+    }
+
+    /// True when it trusts nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.certificate_chain.is_empty() && self.keyless.is_none()
+    }
+}
 
 /// What verify-dir found.
 #[derive(Clone, Debug, Serialize)]
@@ -68,7 +141,7 @@ impl DirReport {
 pub async fn verify_dir(
     dir: &Path,
     signature: Option<&Path>,
-    trust: &Trust,
+    trust: &DirTrust,
     threads: usize,
 ) -> Result<(DirReport, Digest)> {
     let path = signature.map_or_else(|| dir.join(model_signing::SIGNATURE_FILE), Path::to_owned);
@@ -82,24 +155,34 @@ pub async fn verify_dir(
             reason: e.to_string(),
         })?;
     let root = signature.files.root_digest();
-    let signers = signers(&signature, trust.trusted_keys());
-    if signers.is_empty() {
-        let reason = if signature.has_certificate() {
-            crate::verify::KEYLESS_UNSUPPORTED.to_owned()
-        } else {
-            "no trusted key verifies it".to_owned()
-        };
-        return Err(crate::verify::Error::PolicyViolation {
-            reference: path.display().to_string(),
-            digest: root,
-            failures: vec![reason],
+    let signers = match signers(&signature, trust) {
+        Ok(signers) => signers,
+        Err(reason) => {
+            return Err(crate::verify::Error::PolicyViolation {
+                reference: path.display().to_string(),
+                digest: root,
+                failures: vec![reason],
+            }
+            .into());
         }
-        .into());
-    }
+    };
     let (dir_owned, path_owned) = (dir.to_owned(), path.clone());
-    let files = signature.files.clone();
+    let mut files = signature.files.clone();
+    files
+        .ignore_paths
+        .extend(trust.ignore_paths.iter().cloned());
     let hashed = tokio::task::spawn_blocking(move || {
-        let list = list(&dir_owned, &path_owned, &files)?;
+        // A model signed as one file: that file, under the name `.`.
+        let list = if dir_owned.is_file() {
+            let size = fs_err::metadata(&dir_owned)?.len();
+            vec![(
+                model_signing::SINGLE_FILE.to_owned(),
+                dir_owned.clone(),
+                size,
+            )]
+        } else {
+            list(&dir_owned, &path_owned, &files)?
+        };
         hash_all(list, threads)
     })
     .await
@@ -122,14 +205,68 @@ pub async fn verify_dir(
     ))
 }
 
-fn signers(signature: &ModelSignature, keys: &[TrustedKey]) -> Vec<String> {
-    if signature.has_certificate() {
-        return Vec::new();
+/// Who signed it, under `trust`: the names of the keys that verify it, the certificate's
+/// subject (certificate mode) or the keyless identity. Never empty when `Ok`.
+fn signers(
+    signature: &ModelSignature,
+    trust: &DirTrust,
+) -> std::result::Result<Vec<String>, String> {
+    let bundle = &signature.bundle;
+    let envelope = signature.envelope();
+    if !signature.has_certificate() {
+        let names: Vec<String> = trust
+            .keys
+            .iter()
+            .filter(|(_, key)| envelope.verified_by_spki(key))
+            .map(|(name, _)| name.clone())
+            .collect();
+        if names.is_empty() {
+            return Err("no trusted key verifies it".into());
+        }
+        return Ok(names);
     }
-    keys.iter()
-        .filter(|k| signature.verified_by(&k.key))
-        .map(|k| k.name.clone())
-        .collect()
+    let logged = bundle.verification_material["tlogEntries"]
+        .as_array()
+        .is_some_and(|entries| !entries.is_empty());
+    if logged {
+        let keyless = trust.keyless.as_ref().ok_or(
+            "it is a keyless Sigstore signature: verifying it needs --trusted-root and the \
+             signer's identity (--certificate-identity and --certificate-oidc-issuer)",
+        )?;
+        let signer = keyless.verify_envelope(bundle)?;
+        return Ok(vec![signer.to_string()]);
+    }
+    if trust.certificate_chain.is_empty() {
+        return Err(
+            "it is signed with a certificate: verifying it needs the CA certificates \
+                    to trust (--certificate-chain)"
+                .into(),
+        );
+    }
+    let chain: Vec<Cert> = bundle.verification_material["x509CertificateChain"]["certificates"]
+        .as_array()
+        .map(|certs| {
+            certs
+                .iter()
+                .filter_map(|c| c["rawBytes"].as_str())
+                .map(Cert::from_base64)
+                .collect::<std::result::Result<Vec<_>, _>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
+    let (leaf, intermediates) = chain
+        .split_first()
+        .ok_or("the signature's certificate chain is empty")?;
+    // As model_signing does: the chain is checked when the signing certificate began.
+    let (issued, _) = leaf.validity();
+    verify_chain(leaf, intermediates, &trust.certificate_chain, issued)?;
+    if !leaf.can_sign() {
+        return Err("the signing certificate is not for signing (key usage)".into());
+    }
+    if !envelope.verified_by_spki(leaf.key()?) {
+        return Err("the signature does not verify under its certificate".into());
+    }
+    Ok(vec![format!("certificate {}", leaf.subject())])
 }
 
 /// Every regular file under `dir` that the signature does not leave out (its ignore

@@ -36,11 +36,15 @@ pub struct Envelope {
 /// One DSSE signature.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct EnvelopeSignature {
-    /// A hint naming the key; not trusted.
-    #[serde(default)]
+    /// A hint naming the key; not trusted (`null` in what model-signing 1.0 wrote).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub keyid: String,
     /// Base64 of the signature.
     pub sig: String,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 /// An in-toto statement.
@@ -160,6 +164,19 @@ impl Envelope {
         self.signatures
             .iter()
             .any(|s| super::decode_base64(&s.sig).is_ok_and(|sig| key.verify(&message, &sig)))
+    }
+
+    /// True when one of its signatures over the PAE verifies under `key` (any kind ring
+    /// verifies, with the key's usual hash: SHA-384 for P-384).
+    pub fn verified_by_spki(&self, key: &super::x509::SpkiKey) -> bool {
+        let Ok(payload) = self.payload() else {
+            return false;
+        };
+        let message = pae(&self.payload_type, &payload);
+        self.signatures.iter().any(|s| {
+            super::decode_base64(&s.sig)
+                .is_ok_and(|sig| key.verify(&message, &sig, key.default_hash()))
+        })
     }
 
     /// The in-toto statement inside.

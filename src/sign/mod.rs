@@ -4,10 +4,12 @@
 
 pub mod attach;
 pub mod dsse;
+pub mod keyless;
 pub mod keys;
 pub mod model_signing;
 pub mod payload;
 pub mod predicate;
+pub mod x509;
 
 use std::collections::BTreeMap;
 

@@ -39,6 +39,8 @@ pub const DEFAULT_IGNORED: [&str; 5] = [
     ".gitignore",
     SIGNATURE_FILE,
 ];
+/// The resource name of a model signed as one file rather than a directory.
+pub const SINGLE_FILE: &str = ".";
 /// More files than any model has; a statement listing more is refused unread.
 const MAX_RESOURCES: usize = 100_000;
 
@@ -283,7 +285,16 @@ impl ModelFiles {
         }
         let mut hasher = crate::digest::Hasher::new(Algorithm::Sha256);
         let mut files = BTreeMap::new();
+        // A model that is one file (not a directory) is one resource named `.`.
+        let single = predicate.resources.len() == 1 && predicate.resources[0].name == ".";
         for resource in predicate.resources {
+            if single {
+                let digest = resource_digest("file", &resource.algorithm, &resource.digest)
+                    .map_err(refuse)?;
+                hasher.update(&hex::decode(digest.hex()).unwrap_or_default());
+                files.insert(SINGLE_FILE.to_owned(), digest);
+                continue;
+            }
             let digest = resource_digest(&resource.name, &resource.algorithm, &resource.digest)
                 .map_err(refuse)?;
             hasher.update(&hex::decode(digest.hex()).unwrap_or_default());
