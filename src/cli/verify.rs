@@ -18,6 +18,8 @@ pub struct TrustArgs {
     /// Trust this public key: one valid signature by any --key is required (repeatable).
     #[arg(long = "key", value_name = "PUB", conflicts_with = "policy")]
     keys: Vec<PathBuf>,
+    #[command(flatten)]
+    keyless: KeylessArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,7 +140,7 @@ impl KeylessArgs {
         };
         Ok(Some(Keyless {
             root,
-            identities: vec![identity],
+            identities: vec![(identity.to_string(), identity)],
         }))
     }
 }
@@ -177,13 +179,14 @@ pub struct VerifyDirArgs {
 impl TrustArgs {
     /// The trust these flags describe, if any.
     pub fn load(&self) -> anyhow::Result<Option<Trust>> {
+        let keyless = self.keyless.load()?;
         if self.policy.is_some() {
-            return load_policy(self.policy.as_ref());
+            return Ok(load_policy(self.policy.as_ref())?.map(|t| t.with_keyless(keyless)));
         }
-        if self.keys.is_empty() {
+        if self.keys.is_empty() && keyless.is_none() {
             return Ok(None);
         }
-        Ok(Some(Trust::load_keys(&self.keys)?))
+        Ok(Some(Trust::load_keys(&self.keys)?.with_keyless(keyless)))
     }
 
     /// The trusted keys (none when no flag was given).
@@ -301,12 +304,15 @@ pub async fn verify_dir(args: VerifyDirArgs) -> anyhow::Result<()> {
         Some(policy) => ops::verify_dir::DirTrust::from_trust(&policy),
         None => ops::verify_dir::DirTrust::default(),
     };
+    let keyless = args.keyless.load()?;
     trust
         .keys
         .extend(ops::verify_dir::DirTrust::load_keys(&args.keys)?);
     trust.certificate_chain =
         ops::verify_dir::DirTrust::load_certificates(&args.certificate_chain)?;
-    trust.keyless = args.keyless.load()?;
+    if keyless.is_some() {
+        trust.keyless = keyless;
+    }
     trust.ignore_paths = args
         .ignore_paths
         .iter()

@@ -293,6 +293,7 @@ pub async fn unpack(
             &attachments,
             &manifest,
             Some(keys).filter(|k| !k.is_empty()),
+            None,
         )?);
     }
     let options = unpacking::Options {

@@ -300,6 +300,7 @@ pub async fn pull(
             attachments,
             &resolved.manifest,
             trust.map(Trust::trusted_keys),
+            trust.and_then(|t| t.rules().keyless()),
         )?],
         _ => Vec::new(),
     };

@@ -37,6 +37,14 @@ impl Trust {
         }
     }
 
+    /// The same trust, also accepting the keyless identities of `keyless`.
+    pub fn with_keyless(self, keyless: Option<crate::sign::keyless::Keyless>) -> Trust {
+        Trust {
+            policy: self.policy.with_keyless(keyless),
+            from_policy: self.from_policy,
+        }
+    }
+
     /// Loads the trust policy at `path`.
     ///
     /// # Errors
@@ -146,7 +154,7 @@ async fn check(
     let attached = attach::discover(endpoint, digest)
         .await
         .op(|| format!("failed to read the signatures of {reference}"))?;
-    let mut evidence = Evidence::collect(digest, &attached, policy.keys());
+    let mut evidence = Evidence::collect_with(digest, &attached, policy.keys(), policy.keyless());
     evidence.require_claims(claims);
     let now = time::OffsetDateTime::now_utc();
     let verdict = match alias {

@@ -45,6 +45,7 @@ impl DirTrust {
                     Some((k.name.clone(), SpkiKey::from_pem(&pem).ok()?))
                 })
                 .collect(),
+            keyless: trust.rules().keyless().cloned(),
             ..DirTrust::default()
         }
     }
@@ -410,7 +411,8 @@ fn hash_file(path: &Path) -> std::io::Result<Digest> {
 }
 
 /// The model signature `--model-sig` writes: the first model-signing attachment whose
-/// files are exactly the model's (and that one of `keys` verifies, when given), as
+/// files are exactly the model's (and that one of `keys`, or for a keyless signature
+/// `keyless`, verifies, when either is given), as
 /// `("model.sig", its exact bytes)`.
 ///
 /// # Errors
@@ -420,6 +422,7 @@ pub(crate) fn choose_signature(
     attachments: &crate::sign::attach::Attachments,
     manifest: &crate::oci::Manifest,
     keys: Option<&[TrustedKey]>,
+    keyless: Option<&Keyless>,
 ) -> Result<(String, Vec<u8>)> {
     let found = attachments.model_signatures();
     if found.is_empty() {
@@ -432,20 +435,28 @@ pub(crate) fn choose_signature(
     let files = model_signing::ModelFiles::from_manifest("", manifest)?;
     let matching: Vec<_> = found
         .into_iter()
-        .filter(|(_, s)| !s.has_certificate() && s.files.compare(&files.files).is_exact())
+        .filter(|(_, s)| s.files.compare(&files.files).is_exact())
         .collect();
-    let chosen = match keys {
-        None => matching.into_iter().next(),
-        Some(keys) => matching
-            .into_iter()
-            .find(|(_, s)| keys.iter().any(|k| s.verified_by(&k.key))),
+    let trusted = |s: &ModelSignature| {
+        if s.has_certificate() {
+            keyless.is_some_and(|k| k.verify_envelope(&s.bundle).is_ok())
+        } else {
+            keys.unwrap_or_default()
+                .iter()
+                .any(|k| s.verified_by(&k.key))
+        }
+    };
+    let chosen = if keys.is_none() && keyless.is_none() {
+        matching.into_iter().next()
+    } else {
+        matching.into_iter().find(|(_, s)| trusted(s))
     };
     chosen
         .map(|(bytes, _)| (model_signing::SIGNATURE_FILE.to_owned(), bytes))
         .ok_or_else(|| {
             super::Error::NoModelSignature {
                 reference: reference.to_owned(),
-                what: if keys.is_some() {
+                what: if keys.is_some() || keyless.is_some() {
                     "trusted, matching "
                 } else {
                     "matching "

@@ -60,6 +60,8 @@ pub struct FoundEnvelope {
     pub source: String,
     /// It names a signing certificate (keyless or certificate mode): no key alone counts.
     pub certificate: bool,
+    /// The bundle it came in, when it came in one (its certificate and log entry).
+    pub bundle: Option<Box<Bundle>>,
 }
 
 /// One OpenSSF model-signing bundle as found, with how its files compare with the model's.
@@ -447,6 +449,7 @@ pub async fn discover(endpoint: &Endpoint, digest: &Digest) -> Result<Attached> 
                 certificate: layer
                     .annotations
                     .contains_key(media_types::COSIGN_CERTIFICATE),
+                bundle: None,
             }),
             Err(e) => found.problems.push(format!("{source}: {e}")),
         }
@@ -476,6 +479,7 @@ pub async fn discover(endpoint: &Endpoint, digest: &Digest) -> Result<Attached> 
                 envelope,
                 source,
                 certificate: super::dsse::has_certificate(&bundle),
+                bundle: Some(Box::new(bundle)),
             });
             continue;
         }

@@ -255,18 +255,31 @@ pub struct Identity {
     pub claims: Vec<(String, String)>,
 }
 
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} from {}", self.subject, self.issuer)?;
+        for (name, value) in &self.claims {
+            write!(f, " with {name}={value}")?;
+        }
+        Ok(())
+    }
+}
+
 /// A trusted root and the identities it may vouch for: what keyless verification needs.
 #[derive(Clone, Debug)]
 pub struct Keyless {
     /// The root.
     pub root: TrustedRoot,
-    /// Any of these identities is accepted.
-    pub identities: Vec<Identity>,
+    /// Any of these identities is accepted, each under its name (a policy's identity
+    /// name, or `SUBJECT from ISSUER` for command-line flags).
+    pub identities: Vec<(String, Identity)>,
 }
 
 /// Who a verified keyless signature is from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signer {
+    /// The name of the identity it matched.
+    pub name: String,
     /// The certificate's subject.
     pub subject: String,
     /// Its OIDC issuer.
@@ -497,7 +510,7 @@ impl Keyless {
         let subjects = leaf.subject_alt_names();
         let oidc_issuer = leaf.oidc_issuer().unwrap_or_default();
         let subject = subjects.first().cloned().unwrap_or_default();
-        let accepted = self.identities.iter().any(|identity| {
+        let accepted = self.identities.iter().find(|(_, identity)| {
             identity.issuer.matches(&oidc_issuer)
                 && subjects.iter().any(|s| identity.subject.matches(s))
                 && identity
@@ -505,18 +518,15 @@ impl Keyless {
                     .iter()
                     .all(|(name, value)| leaf.github_claim(name).as_deref() == Some(value))
         });
-        if !accepted {
-            let wanted: Vec<String> = self
-                .identities
-                .iter()
-                .map(|i| format!("{} from {}", i.subject, i.issuer))
-                .collect();
+        let Some((name, _)) = accepted else {
+            let wanted: Vec<String> = self.identities.iter().map(|(_, i)| i.to_string()).collect();
             return Err(format!(
                 "it was signed by {subject} (issuer {oidc_issuer}), not {}",
                 wanted.join(" or ")
             ));
-        }
+        };
         Ok(Signer {
+            name: name.clone(),
             subject,
             issuer: oidc_issuer,
             integrated_time: time,

@@ -12,6 +12,7 @@ use crate::digest::Digest;
 use crate::sign::PublicKey;
 use crate::sign::attach::Attached;
 use crate::sign::dsse::Statement;
+use crate::sign::keyless::Keyless;
 use crate::sign::payload::Payload;
 use crate::sign::predicate;
 
@@ -97,6 +98,17 @@ pub struct Evidence {
 impl Evidence {
     /// Checks every attachment of `digest` against every trusted key.
     pub fn collect(digest: &Digest, attached: &Attached, keys: &[TrustedKey]) -> Evidence {
+        Evidence::collect_with(digest, attached, keys, None)
+    }
+
+    /// [`Evidence::collect`], also verifying keyless signatures against `keyless` (a
+    /// Sigstore trusted root and the identities it may vouch for).
+    pub fn collect_with(
+        digest: &Digest,
+        attached: &Attached,
+        keys: &[TrustedKey],
+        keyless: Option<&Keyless>,
+    ) -> Evidence {
         let mut evidence = Evidence {
             digest: digest.clone(),
             signatures: Vec::new(),
@@ -105,7 +117,7 @@ impl Evidence {
         };
         for found in &attached.signatures {
             if found.certificate {
-                evidence.signatures.push(keyless(
+                evidence.signatures.push(unverified_certificate(
                     &found.source,
                     Payload::from_slice(&found.payload).ok(),
                 ));
@@ -121,7 +133,9 @@ impl Evidence {
         }
         for (bundle, source) in &attached.message_bundles {
             if crate::sign::dsse::has_certificate(bundle) {
-                evidence.signatures.push(keyless(source, None));
+                evidence
+                    .signatures
+                    .push(unverified_certificate(source, None));
                 continue;
             }
             let signers = signers_of(keys, |k| bundle.message_verified_by(digest, k));
@@ -136,10 +150,12 @@ impl Evidence {
             });
         }
         for found in &attached.model_signatures {
-            evidence.signatures.push(check_model_signature(found, keys));
+            evidence
+                .signatures
+                .push(check_model_signature(found, keys, keyless));
         }
         for found in &attached.envelopes {
-            let check = check_envelope(digest, found, keys);
+            let check = check_envelope(digest, found, keys, keyless);
             if check.predicate_type.as_deref() == Some(predicate::COSIGN_SIGN_V1) {
                 evidence.signatures.push(SignatureCheck {
                     source: check.source,
@@ -235,17 +251,30 @@ fn check_signature(
     check
 }
 
-/// Why a certificate-bearing signature does not count: modelark checks keys, and a key
-/// alone is never checked against a signature that names a certificate.
-pub const KEYLESS_UNSUPPORTED: &str = "it is signed with a certificate (Sigstore keyless or \
-     certificate mode), which modelark does not verify yet; a key alone is never checked \
-     against it";
+/// Why a certificate-bearing signature does not count without keyless trust: a key alone
+/// is never checked against a signature that names a certificate.
+pub const KEYLESS_UNSUPPORTED: &str = "it is signed with a certificate (Sigstore keyless): \
+     verifying it needs a trusted root and the signer's identity (--trusted-root with \
+     --certificate-identity and --certificate-oidc-issuer, or `identities:` in the policy); a \
+     key alone is never checked against it";
+
+/// A keyless bundle verified against `keyless`: the identity's name, or why not.
+fn keyless_signer(
+    bundle: Option<&crate::sign::dsse::Bundle>,
+    keyless: Option<&Keyless>,
+) -> Result<String, String> {
+    let (Some(bundle), Some(keyless)) = (bundle, keyless) else {
+        return Err(KEYLESS_UNSUPPORTED.into());
+    };
+    keyless.verify_envelope(bundle).map(|signer| signer.name)
+}
 
 /// A model-signing signature counts when a trusted key verifies it and the model's file
 /// layers are exactly the files it signs.
 fn check_model_signature(
     found: &crate::sign::attach::FoundModelSignature,
     keys: &[TrustedKey],
+    keyless: Option<&Keyless>,
 ) -> SignatureCheck {
     let mut check = SignatureCheck {
         source: found.source.clone(),
@@ -254,10 +283,16 @@ fn check_model_signature(
         problem: None,
     };
     if found.signature.has_certificate() {
-        check.problem = Some(KEYLESS_UNSUPPORTED.into());
-        return check;
+        match keyless_signer(Some(&found.signature.bundle), keyless) {
+            Ok(name) => check.signers = vec![name],
+            Err(problem) => {
+                check.problem = Some(problem);
+                return check;
+            }
+        }
+    } else {
+        check.signers = signers_of(keys, |k| found.signature.verified_by(k));
     }
-    check.signers = signers_of(keys, |k| found.signature.verified_by(k));
     check.problem = match &found.comparison {
         _ if check.signers.is_empty() => Some("no trusted key verifies it".into()),
         Err(e) => Some(format!("the model's files cannot be compared with it: {e}")),
@@ -273,13 +308,19 @@ fn check_model_signature(
     check
 }
 
+/// Why a keyless signature in a format modelark does not verify yet does not count.
+pub const KEYLESS_FORMAT_UNSUPPORTED: &str = "it is signed with a certificate in a form modelark \
+     does not verify yet (cosign's `.sig` certificate annotations, or a message-signature \
+     bundle); a key alone is never checked against it. DSSE bundles (cosign 3, model signing) \
+     verify with --trusted-root";
+
 /// A certificate-bearing signature, reported as such and never counted.
-fn keyless(source: &str, payload: Option<Payload>) -> SignatureCheck {
+fn unverified_certificate(source: &str, payload: Option<Payload>) -> SignatureCheck {
     SignatureCheck {
         source: source.to_owned(),
         signers: Vec::new(),
         claims: payload.map(|p| p.claims()).unwrap_or_default(),
-        problem: Some(KEYLESS_UNSUPPORTED.into()),
+        problem: Some(KEYLESS_FORMAT_UNSUPPORTED.into()),
     }
 }
 
@@ -287,15 +328,19 @@ fn check_envelope(
     digest: &Digest,
     found: &crate::sign::attach::FoundEnvelope,
     keys: &[TrustedKey],
+    keyless: Option<&Keyless>,
 ) -> AttestationCheck {
     let statement = found.envelope.statement();
+    let keyless = found
+        .certificate
+        .then(|| keyless_signer(found.bundle.as_deref(), keyless));
     let mut check = AttestationCheck {
         source: found.source.clone(),
         predicate_type: statement.as_ref().ok().map(|s| s.predicate_type.clone()),
-        signers: if found.certificate {
-            Vec::new()
-        } else {
-            signers_of(keys, |k| found.envelope.verified_by(k))
+        signers: match &keyless {
+            Some(Ok(name)) => vec![name.clone()],
+            Some(Err(_)) => Vec::new(),
+            None => signers_of(keys, |k| found.envelope.verified_by(k)),
         },
         statement: None,
         problem: None,
@@ -305,8 +350,8 @@ fn check_envelope(
     match statement {
         Err(e) => check.problem = Some(e.to_string()),
         Ok(statement) => {
-            if found.certificate {
-                check.problem = Some(KEYLESS_UNSUPPORTED.into());
+            if let Some(Err(problem)) = keyless {
+                check.problem = Some(problem);
             } else if check.signers.is_empty() {
                 check.problem = Some("no trusted key verifies it".into());
             } else if !statement.covers(digest) {

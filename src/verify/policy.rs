@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::{AttestationCheck, Error, Evidence, TrustedKey};
 use crate::sign::PublicKey;
+use crate::sign::keyless::{Identity, Keyless, Matcher, TrustedRoot};
 use crate::sign::predicate::{self, Approval};
 
 #[derive(Deserialize)]
@@ -18,10 +19,59 @@ use crate::sign::predicate::{self, Approval};
 struct PolicyFile {
     #[serde(default)]
     version: Option<u32>,
+    #[serde(default)]
     keys: BTreeMap<String, KeySpec>,
+    /// Keyless signers: a Sigstore identity each, verified against `trustedRoot`.
+    #[serde(default)]
+    identities: BTreeMap<String, IdentitySpec>,
+    /// The Sigstore trusted root keyless signatures are verified against.
+    #[serde(default, rename = "trustedRoot")]
+    trusted_root: Option<String>,
     #[serde(default)]
     groups: BTreeMap<String, Vec<String>>,
     rules: Vec<RuleFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct IdentitySpec {
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    issuer_regexp: Option<String>,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    subject_regexp: Option<String>,
+    /// GitHub workflow claims: repository, ref, sha, trigger, name.
+    #[serde(default)]
+    github: BTreeMap<String, String>,
+}
+
+impl IdentitySpec {
+    fn identity(self) -> Result<Identity, String> {
+        let matcher =
+            |exact: Option<String>, regexp: Option<String>, what: &str| match (exact, regexp) {
+                (Some(value), None) => Ok(Matcher::Exact(value)),
+                (None, Some(expression)) => Matcher::regex(&expression),
+                _ => Err(format!("needs exactly one of {what} or {what}Regexp")),
+            };
+        for claim in self.github.keys() {
+            if !crate::sign::x509::GITHUB_CLAIMS
+                .iter()
+                .any(|(name, _, _)| name == claim)
+            {
+                return Err(format!(
+                    "unknown GitHub claim `{claim}` (repository, ref, sha, trigger, name)"
+                ));
+            }
+        }
+        Ok(Identity {
+            subject: matcher(self.subject, self.subject_regexp, "subject")?,
+            issuer: matcher(self.issuer, self.issuer_regexp, "issuer")?,
+            claims: self.github.into_iter().collect(),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -124,6 +174,8 @@ pub struct Policy {
     rules: Vec<Rule>,
     /// Keys whose approvals count once per approver they name.
     vouching: BTreeSet<String>,
+    /// Keyless signers (named identities) and the trusted root that vouches for them.
+    keyless: Option<Keyless>,
 }
 
 /// One requirement and whether the evidence meets it.
@@ -183,7 +235,22 @@ impl Policy {
                 overwrite_versions: false,
             }],
             vouching: BTreeSet::new(),
+            keyless: None,
         }
+    }
+
+    /// The same policy, also trusting the keyless identities of `keyless` (whose names
+    /// then stand wherever key names do; with no `signers`, every identity counts).
+    pub fn with_keyless(mut self, keyless: Option<Keyless>) -> Policy {
+        if keyless.is_some() {
+            self.keyless = keyless;
+        }
+        self
+    }
+
+    /// The keyless signers this policy trusts, with their trusted root.
+    pub fn keyless(&self) -> Option<&Keyless> {
+        self.keyless.as_ref()
     }
 
     /// Loads a policy file; key paths are relative to the file.
@@ -244,19 +311,50 @@ impl Policy {
             let key = PublicKey::from_pem(&pem).map_err(|e| fail(format!("key `{name}`: {e}")))?;
             keys.push(TrustedKey { name, key });
         }
+        let mut identities = Vec::new();
+        for (name, spec) in file.identities {
+            if keys.iter().any(|k| k.name == name) {
+                return Err(fail(format!("`{name}` is both a key and an identity")));
+            }
+            let identity = spec
+                .identity()
+                .map_err(|e| fail(format!("identity `{name}`: {e}")))?;
+            identities.push((name, identity));
+        }
+        let keyless = match (file.trusted_root, identities.is_empty()) {
+            (Some(root), false) => Some(Keyless {
+                root: TrustedRoot::load(&base.join(root)).map_err(fail)?,
+                identities,
+            }),
+            (None, false) => {
+                return Err(fail(
+                    "identities need `trustedRoot:` (a Sigstore trusted_root.json)".into(),
+                ));
+            }
+            (Some(_), true) => {
+                return Err(fail(
+                    "`trustedRoot:` without `identities:` trusts no one".into(),
+                ));
+            }
+            (None, true) => None,
+        };
+        if keys.is_empty() && keyless.is_none() {
+            return Err(fail("it names no key and no identity".into()));
+        }
         let mut policy = Policy {
             keys,
             groups: file.groups,
             rules: Vec::new(),
             vouching,
+            keyless,
         };
         for (group, members) in &policy.groups {
-            if policy.keys.iter().any(|k| &k.name == group) {
+            if policy.signer_names().any(|k| k == group) {
                 return Err(fail(format!("`{group}` is both a key and a group")));
             }
             if let Some(unknown) = members
                 .iter()
-                .find(|m| !policy.keys.iter().any(|k| &k.name == *m))
+                .find(|m| !policy.signer_names().any(|k| k == m.as_str()))
             {
                 return Err(fail(format!(
                     "group `{group}` names unknown key `{unknown}`"
@@ -341,15 +439,24 @@ impl Policy {
     }
 
     /// Key names a list of key and group names stands for; empty means every key.
+    /// The names of every trusted signer: keys, then keyless identities.
+    fn signer_names(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.name.as_str()).chain(
+            self.keyless
+                .iter()
+                .flat_map(|k| k.identities.iter().map(|(name, _)| name.as_str())),
+        )
+    }
+
     fn expand(&self, names: &[String]) -> Result<BTreeSet<String>, String> {
         if names.is_empty() {
-            return Ok(self.keys.iter().map(|k| k.name.clone()).collect());
+            return Ok(self.signer_names().map(str::to_owned).collect());
         }
         let mut out = BTreeSet::new();
         for name in names {
             if let Some(members) = self.groups.get(name) {
                 out.extend(members.iter().cloned());
-            } else if self.keys.iter().any(|k| &k.name == name) {
+            } else if self.signer_names().any(|k| k == name) {
                 out.insert(name.clone());
             } else {
                 return Err(format!("`{name}` is neither a key nor a group"));

@@ -380,3 +380,492 @@ fn a_cosign_keyless_signature_is_not_checked_against_a_key_alone() {
         .unwrap();
     assert!(problem.contains("signed with a certificate"), "{report}");
 }
+
+/// The real model-transparency fixtures (testdata/README.md says where they come from).
+fn fixture(name: &str) -> PathBuf {
+    root().join("testdata/model-signing").join(name)
+}
+
+const IDENTITY: &str = "stefanb@us.ibm.com";
+const ISSUER: &str = "https://sigstore.verify.ibm.com/oauth2";
+
+fn public_good_root() -> String {
+    root()
+        .join("testdata/sigstore/trusted_root.json")
+        .display()
+        .to_string()
+}
+
+/// `verify-dir` of a fixture directory (or of its single file `signme-1` for the releases
+/// that signed one file), with `trust` flags.
+fn verify_fixture(env: &Env, dir: &Path, single_file: bool, trust: &[&str]) -> (i32, String) {
+    let signature = dir.join("model.sig");
+    let target = if single_file {
+        dir.join("signme-1")
+    } else {
+        dir.to_owned()
+    };
+    let ignored = dir.join("ignore-me");
+    let mut args = vec![
+        "verify-dir",
+        target.to_str().unwrap(),
+        "--signature",
+        signature.to_str().unwrap(),
+        "--ignore-paths",
+        ignored.to_str().unwrap(),
+    ];
+    args.extend_from_slice(trust);
+    let (code, stdout, stderr) = env.run(&args);
+    (code, format!("{stdout}{stderr}"))
+}
+
+#[test]
+fn real_model_signing_signatures_verify_in_every_mode() {
+    let env = Env::new();
+    let key = fixture("keys/signing-key-pub.pem");
+    let ca = fixture("keys/ca-cert.pem");
+    let root = public_good_root();
+    for version in ["v0.3.1", "v1.0.0", "v1.0.1", "v1.1.0"] {
+        let single = matches!(version, "v0.3.1" | "v1.0.0");
+        if version != "v0.3.1" || fixture(&format!("{version}-elliptic-key")).exists() {
+            let dir = fixture(&format!("{version}-elliptic-key"));
+            let (code, out) = verify_fixture(&env, &dir, single, &["--key", key.to_str().unwrap()]);
+            assert_eq!(code, 0, "{version} key mode (P-384): {out}");
+        }
+        let dir = fixture(&format!("{version}-certificate"));
+        let (code, out) = verify_fixture(
+            &env,
+            &dir,
+            false,
+            &["--certificate-chain", ca.to_str().unwrap()],
+        );
+        assert_eq!(code, 0, "{version} certificate mode: {out}");
+        assert!(out.contains("certificate CN=intermediate-ca"), "{out}");
+        let dir = fixture(&format!("{version}-sigstore"));
+        let (code, out) = verify_fixture(
+            &env,
+            &dir,
+            false,
+            &[
+                "--trusted-root",
+                &root,
+                "--certificate-identity",
+                IDENTITY,
+                "--certificate-oidc-issuer",
+                ISSUER,
+            ],
+        );
+        assert_eq!(code, 0, "{version} keyless: {out}");
+        assert!(
+            out.contains(&format!("signed by {IDENTITY} ({ISSUER})")),
+            "{out}"
+        );
+    }
+}
+
+/// A copy of the v1.1.0 keyless fixture with its `model.sig` changed by `edit`.
+fn keyless_copy(env: &Env, name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    let dir = env.path(name);
+    copy_tree(&fixture("v1.1.0-sigstore"), &dir);
+    let mut bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("model.sig")).unwrap()).unwrap();
+    edit(&mut bundle);
+    std::fs::write(dir.join("model.sig"), serde_json::to_vec(&bundle).unwrap()).unwrap();
+    dir
+}
+
+/// A copy of the public-good trusted root with `edit` applied.
+fn root_copy(env: &Env, name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(public_good_root()).unwrap()).unwrap();
+    edit(&mut json);
+    let path = env.path(name);
+    std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+/// Flips the last character of a base64 string to another base64 character.
+fn corrupt(text: &str) -> String {
+    let mut chars: Vec<char> = text.trim_end_matches('=').chars().collect();
+    let last = chars.len() - 2;
+    chars[last] = if chars[last] == 'A' { 'B' } else { 'A' };
+    let padding = text.len() - text.trim_end_matches('=').len();
+    chars.into_iter().collect::<String>() + &"=".repeat(padding)
+}
+
+#[test]
+fn every_keyless_failure_is_refused_with_its_reason() {
+    let env = Env::new();
+    let root = public_good_root();
+    let run = |dir: &Path, root: &str, identity: &[&str]| {
+        let mut trust = vec!["--trusted-root", root];
+        trust.extend_from_slice(identity);
+        verify_fixture(&env, dir, false, &trust)
+    };
+    let good = [
+        "--certificate-identity",
+        IDENTITY,
+        "--certificate-oidc-issuer",
+        ISSUER,
+    ];
+    let original = keyless_copy(&env, "original", |_| {});
+    assert_eq!(run(&original, &root, &good).0, 0);
+    let (code, out) = run(
+        &original,
+        &root,
+        &[
+            "--certificate-identity-regexp",
+            r".*@us\.ibm\.com",
+            "--certificate-oidc-issuer-regexp",
+            r"https://sigstore\.verify\.ibm\.com/.*",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    let refused = |dir: &Path, root: &str, identity: &[&str], reason: &str| {
+        let (code, out) = run(dir, root, identity);
+        assert_eq!(code, 1, "expected a refusal ({reason}): {out}");
+        assert!(out.contains(reason), "expected {reason:?}: {out}");
+    };
+    // Another identity or issuer than the signer's.
+    refused(
+        &original,
+        &root,
+        &[
+            "--certificate-identity",
+            "mallory@example.com",
+            "--certificate-oidc-issuer",
+            ISSUER,
+        ],
+        "it was signed by stefanb@us.ibm.com",
+    );
+    refused(
+        &original,
+        &root,
+        &[
+            "--certificate-identity",
+            IDENTITY,
+            "--certificate-oidc-issuer",
+            "https://accounts.google.com",
+        ],
+        "not stefanb@us.ibm.com from https://accounts.google.com",
+    );
+    refused(
+        &original,
+        &root,
+        &[
+            "--certificate-identity-regexp",
+            "stefanb@us",
+            "--certificate-oidc-issuer",
+            ISSUER,
+        ],
+        "it was signed by",
+    );
+    // The log's evidence tampered with.
+    let entry = "/verificationMaterial/tlogEntries/0";
+    let proof = keyless_copy(&env, "proof", |b| {
+        let hash = b
+            .pointer_mut(&format!("{entry}/inclusionProof/hashes/0"))
+            .unwrap();
+        *hash = corrupt(hash.as_str().unwrap()).into();
+    });
+    refused(
+        &proof,
+        &root,
+        &good,
+        "the inclusion proof does not lead to the log's root hash",
+    );
+    let set = keyless_copy(&env, "set", |b| {
+        let s = b
+            .pointer_mut(&format!("{entry}/inclusionPromise/signedEntryTimestamp"))
+            .unwrap();
+        *s = corrupt(s.as_str().unwrap()).into();
+    });
+    refused(&set, &root, &good, "signed entry timestamp does not verify");
+    let checkpoint = keyless_copy(&env, "checkpoint", |b| {
+        let c = b
+            .pointer_mut(&format!("{entry}/inclusionProof/checkpoint/envelope"))
+            .unwrap();
+        let text = c.as_str().unwrap().trim_end().to_owned();
+        *c = format!("{}\n", corrupt(&text)).into();
+    });
+    refused(
+        &checkpoint,
+        &root,
+        &good,
+        "the checkpoint's signature does not verify",
+    );
+    let time = keyless_copy(&env, "time", |b| {
+        let t = b.pointer_mut(&format!("{entry}/integratedTime")).unwrap();
+        *t = "1760062341".into();
+    });
+    refused(
+        &time,
+        &root,
+        &good,
+        "signed entry timestamp does not verify",
+    );
+    // A statement the logged signature is not over.
+    let other = fixture("v1.0.1-sigstore/model.sig");
+    let other: serde_json::Value = serde_json::from_slice(&std::fs::read(other).unwrap()).unwrap();
+    let swapped = keyless_copy(&env, "swapped", |b| {
+        b["dsseEnvelope"]["payload"] = other["dsseEnvelope"]["payload"].clone();
+    });
+    refused(
+        &swapped,
+        &root,
+        &good,
+        "the log entry records another payload",
+    );
+    let resigned = keyless_copy(&env, "resigned", |b| {
+        b["dsseEnvelope"]["signatures"] = other["dsseEnvelope"]["signatures"].clone();
+    });
+    refused(
+        &resigned,
+        &root,
+        &good,
+        "records another signature or certificate",
+    );
+    // Trust the root does not give.
+    let no_log = root_copy(&env, "no-log.json", |r| r["tlogs"] = serde_json::json!([]));
+    refused(
+        &original,
+        &no_log,
+        &good,
+        "its transparency log key is not in the trusted root",
+    );
+    let no_ca = root_copy(&env, "no-ca.json", |r| {
+        r["certificateAuthorities"] = serde_json::json!([]);
+    });
+    refused(
+        &original,
+        &no_ca,
+        &good,
+        "no certificate authority of the trusted root was valid",
+    );
+    let no_ct = root_copy(&env, "no-ct.json", |r| r["ctlogs"] = serde_json::json!([]));
+    refused(
+        &original,
+        &no_ct,
+        &good,
+        "no signed certificate timestamp verifies",
+    );
+    let expired_ca = root_copy(&env, "expired-ca.json", |r| {
+        for ca in r["certificateAuthorities"].as_array_mut().unwrap() {
+            ca["validFor"]["end"] = "2025-01-01T00:00:00Z".into();
+        }
+    });
+    refused(
+        &original,
+        &expired_ca,
+        &good,
+        "no certificate authority of the trusted root was valid at 2025-10-10",
+    );
+
+    // Without a root, a keyless signature is never checked against a key.
+    let key = fixture("keys/signing-key-pub.pem");
+    let (code, out) = verify_fixture(&env, &original, false, &["--key", key.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("it is a keyless Sigstore signature: verifying it needs --trusted-root"),
+        "{out}"
+    );
+    let (code, out) = verify_fixture(&env, &original, false, &good);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("pass --trusted-root FILE"), "{out}");
+
+    // The files are still checked after the signature: a changed file is named.
+    std::fs::write(original.join("signme-1"), b"changed").unwrap();
+    refused(&original, &root, &good, "changed: signme-1");
+
+    // Certificate mode: a chain to another CA is refused.
+    let other_ca = env.path("other-ca.pem");
+    let made = Command::new(which("openssl"))
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-subj", "/CN=root-ca", "-days", "30", "-keyout"])
+        .arg(env.path("other-ca.key"))
+        .arg("-out")
+        .arg(&other_ca)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (code, out) = verify_fixture(
+        &env,
+        &fixture("v1.1.0-certificate"),
+        false,
+        &["--certificate-chain", other_ca.to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("does not chain to a trusted CA"), "{out}");
+}
+
+#[test]
+fn a_signing_certificate_is_valid_only_around_its_integrated_time() {
+    use modelark::sign::x509::{Cert, verify_chain};
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("v1.1.0-sigstore/model.sig")).unwrap())
+            .unwrap();
+    let leaf = Cert::from_base64(
+        bundle["verificationMaterial"]["certificate"]["rawBytes"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let root: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(public_good_root()).unwrap()).unwrap();
+    let authorities = root["certificateAuthorities"].as_array().unwrap();
+    let chain: Vec<Cert> = authorities.last().unwrap()["certChain"]["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| Cert::from_base64(c["rawBytes"].as_str().unwrap()).unwrap())
+        .collect();
+    let (anchor, intermediates) = chain.split_last().unwrap();
+    let integrated = 1_760_062_340;
+    verify_chain(
+        &leaf,
+        intermediates,
+        std::slice::from_ref(anchor),
+        integrated,
+    )
+    .unwrap();
+    // Fulcio certificates live ten minutes: an hour later the same chain is refused.
+    let error = verify_chain(
+        &leaf,
+        intermediates,
+        std::slice::from_ref(anchor),
+        integrated + 3600,
+    )
+    .unwrap_err();
+    assert!(error.contains("was not valid at"), "{error}");
+    assert_eq!(leaf.subject_alt_names(), [IDENTITY]);
+    assert_eq!(leaf.oidc_issuer().as_deref(), Some(ISSUER));
+}
+
+#[test]
+fn a_keyless_model_signature_verifies_on_the_registry_under_flags_and_policy() {
+    let registry = Registry::start();
+    let env = Env::new();
+    let dir = env.path("keyless-model");
+    copy_tree(&fixture("v1.1.0-sigstore"), &dir);
+    let remote = format!("{}/models/keyless:1.1.0", registry.host());
+    // `ignore-me` is outside the signature, so it must stay outside the model too.
+    let stderr = env.fails(&["push", dir.to_str().unwrap(), &remote, "--plain-http"], 2);
+    assert!(stderr.contains("not signed: ignore-me"), "{stderr}");
+    env.ok(&[
+        "push",
+        dir.to_str().unwrap(),
+        &remote,
+        "--exclude",
+        "ignore-me",
+        "--plain-http",
+    ]);
+    let root = public_good_root();
+    let flags = [
+        "--trusted-root",
+        root.as_str(),
+        "--certificate-identity",
+        IDENTITY,
+        "--certificate-oidc-issuer",
+        ISSUER,
+    ];
+    let mut verify = vec!["verify", remote.as_str(), "--plain-http"];
+    verify.extend_from_slice(&flags);
+    let report = env.json(&verify);
+    assert_eq!(report["verified"], true, "{report}");
+    assert_eq!(
+        report["signers"][0],
+        format!("{IDENTITY} from {ISSUER}"),
+        "{report}"
+    );
+    // Another identity: the same signature does not count.
+    let wrong = [
+        "verify",
+        remote.as_str(),
+        "--plain-http",
+        "--trusted-root",
+        root.as_str(),
+        "--certificate-identity",
+        "mallory@example.com",
+        "--certificate-oidc-issuer",
+        ISSUER,
+    ];
+    let report = json_failing(&env, &wrong, 1);
+    let problem = report["evidence"]["signatures"][0]["problem"]
+        .as_str()
+        .unwrap();
+    assert!(
+        problem.contains("it was signed by stefanb@us.ibm.com"),
+        "{report}"
+    );
+
+    // A policy names the identity; its rule asks for a signature by it.
+    let policy = env.path("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "trustedRoot: {root}\nidentities:\n  stefan: {{issuer: \"{ISSUER}\", subjectRegexp: \".*@us\\\\.ibm\\\\.com\"}}\n\
+             rules:\n  - scope: \"**\"\n    signatures: {{threshold: 1, signers: [stefan]}}\n"
+        ),
+    )
+    .unwrap();
+    let report = env.json(&[
+        "verify",
+        &remote,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--plain-http",
+    ]);
+    assert_eq!(report["verified"], true, "{report}");
+    assert_eq!(report["signers"][0], "stefan");
+    let bad = env.path("bad.yaml");
+    std::fs::write(
+        &bad,
+        format!("identities:\n  stefan: {{issuer: \"{ISSUER}\", subject: \"{IDENTITY}\"}}\nrules:\n  - scope: \"**\"\n"),
+    )
+    .unwrap();
+    let stderr = env.fails(
+        &[
+            "verify",
+            &remote,
+            "--policy",
+            bad.to_str().unwrap(),
+            "--plain-http",
+        ],
+        2,
+    );
+    assert!(
+        stderr.contains("identities need `trustedRoot:`"),
+        "{stderr}"
+    );
+
+    // pull under the policy writes that signature; the directory verifies keylessly.
+    let out = env.path("out");
+    env.ok(&[
+        "pull",
+        &remote,
+        "-o",
+        out.to_str().unwrap(),
+        "--model-sig",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--plain-http",
+    ]);
+    let mut verify_dir = vec!["verify-dir", out.to_str().unwrap()];
+    verify_dir.extend_from_slice(&flags);
+    env.ok(&verify_dir);
+    let mut by_policy = vec!["verify-dir", out.to_str().unwrap(), "--policy"];
+    by_policy.push(policy.to_str().unwrap());
+    env.ok(&by_policy);
+}

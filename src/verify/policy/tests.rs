@@ -106,6 +106,7 @@ fn attached(
             envelope: Envelope::sign(&statement, &f.keys[name]),
             source: format!("att by {name}"),
             certificate: false,
+            bundle: None,
         });
     }
     attached
