@@ -279,16 +279,7 @@ fn signatures_in_wrapped_base64_verify_as_cosign_reads_them() {
             .unwrap();
         crate::harness::assert_ran(&out);
     };
-    openssl(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        "ec.pem",
-    ]);
-    openssl(&["ec", "-in", "ec.pem", "-pubout", "-out", "ec.pub"]);
+    env.openssl_key_pair("ec");
     openssl(&[
         "dgst",
         "-sha256",

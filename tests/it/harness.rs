@@ -508,6 +508,26 @@ pub fn pushed_model(size: usize, repository: &str) -> (Registry, Env, PathBuf, S
 }
 
 impl Env {
+    /// An ECDSA P-256 key pair made by openssl: `NAME.pem` (SEC1, unencrypted, as
+    /// `model_signing` and `openssl dgst` read it) and `NAME.pub`; returns their paths.
+    pub fn openssl_key_pair(&self, name: &str) -> (String, String) {
+        let path = |ext: &str| self.path(&format!("{name}.{ext}")).display().to_string();
+        let (key, public) = (path("pem"), path("pub"));
+        let openssl = which("openssl");
+        let run = |args: &[&str]| assert_ran(&Command::new(&openssl).args(args).output().unwrap());
+        run(&[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            &key,
+        ]);
+        run(&["ec", "-in", &key, "-pubout", "-out", &public]);
+        (key, public)
+    }
+
     /// Makes `NAME.key` / `NAME.pub` with `modelark generate-key-pair` (password "") and
     /// returns their paths as strings.
     pub fn keypair(&self, name: &str) -> (String, String) {

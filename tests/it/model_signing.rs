@@ -31,36 +31,6 @@ fn model_signing_run(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// An EC P-256 key pair as `model_signing` reads it (plain PEM, made by openssl).
-fn openssl_key_pair(env: &Env, name: &str) -> (String, String) {
-    let (key, public) = (
-        env.path(&format!("{name}.pem")),
-        env.path(&format!("{name}.pub")),
-    );
-    let openssl = which("openssl");
-    for args in [
-        vec![
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-        ],
-        vec!["ec", "-pubout", "-in"],
-    ] {
-        let mut command = Command::new(&openssl);
-        command.args(&args);
-        if args[0] == "ec" {
-            command.arg(&key).arg("-out").arg(&public);
-        } else {
-            command.arg(&key);
-        }
-        assert!(command.output().unwrap().status.success());
-    }
-    (key.display().to_string(), public.display().to_string())
-}
-
 /// The sample model copied to `name`, signed in place by `model_signing` (`name/model.sig`).
 fn signed_copy(env: &Env, name: &str, private: &str) -> PathBuf {
     let dir = env.path(name);
@@ -104,7 +74,7 @@ fn verifies(dir: &Path, public: &str) -> (bool, String) {
 fn model_signatures_travel_with_the_model_both_ways() {
     let registry = Registry::start();
     let env = Env::new();
-    let (private, public) = openssl_key_pair(&env, "ec");
+    let (private, public) = env.openssl_key_pair("ec");
     let (alice_key, alice_pub) = env.keypair("alice");
     let dir = signed_copy(&env, "signed", &private);
     let remote = format!("{}/models/signed:1.0.0", registry.host());
@@ -236,8 +206,8 @@ fn model_signatures_travel_with_the_model_both_ways() {
 #[test]
 fn verify_dir_names_every_change_and_trusts_only_its_keys() {
     let env = Env::new();
-    let (private, public) = openssl_key_pair(&env, "ec");
-    let (_, other) = openssl_key_pair(&env, "other");
+    let (private, public) = env.openssl_key_pair("ec");
+    let (_, other) = env.openssl_key_pair("other");
     let dir = signed_copy(&env, "model", &private);
     let path = dir.to_str().unwrap();
     let report = env.json(&["verify-dir", path, "--key", &public]);
@@ -293,7 +263,7 @@ fn verify_dir_names_every_change_and_trusts_only_its_keys() {
 #[test]
 fn stale_or_foreign_signature_files_are_refused_and_certificates_never_count() {
     let env = Env::new();
-    let (private, public) = openssl_key_pair(&env, "ec");
+    let (private, public) = env.openssl_key_pair("ec");
     let dir = signed_copy(&env, "model", &private);
     let path = dir.to_str().unwrap();
 
@@ -528,139 +498,112 @@ fn every_keyless_failure_is_refused_with_its_reason() {
         assert!(out.contains(reason), "expected {reason:?}: {out}");
     };
     // Another identity or issuer than the signer's.
-    refused(
-        &original,
-        &root,
-        &[
-            "--certificate-identity",
-            "mallory@example.com",
-            "--certificate-oidc-issuer",
-            ISSUER,
-        ],
-        "it was signed by stefanb@us.ibm.com",
-    );
-    refused(
-        &original,
-        &root,
-        &[
-            "--certificate-identity",
-            IDENTITY,
-            "--certificate-oidc-issuer",
-            "https://accounts.google.com",
-        ],
-        "not stefanb@us.ibm.com from https://accounts.google.com",
-    );
-    refused(
-        &original,
-        &root,
-        &[
-            "--certificate-identity-regexp",
-            "stefanb@us",
-            "--certificate-oidc-issuer",
-            ISSUER,
-        ],
-        "it was signed by",
-    );
-    // The log's evidence tampered with.
+    let identities: [([&str; 4], &str); 3] = [
+        (
+            [
+                "--certificate-identity",
+                "mallory@example.com",
+                "--certificate-oidc-issuer",
+                ISSUER,
+            ],
+            "it was signed by stefanb@us.ibm.com",
+        ),
+        (
+            [
+                "--certificate-identity",
+                IDENTITY,
+                "--certificate-oidc-issuer",
+                "https://accounts.google.com",
+            ],
+            "not stefanb@us.ibm.com from https://accounts.google.com",
+        ),
+        (
+            [
+                "--certificate-identity-regexp",
+                "stefanb@us",
+                "--certificate-oidc-issuer",
+                ISSUER,
+            ],
+            "it was signed by",
+        ),
+    ];
+    for (identity, reason) in identities {
+        refused(&original, &root, &identity, reason);
+    }
+    // The log's evidence tampered with, and a statement the logged signature is not over.
     let entry = "/verificationMaterial/tlogEntries/0";
-    let proof = keyless_copy(&env, "proof", |b| {
-        let hash = b
-            .pointer_mut(&format!("{entry}/inclusionProof/hashes/0"))
-            .unwrap();
-        *hash = corrupt(hash.as_str().unwrap()).into();
-    });
-    refused(
-        &proof,
-        &root,
-        &good,
-        "the inclusion proof does not lead to the log's root hash",
-    );
-    let set = keyless_copy(&env, "set", |b| {
-        let s = b
-            .pointer_mut(&format!("{entry}/inclusionPromise/signedEntryTimestamp"))
-            .unwrap();
-        *s = corrupt(s.as_str().unwrap()).into();
-    });
-    refused(&set, &root, &good, "signed entry timestamp does not verify");
-    let checkpoint = keyless_copy(&env, "checkpoint", |b| {
-        let c = b
-            .pointer_mut(&format!("{entry}/inclusionProof/checkpoint/envelope"))
-            .unwrap();
-        let text = c.as_str().unwrap().trim_end().to_owned();
-        *c = format!("{}\n", corrupt(&text)).into();
-    });
-    refused(
-        &checkpoint,
-        &root,
-        &good,
-        "the checkpoint's signature does not verify",
-    );
-    let time = keyless_copy(&env, "time", |b| {
-        let t = b.pointer_mut(&format!("{entry}/integratedTime")).unwrap();
-        *t = "1760062341".into();
-    });
-    refused(
-        &time,
-        &root,
-        &good,
-        "signed entry timestamp does not verify",
-    );
-    // A statement the logged signature is not over.
+    let corrupt_at = |name: &str, pointer: &str| {
+        keyless_copy(&env, name, |b| {
+            let value = b.pointer_mut(&format!("{entry}/{pointer}")).unwrap();
+            let text = value.as_str().unwrap().trim_end().to_owned();
+            *value = corrupt(&text).into();
+        })
+    };
     let other = fixture("v1.0.1-sigstore/model.sig");
     let other: serde_json::Value = serde_json::from_slice(&std::fs::read(other).unwrap()).unwrap();
-    let swapped = keyless_copy(&env, "swapped", |b| {
-        b["dsseEnvelope"]["payload"] = other["dsseEnvelope"]["payload"].clone();
-    });
-    refused(
-        &swapped,
-        &root,
-        &good,
-        "the log entry records another payload",
-    );
-    let resigned = keyless_copy(&env, "resigned", |b| {
-        b["dsseEnvelope"]["signatures"] = other["dsseEnvelope"]["signatures"].clone();
-    });
-    refused(
-        &resigned,
-        &root,
-        &good,
-        "records another signature or certificate",
-    );
+    let tampered = [
+        (
+            corrupt_at("proof", "inclusionProof/hashes/0"),
+            "the inclusion proof does not lead to the log's root hash",
+        ),
+        (
+            corrupt_at("set", "inclusionPromise/signedEntryTimestamp"),
+            "signed entry timestamp does not verify",
+        ),
+        (
+            corrupt_at("checkpoint", "inclusionProof/checkpoint/envelope"),
+            "the checkpoint's signature does not verify",
+        ),
+        (
+            keyless_copy(&env, "time", |b| {
+                *b.pointer_mut(&format!("{entry}/integratedTime")).unwrap() = "1760062341".into();
+            }),
+            "signed entry timestamp does not verify",
+        ),
+        (
+            keyless_copy(&env, "swapped", |b| {
+                b["dsseEnvelope"]["payload"] = other["dsseEnvelope"]["payload"].clone();
+            }),
+            "the log entry records another payload",
+        ),
+        (
+            keyless_copy(&env, "resigned", |b| {
+                b["dsseEnvelope"]["signatures"] = other["dsseEnvelope"]["signatures"].clone();
+            }),
+            "records another signature or certificate",
+        ),
+    ];
+    for (dir, reason) in &tampered {
+        refused(dir, &root, &good, reason);
+    }
     // Trust the root does not give.
-    let no_log = root_copy(&env, "no-log.json", |r| r["tlogs"] = serde_json::json!([]));
-    refused(
-        &original,
-        &no_log,
-        &good,
-        "its transparency log key is not in the trusted root",
-    );
-    let no_ca = root_copy(&env, "no-ca.json", |r| {
-        r["certificateAuthorities"] = serde_json::json!([]);
-    });
-    refused(
-        &original,
-        &no_ca,
-        &good,
-        "no certificate authority of the trusted root was valid",
-    );
-    let no_ct = root_copy(&env, "no-ct.json", |r| r["ctlogs"] = serde_json::json!([]));
-    refused(
-        &original,
-        &no_ct,
-        &good,
-        "no signed certificate timestamp verifies",
-    );
-    let expired_ca = root_copy(&env, "expired-ca.json", |r| {
-        for ca in r["certificateAuthorities"].as_array_mut().unwrap() {
-            ca["validFor"]["end"] = "2025-01-01T00:00:00Z".into();
-        }
-    });
-    refused(
-        &original,
-        &expired_ca,
-        &good,
-        "no certificate authority of the trusted root was valid at 2025-10-10",
-    );
+    let roots = [
+        (
+            root_copy(&env, "no-log.json", |r| r["tlogs"] = serde_json::json!([])),
+            "its transparency log key is not in the trusted root",
+        ),
+        (
+            root_copy(&env, "no-ca.json", |r| {
+                r["certificateAuthorities"] = serde_json::json!([]);
+            }),
+            "no certificate authority of the trusted root was valid",
+        ),
+        (
+            root_copy(&env, "no-ct.json", |r| r["ctlogs"] = serde_json::json!([])),
+            "no signed certificate timestamp verifies",
+        ),
+        (
+            root_copy(&env, "expired-ca.json", |r| {
+                for ca in r["certificateAuthorities"].as_array_mut().unwrap() {
+                    ca["validFor"]["end"] = "2025-01-01T00:00:00Z".into();
+                }
+            }),
+            "no certificate authority of the trusted root was valid at 2025-10-10",
+        ),
+    ];
+    for (untrusting, reason) in &roots {
+        refused(&original, untrusting, &good, reason);
+    }
 
     // Without a root, a keyless signature is never checked against a key.
     let key = fixture("keys/signing-key-pub.pem");
