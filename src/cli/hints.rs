@@ -90,7 +90,7 @@ fn op_hint(error: &Op) -> Option<String> {
         Op::DifferentStores { .. } => "use `modelark copy` to move a model between stores and registries".into(),
         Op::SharedManifest { digest, .. } => format!("registries delete manifests, not tags; `modelark rm {digest}` removes all of them"),
         Op::NoVersion { .. } => "promote takes REPO:VERSION, e.g. HOST/REPO:1.4.0".into(),
-        Op::NothingTrusted => "pass --key PUB or --policy FILE".into(),
+        Op::NothingTrusted => "pass --key PUB or --policy FILE (keyless: --trusted-root FILE with --certificate-identity and --certificate-oidc-issuer)".into(),
         Op::PredicateRequired { .. } => "pass --predicate FILE (- for stdin)".into(),
         Op::KeyExists { .. } => "pass --force to replace it".into(),
         Op::ArchiveHoldsMany { .. } => "-t names exactly one model; import without -t to keep the names the archive records".into(),

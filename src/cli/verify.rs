@@ -41,8 +41,10 @@ pub struct VerifyAttestationArgs {
     /// The model: HOST/REPO:TAG, NAME:TAG or oci:PATH:TAG.
     reference: Reference,
     /// Trust this public key (repeatable).
-    #[arg(long = "key", value_name = "PUB", required = true)]
+    #[arg(long = "key", value_name = "PUB")]
     keys: Vec<PathBuf>,
+    #[command(flatten)]
+    keyless: KeylessArgs,
     /// The predicate type required (short name or URI).
     #[arg(long = "type", value_name = "TYPE")]
     kind: String,
@@ -263,8 +265,19 @@ fn print_evidence(report: &ops::Report) -> anyhow::Result<()> {
 
 pub async fn verify_attestation(args: VerifyAttestationArgs, env: &Env) -> anyhow::Result<()> {
     let keys = ops::verify::load_public_keys(&args.keys)?;
+    let keyless = args.keyless.load()?;
+    if keys.is_empty() && keyless.is_none() {
+        anyhow::bail!(ops::Error::NothingTrusted);
+    }
     let ctx = env.context(args.json)?;
-    let report = ops::verify_attestation(&ctx, &args.reference, &keys, &args.kind).await?;
+    let report = ops::verify::verify_attestation_with(
+        &ctx,
+        &args.reference,
+        &keys,
+        keyless.as_ref(),
+        &args.kind,
+    )
+    .await?;
     if args.json {
         // The verified statements themselves, as cosign's verify-attestation prints them.
         output::json(&report.verified)?;

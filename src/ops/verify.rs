@@ -287,6 +287,21 @@ pub async fn verify_attestation(
     keys: &[TrustedKey],
     kind: &str,
 ) -> Result<AttestationReport> {
+    verify_attestation_with(ctx, reference, keys, None, kind).await
+}
+
+/// [`verify_attestation`], also accepting keyless attestations (DSSE bundles with a
+/// Fulcio certificate) that `keyless` verifies.
+///
+/// # Errors
+/// As [`verify_attestation`].
+pub async fn verify_attestation_with(
+    ctx: &Context,
+    reference: &Reference,
+    keys: &[TrustedKey],
+    keyless: Option<&crate::sign::keyless::Keyless>,
+    kind: &str,
+) -> Result<AttestationReport> {
     let predicate_type = predicate::predicate_type(kind).op(|| "failed to verify".into())?;
     let endpoint = ctx.endpoint(reference, false)?;
     let resolved = endpoint
@@ -297,7 +312,7 @@ pub async fn verify_attestation(
     let attached = attach::discover(&endpoint, digest)
         .await
         .op(|| format!("failed to read the attestations of {reference}"))?;
-    let evidence = Evidence::collect(digest, &attached, keys);
+    let evidence = Evidence::collect_with(digest, &attached, keys, keyless);
     let verified = evidence
         .attestations_of(&predicate_type)
         .map(|a| VerifiedStatement {
