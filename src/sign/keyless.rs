@@ -32,6 +32,7 @@ pub struct TrustedRoot {
     tlogs: Vec<LogKey>,
     ctlogs: Vec<LogKey>,
     authorities: Vec<Authority>,
+    timestamp_authorities: Vec<super::timestamp::Authority>,
 }
 
 #[derive(Clone, Debug)]
@@ -69,6 +70,8 @@ struct RootJson {
     ctlogs: Vec<LogJson>,
     #[serde(default)]
     certificate_authorities: Vec<AuthorityJson>,
+    #[serde(default)]
+    timestamp_authorities: Vec<AuthorityJson>,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +167,24 @@ impl TrustedRoot {
                 })
                 .collect()
         };
+        let timestamp_authorities = json
+            .timestamp_authorities
+            .into_iter()
+            .map(|tsa| {
+                let chain = tsa
+                    .cert_chain
+                    .certificates
+                    .iter()
+                    .map(|c| Cert::from_base64(&c.raw_bytes))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let valid = period(tsa.valid_for.as_ref())?;
+                Ok(super::timestamp::Authority {
+                    chain,
+                    start: valid.start,
+                    end: valid.end,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         let authorities = json
             .certificate_authorities
             .into_iter()
@@ -187,6 +208,7 @@ impl TrustedRoot {
             tlogs: logs(json.tlogs, "a transparency log key")?,
             ctlogs: logs(json.ctlogs, "a CT log key")?,
             authorities,
+            timestamp_authorities,
         })
     }
 
@@ -303,6 +325,21 @@ struct Material {
     x509_certificate_chain: Option<ChainJson>,
     #[serde(default)]
     tlog_entries: Vec<TlogEntry>,
+    #[serde(default)]
+    timestamp_verification_data: Option<TimestampData>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TimestampData {
+    #[serde(default)]
+    rfc3161_timestamps: Vec<SignedTimestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedTimestamp {
+    signed_timestamp: String,
 }
 
 #[derive(Deserialize)]
@@ -366,13 +403,33 @@ impl Keyless {
             .dsse_envelope
             .as_ref()
             .ok_or("the bundle holds no DSSE envelope")?;
-        let (leaf, intermediates, entry) = self.material(bundle)?;
+        let (leaf, intermediates, entry, stamps) = self.material(bundle)?;
         let signature = envelope_signature(envelope)?;
         let payload = envelope.payload().map_err(|e| e.to_string())?;
-        let time = self.check_log_entry(&entry, |body| {
+        let logged = self.check_log_entry(&entry, |body| {
             check_dsse_body(body, &payload, &signature, &leaf)
         })?;
-        let signer = self.check_certificate(&leaf, &intermediates, time)?;
+        // Every trusted time (the log's, each authority's) must fall within the
+        // certificate's life; at least one is needed.
+        let mut times: Vec<u64> = logged.into_iter().collect();
+        for stamp in &stamps {
+            let verified =
+                super::timestamp::verify(stamp, &signature, &self.root.timestamp_authorities)
+                    .map_err(|e| format!("its RFC 3161 timestamp: {e}"))?;
+            times.push(verified.time);
+        }
+        if times.is_empty() {
+            return Err(
+                "nothing vouches for when it was signed: the log entry has no signed \
+                        entry timestamp and the bundle no RFC 3161 timestamp"
+                    .into(),
+            );
+        }
+        let mut signer = None;
+        for time in times {
+            signer = Some(self.check_certificate(&leaf, &intermediates, time)?);
+        }
+        let signer = signer.unwrap_or_else(|| unreachable!("at least one time"));
         let key = leaf.key()?;
         let message = super::dsse::pae(&envelope.payload_type, &payload);
         if !key.verify(&message, &signature, key.default_hash()) {
@@ -381,8 +438,13 @@ impl Keyless {
         Ok(signer)
     }
 
-    /// The certificate, intermediates and the one transparency log entry of a bundle.
-    fn material(&self, bundle: &Bundle) -> Result<(Cert, Vec<Cert>, TlogEntry), String> {
+    /// The certificate, intermediates, the one transparency log entry and the RFC 3161
+    /// timestamps (DER) of a bundle.
+    #[allow(clippy::type_complexity)]
+    fn material(
+        &self,
+        bundle: &Bundle,
+    ) -> Result<(Cert, Vec<Cert>, TlogEntry, Vec<Vec<u8>>), String> {
         let material: Material = serde_json::from_value(bundle.verification_material.clone())
             .map_err(|e| format!("verification material: {e}"))?;
         let mut certs = match (material.certificate, material.x509_certificate_chain) {
@@ -406,16 +468,23 @@ impl Keyless {
                     .into(),
             );
         }
-        Ok((leaf, certs, entries.remove(0)))
+        let stamps = material
+            .timestamp_verification_data
+            .map(|t| t.rfc3161_timestamps)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| b64(&t.signed_timestamp, "an RFC 3161 timestamp"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((leaf, certs, entries.remove(0), stamps))
     }
 
     /// Checks a log entry (key in the root, SET, inclusion proof and checkpoint, body) and
-    /// returns its integrated time.
+    /// returns its integrated time when a signed entry timestamp vouches for it.
     fn check_log_entry(
         &self,
         entry: &TlogEntry,
         check_body: impl Fn(&serde_json::Value) -> Result<(), String>,
-    ) -> Result<u64, String> {
+    ) -> Result<Option<u64>, String> {
         let id = b64(&entry.log_id.key_id, "the log id")?;
         let time = integer(&entry.integrated_time, "integratedTime")?;
         let log = self
@@ -432,24 +501,29 @@ impl Keyless {
         }
         let body_bytes = b64(&entry.canonicalized_body, "the log entry body")?;
         let index = integer(&entry.log_index, "logIndex")?;
-        let promise = entry
-            .inclusion_promise
-            .as_ref()
-            .ok_or("the log entry has no signed entry timestamp, so its time is not vouched for")?;
-        // The SET: the log's signature over the canonical JSON of the entry.
-        let set = serde_json::json!({
-            "body": entry.canonicalized_body,
-            "integratedTime": time,
-            "logID": hex::encode(&id),
-            "logIndex": index,
-        });
-        let signed = serde_json::to_vec(&set).unwrap_or_default();
-        let set_signature = b64(
-            &promise.signed_entry_timestamp,
-            "the signed entry timestamp",
-        )?;
-        if !log.key.verify(&signed, &set_signature, Hash::Sha256) {
-            return Err("the log's signed entry timestamp does not verify".into());
+        if entry.inclusion_promise.is_none() && entry.inclusion_proof.is_none() {
+            return Err(
+                "the log entry has neither a signed entry timestamp nor an inclusion proof".into(),
+            );
+        }
+        let mut vouched = None;
+        if let Some(promise) = &entry.inclusion_promise {
+            // The SET: the log's signature over the canonical JSON of the entry.
+            let set = serde_json::json!({
+                "body": entry.canonicalized_body,
+                "integratedTime": time,
+                "logID": hex::encode(&id),
+                "logIndex": index,
+            });
+            let signed = serde_json::to_vec(&set).unwrap_or_default();
+            let set_signature = b64(
+                &promise.signed_entry_timestamp,
+                "the signed entry timestamp",
+            )?;
+            if !log.key.verify(&signed, &set_signature, Hash::Sha256) {
+                return Err("the log's signed entry timestamp does not verify".into());
+            }
+            vouched = Some(time);
         }
         if let Some(proof) = &entry.inclusion_proof {
             check_inclusion(proof, &body_bytes, &log.key)?;
@@ -462,7 +536,7 @@ impl Keyless {
             return Err("the log entry body is not of the kind the entry names".into());
         }
         check_body(&body)?;
-        Ok(time)
+        Ok(vouched)
     }
 
     /// Chain to a Fulcio CA valid at `time`, an SCT from a trusted CT log, the identity.

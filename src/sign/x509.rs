@@ -355,7 +355,7 @@ impl Cert {
 }
 
 /// The hash of a certificate signature algorithm modelark verifies.
-fn signature_hash(oid: &str) -> Option<Hash> {
+pub(crate) fn signature_hash(oid: &str) -> Option<Hash> {
     Some(match oid {
         "1.2.840.10045.4.3.2" | "1.2.840.113549.1.1.11" => Hash::Sha256,
         "1.2.840.10045.4.3.3" | "1.2.840.113549.1.1.12" => Hash::Sha384,
@@ -502,7 +502,7 @@ pub fn precertificate_tbs(cert: &Cert, oid: &str) -> Option<Vec<u8>> {
 }
 
 /// The elements of a DER SEQUENCE's contents.
-fn elements(mut body: &[u8]) -> Option<Vec<&[u8]>> {
+pub(crate) fn elements(mut body: &[u8]) -> Option<Vec<&[u8]>> {
     let mut out = Vec::new();
     while !body.is_empty() {
         let (element, _) = tlv(body)?;
@@ -529,7 +529,7 @@ fn encode(tag: u8, contents: &[u8]) -> Vec<u8> {
 }
 
 /// Splits one DER TLV off `bytes`: (the whole element, its contents).
-fn tlv(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+pub(crate) fn tlv(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let (&_, rest) = bytes.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (length, header) = if first < 0x80 {

@@ -576,6 +576,65 @@ fn every_keyless_failure_is_refused_with_its_reason() {
     for (dir, reason) in &tampered {
         refused(dir, &root, &good, reason);
     }
+    // The RFC 3161 timestamp (from timestamp.sigstore.dev) is a trusted time of its own:
+    // without the SET it still vouches for the signing time; tampered, it fails closed.
+    let stamp =
+        "/verificationMaterial/timestampVerificationData/rfc3161Timestamps/0/signedTimestamp";
+    let no_set = keyless_copy(&env, "no-set", |b| {
+        b.pointer_mut(entry)
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove("inclusionPromise");
+    });
+    let (code, out) = run(&no_set, &root, &good);
+    assert_eq!(
+        code, 0,
+        "the timestamp alone did not vouch for the time: {out}"
+    );
+    let untimed = keyless_copy(&env, "untimed", |b| {
+        b.pointer_mut(entry)
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove("inclusionPromise");
+        b["verificationMaterial"]
+            .as_object_mut()
+            .unwrap()
+            .remove("timestampVerificationData");
+    });
+    refused(
+        &untimed,
+        &root,
+        &good,
+        "nothing vouches for when it was signed",
+    );
+    let forged_stamp = keyless_copy(&env, "forged-stamp", |b| {
+        let value = b.pointer_mut(stamp).unwrap();
+        let mut der = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            value.as_str().unwrap(),
+        )
+        .unwrap();
+        let last = der.len() - 1;
+        der[last] ^= 1;
+        *value = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der).into();
+    });
+    refused(
+        &forged_stamp,
+        &root,
+        &good,
+        "its RFC 3161 timestamp: the timestamp's signature does not verify",
+    );
+    let no_tsa = root_copy(&env, "no-tsa.json", |r| {
+        r["timestampAuthorities"] = serde_json::json!([]);
+    });
+    refused(
+        &original,
+        &no_tsa,
+        &good,
+        "its RFC 3161 timestamp: no time-stamping authority of the trusted root was valid then",
+    );
     // Trust the root does not give.
     let roots = [
         (
