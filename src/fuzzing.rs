@@ -32,6 +32,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("query", query),
     ("model_card", model_card),
     ("model_signature", model_signature),
+    ("certificate", certificate),
 ];
 
 fn text(data: &[u8]) -> Option<&str> {
@@ -141,6 +142,35 @@ pub fn model_signature(data: &[u8]) {
     assert_eq!(&again, files);
     assert!(files.compare(&files.files).is_exact());
     let _ = signature.has_certificate();
+}
+
+/// X.509 certificates, RFC 3161 timestamps and Sigstore trusted roots (what keyless
+/// verification parses from a bundle and a root): no panic; a certificate's precertificate
+/// rebuilds to DER that parses.
+pub fn certificate(data: &[u8]) {
+    use crate::sign::x509::{Cert, precertificate_tbs};
+    if let Ok(cert) = Cert::from_der(data) {
+        let _ = (
+            cert.subject_alt_names(),
+            cert.oidc_issuer(),
+            cert.github_claim("ref"),
+        );
+        let _ = (
+            cert.can_sign(),
+            cert.is_ca(),
+            cert.validity(),
+            cert.issued_by(&cert),
+        );
+        if let Some(tbs) = precertificate_tbs(&cert, "1.3.6.1.4.1.11129.2.4.2") {
+            use x509_cert::der::Decode as _;
+            assert!(
+                x509_cert::TbsCertificate::from_der(&tbs).is_ok(),
+                "a rebuilt precertificate does not parse"
+            );
+        }
+    }
+    let _ = crate::sign::timestamp::verify(data, b"signature", &[]);
+    let _ = crate::sign::keyless::TrustedRoot::from_json(data);
 }
 
 /// `WWW-Authenticate` challenges and `Link` headers.
