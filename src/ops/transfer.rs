@@ -225,7 +225,7 @@ pub struct Unpack {
     pub force: bool,
     /// Write the model's OpenSSF model signature as `DIR/model.sig` (one verified by the
     /// trusted keys, when pull verifies), so that `model_signing verify` and
-    /// [`super::verify_dir`] check the directory.
+    /// [`super::verify_dir()`] check the directory.
     pub model_sig: bool,
 }
 
