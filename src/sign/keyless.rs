@@ -348,6 +348,8 @@ struct TlogEntry {
     log_index: serde_json::Value,
     log_id: LogIdJson,
     kind_version: KindVersion,
+    /// Only meaningful under a SET (Rekor v2 entries leave it out).
+    #[serde(default)]
     integrated_time: serde_json::Value,
     #[serde(default)]
     inclusion_promise: Option<Promise>,
@@ -406,7 +408,7 @@ impl Keyless {
         let (leaf, intermediates, entry, stamps) = self.material(bundle)?;
         let signature = envelope_signature(envelope)?;
         let payload = envelope.payload().map_err(|e| e.to_string())?;
-        let logged = self.check_log_entry(&entry, |body| {
+        let (logged, log_valid) = self.check_log_entry(&entry, |body| {
             check_dsse_body(body, &payload, &signature, &leaf)
         })?;
         // Every trusted time (the log's, each authority's) must fall within the
@@ -427,6 +429,12 @@ impl Keyless {
         }
         let mut signer = None;
         for time in times {
+            if !log_valid.contains(time) {
+                return Err(format!(
+                    "the transparency log key was not valid at {}",
+                    rfc3339(time)
+                ));
+            }
             signer = Some(self.check_certificate(&leaf, &intermediates, time)?);
         }
         let signer = signer.unwrap_or_else(|| unreachable!("at least one time"));
@@ -484,21 +492,14 @@ impl Keyless {
         &self,
         entry: &TlogEntry,
         check_body: impl Fn(&serde_json::Value) -> Result<(), String>,
-    ) -> Result<Option<u64>, String> {
+    ) -> Result<(Option<u64>, Period), String> {
         let id = b64(&entry.log_id.key_id, "the log id")?;
-        let time = integer(&entry.integrated_time, "integratedTime")?;
         let log = self
             .root
             .tlogs
             .iter()
             .find(|l| l.id == id)
             .ok_or("its transparency log key is not in the trusted root")?;
-        if !log.valid.contains(time) {
-            return Err(format!(
-                "the transparency log key was not valid at {}",
-                rfc3339(time)
-            ));
-        }
         let body_bytes = b64(&entry.canonicalized_body, "the log entry body")?;
         let index = integer(&entry.log_index, "logIndex")?;
         if entry.inclusion_promise.is_none() && entry.inclusion_proof.is_none() {
@@ -508,6 +509,7 @@ impl Keyless {
         }
         let mut vouched = None;
         if let Some(promise) = &entry.inclusion_promise {
+            let time = integer(&entry.integrated_time, "integratedTime")?;
             // The SET: the log's signature over the canonical JSON of the entry.
             let set = serde_json::json!({
                 "body": entry.canonicalized_body,
@@ -536,7 +538,7 @@ impl Keyless {
             return Err("the log entry body is not of the kind the entry names".into());
         }
         check_body(&body)?;
-        Ok(vouched)
+        Ok((vouched, log.valid))
     }
 
     /// Chain to a Fulcio CA valid at `time`, an SCT from a trusted CT log, the identity.

@@ -592,6 +592,25 @@ fn every_keyless_failure_is_refused_with_its_reason() {
         code, 0,
         "the timestamp alone did not vouch for the time: {out}"
     );
+    // As Rekor v2 writes it: no SET and no integrated time.
+    let rekor_v2 = keyless_copy(&env, "rekor-v2", |b| {
+        let entry = b.pointer_mut(entry).unwrap().as_object_mut().unwrap();
+        entry.remove("inclusionPromise");
+        entry.remove("integratedTime");
+    });
+    let (code, out) = run(&rekor_v2, &root, &good);
+    assert_eq!(code, 0, "an entry without integrated time: {out}");
+    let expired_log = root_copy(&env, "expired-log.json", |r| {
+        for log in r["tlogs"].as_array_mut().unwrap() {
+            log["publicKey"]["validFor"]["end"] = "2025-01-01T00:00:00Z".into();
+        }
+    });
+    refused(
+        &no_set,
+        &expired_log,
+        &good,
+        "the transparency log key was not valid at 2025-10-10",
+    );
     let untimed = keyless_copy(&env, "untimed", |b| {
         b.pointer_mut(entry)
             .unwrap()
