@@ -108,6 +108,26 @@ struct ChainJson {
     certificates: Vec<RawBytes>,
 }
 
+impl ChainJson {
+    fn certs(&self) -> Result<Vec<Cert>, String> {
+        self.certificates
+            .iter()
+            .map(|c| Cert::from_base64(&c.raw_bytes))
+            .collect()
+    }
+}
+
+impl AuthorityJson {
+    /// Its certificates (at least one) and when it was trusted.
+    fn read(&self) -> Result<(Vec<Cert>, Period), String> {
+        let chain = self.cert_chain.certs()?;
+        if chain.is_empty() {
+            return Err("an authority of the trusted root has no certificate".to_owned());
+        }
+        Ok((chain, period(self.valid_for.as_ref())?))
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawBytes {
@@ -169,15 +189,9 @@ impl TrustedRoot {
         };
         let timestamp_authorities = json
             .timestamp_authorities
-            .into_iter()
+            .iter()
             .map(|tsa| {
-                let chain = tsa
-                    .cert_chain
-                    .certificates
-                    .iter()
-                    .map(|c| Cert::from_base64(&c.raw_bytes))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let valid = period(tsa.valid_for.as_ref())?;
+                let (chain, valid) = tsa.read()?;
                 Ok(super::timestamp::Authority {
                     chain,
                     start: valid.start,
@@ -187,21 +201,10 @@ impl TrustedRoot {
             .collect::<Result<Vec<_>, String>>()?;
         let authorities = json
             .certificate_authorities
-            .into_iter()
+            .iter()
             .map(|ca| {
-                let chain = ca
-                    .cert_chain
-                    .certificates
-                    .iter()
-                    .map(|c| Cert::from_base64(&c.raw_bytes))
-                    .collect::<Result<Vec<_>, _>>()?;
-                if chain.is_empty() {
-                    return Err("a certificate authority with no certificate".to_owned());
-                }
-                Ok(Authority {
-                    chain,
-                    valid: period(ca.valid_for.as_ref())?,
-                })
+                let (chain, valid) = ca.read()?;
+                Ok(Authority { chain, valid })
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(TrustedRoot {
@@ -457,11 +460,7 @@ impl Keyless {
             .map_err(|e| format!("verification material: {e}"))?;
         let mut certs = match (material.certificate, material.x509_certificate_chain) {
             (Some(cert), _) => vec![Cert::from_base64(&cert.raw_bytes)?],
-            (None, Some(chain)) => chain
-                .certificates
-                .iter()
-                .map(|c| Cert::from_base64(&c.raw_bytes))
-                .collect::<Result<Vec<_>, _>>()?,
+            (None, Some(chain)) => chain.certs()?,
             (None, None) => return Err("the bundle has no signing certificate".into()),
         };
         if certs.is_empty() {
