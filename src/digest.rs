@@ -196,6 +196,18 @@ impl Hasher {
     }
 }
 
+/// A hasher is a writer that only hashes: `layout::copy(&mut file, &mut hasher)`.
+impl io::Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Wraps a reader of a blob and fails the read that reaches end of input when the bytes
 /// do not match the expected digest and size, or as soon as more bytes than expected arrive.
 ///

@@ -95,14 +95,13 @@ impl KeylessArgs {
     /// The keyless trust these flags describe, if any.
     pub fn load(&self) -> anyhow::Result<Option<modelark::sign::keyless::Keyless>> {
         use modelark::sign::keyless::{Identity, Keyless, Matcher, TrustedRoot};
-        let matcher =
-            |exact: &Option<String>, regexp: &Option<String>, flag: &str| match (exact, regexp) {
-                (Some(value), _) => Ok(Matcher::Exact(value.clone())),
-                (None, Some(expression)) => Matcher::regex(expression).map_err(anyhow::Error::msg),
-                (None, None) => Err(anyhow::anyhow!(
-                    "keyless verification needs --{flag} or --{flag}-regexp"
-                )),
-            };
+        let matcher = |exact: &Option<String>, regexp: &Option<String>, flag: &str| {
+            Matcher::one_of(exact.as_deref(), regexp.as_deref())
+                .map_err(anyhow::Error::msg)?
+                .ok_or_else(|| {
+                    anyhow::anyhow!("keyless verification needs --{flag} or --{flag}-regexp")
+                })
+        };
         let claims: Vec<(String, String)> = [
             ("repository", &self.certificate_github_workflow_repository),
             ("ref", &self.certificate_github_workflow_ref),

@@ -281,9 +281,9 @@ fn list(
     let signature = std::path::absolute(signature)?;
     let ignored = |relative: &str| {
         files.ignores(relative)
-            || model_signing::DEFAULT_IGNORED[..4]
+            || model_signing::GIT_PATHS
                 .iter()
-                .any(|p| relative == *p || relative.starts_with(&format!("{p}/")))
+                .any(|git| model_signing::is_under(relative, git))
     };
     let mut out = Vec::new();
     let mut pending = vec![(dir.to_owned(), String::new())];
@@ -397,17 +397,9 @@ fn hash_all(mut files: Vec<(String, PathBuf, u64)>, threads: usize) -> std::io::
 }
 
 fn hash_file(path: &Path) -> std::io::Result<Digest> {
-    use std::io::Read;
-    let mut file = fs_err::File::open(path)?;
     let mut hasher = Hasher::new(Algorithm::Sha256);
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            return Ok(hasher.finish());
-        }
-        hasher.update(&buffer[..n]);
-    }
+    crate::store::layout::copy(&mut fs_err::File::open(path)?, &mut hasher)?;
+    Ok(hasher.finish())
 }
 
 /// The model signature `--model-sig` writes: the first model-signing attachment whose

@@ -398,9 +398,10 @@ fn copy_one(
                 (writer.commit(None)?, size)
             }
             Blobs::HashOnly => {
-                let mut hasher = ProgressWriter::new(HashSink::default(), reporter, id);
+                let sink = Hasher::new(Algorithm::Sha256);
+                let mut hasher = ProgressWriter::new(sink, reporter, id);
                 let size = layout::copy(&mut limited, &mut hasher)?;
-                (hasher.into_inner().0.finish(), size)
+                (hasher.into_inner().finish(), size)
             }
         };
         // Same size is not enough: a file rewritten in place mixes old and new bytes.
@@ -416,26 +417,6 @@ fn copy_one(
     })();
     reporter.end(id);
     result
-}
-
-/// A writer that only hashes.
-struct HashSink(Hasher);
-
-impl Default for HashSink {
-    fn default() -> Self {
-        HashSink(Hasher::new(Algorithm::Sha256))
-    }
-}
-
-impl std::io::Write for HashSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 fn layer(source: &Source, digest: &Digest, mtime: &str) -> Descriptor {

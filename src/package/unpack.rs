@@ -435,10 +435,7 @@ pub fn holds(manifest: &Manifest, out: &Path, extra: &[(String, Vec<u8>)]) -> Re
             return Ok(false);
         }
         let mut hasher = crate::digest::Hasher::new(layer.digest.algorithm());
-        layout::copy(
-            &mut fs_err::File::open(&path)?,
-            &mut HashWriter(&mut hasher),
-        )?;
+        layout::copy(&mut fs_err::File::open(&path)?, &mut hasher)?;
         if hasher.finish() != layer.digest {
             return Ok(false);
         }
@@ -464,19 +461,6 @@ fn list_files(dir: &Path, prefix: &Path, out: &mut Vec<PathBuf>) -> Result<bool,
         }
     }
     Ok(true)
-}
-
-struct HashWriter<'a>(&'a mut crate::digest::Hasher);
-
-impl io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 fn write_raw(

@@ -245,6 +245,19 @@ impl Matcher {
             .map_err(|e| format!("invalid regular expression {expression:?}: {e}"))
     }
 
+    /// The matcher one of `exact` or `regexp` describes; `None` when neither is given.
+    ///
+    /// # Errors
+    /// Both given, or an invalid expression.
+    pub fn one_of(exact: Option<&str>, regexp: Option<&str>) -> Result<Option<Matcher>, String> {
+        match (exact, regexp) {
+            (Some(_), Some(_)) => Err("give the value or a regular expression, not both".into()),
+            (Some(value), None) => Ok(Some(Matcher::Exact(value.to_owned()))),
+            (None, Some(expression)) => Matcher::regex(expression).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
     fn matches(&self, value: &str) -> bool {
         match self {
             Matcher::Exact(expected) => expected == value,

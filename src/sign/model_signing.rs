@@ -30,15 +30,27 @@ pub const PREDICATE_V1: &str = "https://model_signing/signature/v1.0";
 pub const PREDICATE_V01: &str = "https://model_signing/Digests/v0.1";
 /// The file name `model_signing` and modelark give the signature in a model directory.
 pub const SIGNATURE_FILE: &str = "model.sig";
-/// The paths `model_signing` leaves out by default; modelark writes the same list (with
-/// the signature file), so that a directory unpacked by modelark verifies with either tool.
+/// The git paths `model_signing` leaves out unless told otherwise (`--ignore-git-paths`).
+pub const GIT_PATHS: [&str; 4] = [".git", ".gitattributes", ".github", ".gitignore"];
+/// What modelark's statements list as left out: the git paths and the signature file, as
+/// `model_signing sign` writes when the signature sits in the directory, so that a
+/// directory unpacked by modelark verifies with either tool.
 pub const DEFAULT_IGNORED: [&str; 5] = [
-    ".git",
-    ".gitattributes",
-    ".github",
-    ".gitignore",
+    GIT_PATHS[0],
+    GIT_PATHS[1],
+    GIT_PATHS[2],
+    GIT_PATHS[3],
     SIGNATURE_FILE,
 ];
+
+/// True when the relative `/`-separated `path` is `ignored` or lies under it.
+pub fn is_under(path: &str, ignored: &str) -> bool {
+    let ignored = ignored.trim_end_matches('/');
+    path == ignored
+        || path
+            .strip_prefix(ignored)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
 /// The resource name of a model signed as one file rather than a directory.
 pub const SINGLE_FILE: &str = ".";
 /// More files than any model has; a statement listing more is refused unread.
@@ -337,13 +349,9 @@ impl ModelFiles {
     /// True when `path` (relative, `/`-separated) is one the signer left out, or lies
     /// under one.
     pub fn ignores(&self, path: &str) -> bool {
-        self.ignore_paths.iter().any(|ignored| {
-            let ignored = ignored.trim_end_matches('/');
-            path == ignored
-                || path
-                    .strip_prefix(ignored)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        })
+        self.ignore_paths
+            .iter()
+            .any(|ignored| is_under(path, ignored))
     }
 }
 

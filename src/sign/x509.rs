@@ -6,8 +6,6 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use x509_cert::Certificate;
 use x509_cert::der::asn1::ObjectIdentifier;
 use x509_cert::der::{Decode as _, Encode as _};
@@ -118,11 +116,11 @@ impl SpkiKey {
     /// # Errors
     /// As [`SpkiKey::from_der`]; text that is not such a PEM.
     pub fn from_pem(text: &str) -> Result<SpkiKey, String> {
-        let blocks = pem_blocks(text, "PUBLIC KEY")?;
-        let [der] = blocks.as_slice() else {
-            return Err(format!("{} PUBLIC KEY blocks, not one", blocks.len()));
-        };
-        SpkiKey::from_der(der)
+        use rustls::pki_types::SubjectPublicKeyInfoDer;
+        use rustls::pki_types::pem::PemObject as _;
+        let der = SubjectPublicKeyInfoDer::from_pem_slice(text.as_bytes())
+            .map_err(|e| format!("not a PUBLIC KEY PEM ({e})"))?;
+        SpkiKey::from_der(&der)
     }
 
     /// Its DER SubjectPublicKeyInfo.
@@ -211,7 +209,11 @@ impl Cert {
     /// # Errors
     /// A reason, for text with no certificate or one that does not parse.
     pub fn from_pem_chain(text: &str) -> Result<Vec<Cert>, String> {
-        let blocks = pem_blocks(text, "CERTIFICATE")?;
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject as _;
+        let blocks: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(text.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("not a PEM certificate file ({e})"))?;
         if blocks.is_empty() {
             return Err("no CERTIFICATE block".into());
         }
@@ -443,30 +445,6 @@ pub fn verify_chain(
 /// An RFC 3339 time for messages.
 pub fn rfc3339(seconds: u64) -> String {
     crate::metadata::format_unix_time(seconds as i64).unwrap_or_else(|_| seconds.to_string())
-}
-
-/// The DER of every `-----BEGIN {label}-----` block.
-fn pem_blocks(text: &str, label: &str) -> Result<Vec<Vec<u8>>, String> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find(&begin) {
-        let after = &rest[start + begin.len()..];
-        let stop = after
-            .find(&end)
-            .ok_or_else(|| format!("a {label} block is not closed"))?;
-        let body: String = after[..stop]
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        out.push(
-            B64.decode(body)
-                .map_err(|e| format!("a {label} block is not base64: {e}"))?,
-        );
-        rest = &after[stop + end.len()..];
-    }
-    Ok(out)
 }
 
 /// The contents of a DER element (an extension value's OCTET STRING).

@@ -50,12 +50,11 @@ struct IdentitySpec {
 
 impl IdentitySpec {
     fn identity(self) -> Result<Identity, String> {
-        let matcher =
-            |exact: Option<String>, regexp: Option<String>, what: &str| match (exact, regexp) {
-                (Some(value), None) => Ok(Matcher::Exact(value)),
-                (None, Some(expression)) => Matcher::regex(&expression),
-                _ => Err(format!("needs exactly one of {what} or {what}Regexp")),
-            };
+        let matcher = |exact: &Option<String>, regexp: &Option<String>, what: &str| {
+            Matcher::one_of(exact.as_deref(), regexp.as_deref())
+                .map_err(|e| format!("{what}: {e}"))?
+                .ok_or_else(|| format!("needs exactly one of {what} or {what}Regexp"))
+        };
         for claim in self.github.keys() {
             if !crate::sign::x509::GITHUB_CLAIMS
                 .iter()
@@ -67,8 +66,8 @@ impl IdentitySpec {
             }
         }
         Ok(Identity {
-            subject: matcher(self.subject, self.subject_regexp, "subject")?,
-            issuer: matcher(self.issuer, self.issuer_regexp, "issuer")?,
+            subject: matcher(&self.subject, &self.subject_regexp, "subject")?,
+            issuer: matcher(&self.issuer, &self.issuer_regexp, "issuer")?,
             claims: self.github.into_iter().collect(),
         })
     }

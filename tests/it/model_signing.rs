@@ -397,11 +397,9 @@ fn real_model_signing_signatures_verify_in_every_mode() {
     let root = public_good_root();
     for version in ["v0.3.1", "v1.0.0", "v1.0.1", "v1.1.0"] {
         let single = matches!(version, "v0.3.1" | "v1.0.0");
-        if version != "v0.3.1" || fixture(&format!("{version}-elliptic-key")).exists() {
-            let dir = fixture(&format!("{version}-elliptic-key"));
-            let (code, out) = verify_fixture(&env, &dir, single, &["--key", key.to_str().unwrap()]);
-            assert_eq!(code, 0, "{version} key mode (P-384): {out}");
-        }
+        let dir = fixture(&format!("{version}-elliptic-key"));
+        let (code, out) = verify_fixture(&env, &dir, single, &["--key", key.to_str().unwrap()]);
+        assert_eq!(code, 0, "{version} key mode (P-384): {out}");
         let dir = fixture(&format!("{version}-certificate"));
         let (code, out) = verify_fixture(
             &env,
