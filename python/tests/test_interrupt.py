@@ -23,8 +23,10 @@ client = modelark.Client(home=sys.argv[1], plain_http=True, connections=1)
 sent = []
 
 def progress(p):
-    # A real SIGINT, delivered while the pull runs with the GIL released.
-    if p.done > 0 and not sent:
+    # A real SIGINT, delivered while the pull runs with the GIL released. Progress counts
+    # bytes as they arrive; the file gets them a few MiB of buffers later, so wait until
+    # some must be on disk.
+    if p.done >= 32 << 20 and not sent:
         sent.append(p.done)
         os.kill(os.getpid(), signal.SIGINT)
 

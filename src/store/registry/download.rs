@@ -18,6 +18,13 @@ use crate::digest::{self, Hasher};
 use crate::oci::Descriptor;
 use crate::progress::Reporter;
 use crate::store::Layout;
+use crate::store::layout::HeldFile;
+
+/// A blob's partial file and the lock that makes this run its only writer.
+pub(super) struct Partial {
+    pub(super) path: PathBuf,
+    pub(super) lock: Arc<HeldFile>,
+}
 
 /// How a download attempt ended.
 enum Attempt {
@@ -44,8 +51,10 @@ impl Repository {
             return Ok(());
         }
         // One writer per blob and store: another pull of the same blob (in this process or
-        // another) waits here, then finds the blob in place.
-        let _lock = {
+        // another) waits here, then finds the blob in place. The threads that write the
+        // partial file hold the lock too: when the work is dropped (Ctrl-C), they finish the
+        // buffers they were given, and only then may another pull take the file over.
+        let lock = {
             let (layout, digest) = (layout.clone(), descriptor.digest.clone());
             tokio::task::spawn_blocking(move || layout.lock_blob(&digest))
                 .await
@@ -54,7 +63,10 @@ impl Repository {
         if layout.has_blob(descriptor) {
             return Ok(());
         }
-        let partial = layout.partial_path(&descriptor.digest);
+        let partial = Partial {
+            path: layout.partial_path(&descriptor.digest),
+            lock: Arc::new(lock),
+        };
         reporter.begin(id, &descriptor.digest.short(), descriptor.size);
         let result = async {
             #[cfg(unix)]
@@ -64,8 +76,8 @@ impl Repository {
                     .min(self.connections_per_blob());
                 // A partial file without part progress came from a one-connection download:
                 // continue that one rather than starting over.
-                let single_partial =
-                    partial.exists() && !crate::store::layout::progress_path(&partial).exists();
+                let single_partial = partial.path.exists()
+                    && !crate::store::layout::progress_path(&partial.path).exists();
                 if parts > 1
                     && !single_partial
                     && self
@@ -162,10 +174,11 @@ impl Repository {
         &self,
         descriptor: &Descriptor,
         layout: &Layout,
-        partial: &PathBuf,
+        partial: &Partial,
         reporter: &dyn Reporter,
         id: usize,
     ) -> Result<(), Error> {
+        let (lock, partial) = (&partial.lock, &partial.path);
         let url = self.urls.blob(&self.name, &descriptor.digest);
         let mut failures = 0;
         loop {
@@ -208,6 +221,7 @@ impl Repository {
                 descriptor.size,
                 reporter,
                 id,
+                Arc::clone(lock),
             )
             .await?
             {
@@ -274,6 +288,7 @@ async fn stream_to_partial(
     expected_size: u64,
     reporter: &dyn Reporter,
     id: usize,
+    lock: Arc<HeldFile>,
 ) -> Result<Attempt, Error> {
     let mut pool = Pool::new(POOL_BUFFERS);
     let (to_writer, from_network) = mpsc::channel::<Shared>(POOL_BUFFERS);
@@ -281,7 +296,10 @@ async fn stream_to_partial(
     // Owned senders: the closure hands out clones, the originals close the channels below.
     let writer = {
         let partial = partial.clone();
-        tokio::task::spawn_blocking(move || append_partial(&partial, offset, from_network))
+        tokio::task::spawn_blocking(move || {
+            let _lock = lock;
+            append_partial(&partial, offset, from_network)
+        })
     };
     let hasher = tokio::task::spawn_blocking(move || hash_partial(&partial, offset, for_hasher));
     let send = |buffer: Shared| {

@@ -17,6 +17,7 @@ use reqwest::StatusCode;
 use reqwest::header::RANGE;
 use tokio::sync::mpsc;
 
+use super::download::Partial;
 use super::pool::{POOL_BUFFERS, Pool, Shared};
 use super::urls::redact;
 use super::{Access, Error, Repository};
@@ -24,6 +25,7 @@ use crate::digest::{self, Hasher};
 use crate::oci::Descriptor;
 use crate::progress::Reporter;
 use crate::store::Layout;
+use crate::store::layout::HeldFile;
 
 /// One part of a blob: bytes `start..end`, of which `done` are on disk.
 struct Part {
@@ -76,6 +78,25 @@ fn contiguous(parts: &[Part]) -> u64 {
     prefix
 }
 
+/// What a ranged download dropped before it finished (Ctrl-C drops the work) leaves: the
+/// hashing thread told to stop (it would otherwise wait for parts forever) and each part's
+/// progress saved, so the next run resumes where the parts stopped, not at the last save.
+struct Dropped<'a> {
+    finished: Arc<AtomicBool>,
+    parts: Arc<Vec<Part>>,
+    progress: &'a Path,
+    armed: bool,
+}
+
+impl Drop for Dropped<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.finished.store(true, Ordering::SeqCst);
+            save_progress(self.progress, &self.parts);
+        }
+    }
+}
+
 impl Repository {
     /// Downloads `descriptor` in `count` parts at once into `partial`, then verifies it.
     /// Returns `Ok(false)` when the registry does not serve ranges (the caller then uses one
@@ -88,11 +109,12 @@ impl Repository {
         &self,
         descriptor: &Descriptor,
         layout: &Layout,
-        partial: &Path,
+        partial: &Partial,
         count: u64,
         reporter: &Arc<dyn Reporter>,
         id: usize,
     ) -> Result<bool, Error> {
+        let (lock, partial) = (&partial.lock, partial.path.as_path());
         let size = descriptor.size;
         let part_size = size.div_ceil(count);
         let parts: Arc<Vec<Part>> = Arc::new(
@@ -124,6 +146,12 @@ impl Repository {
         reporter.advance(id, already);
 
         let finished = Arc::new(AtomicBool::new(false));
+        let mut dropped = Dropped {
+            finished: Arc::clone(&finished),
+            parts: Arc::clone(&parts),
+            progress: &progress,
+            armed: true,
+        };
         let hasher = {
             let (parts, finished, path) = (
                 Arc::clone(&parts),
@@ -141,10 +169,12 @@ impl Repository {
                 reporter.as_ref(),
                 id,
                 &progress,
+                lock,
             )
         }))
         .await;
         finished.store(true, Ordering::SeqCst);
+        dropped.armed = false;
         let hashed = hasher
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -196,6 +226,7 @@ impl Repository {
         reporter: &dyn Reporter,
         id: usize,
         progress: &Path,
+        lock: &Arc<HeldFile>,
     ) -> Result<bool, Error> {
         let url = self.urls.blob(&self.name, &descriptor.digest);
         let mut failures = 0;
@@ -224,7 +255,9 @@ impl Repository {
             let writer = {
                 let (file, parts) = (Arc::clone(&file), Arc::clone(&parts));
                 let path = progress.with_extension("");
+                let lock = Arc::clone(lock);
                 tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                    let _lock = lock;
                     let mut at = from;
                     while let Some(buffer) = receiver.blocking_recv() {
                         file.write_all_at(&buffer, at).map_err(|e| {
