@@ -215,15 +215,7 @@ fn large_blobs_come_over_several_ranged_connections_and_resume_by_part() {
     let env = Env::new();
     let model = random_model(&env, "model", 3 * 1024 * 1024 + 12345);
     let direct = format!("{}/m/ranged:1", registry.host());
-    env.ok(&["push", model.to_str().unwrap(), &direct, "--plain-http"]);
-    let view = env.json(&["inspect", &direct, "--plain-http"]);
-    let weights = view["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"] == "model.safetensors")
-        .unwrap();
-    let digest = weights["digest"].as_str().unwrap().to_owned();
+    let (digest, size) = push_weights(&env, &model, &direct);
     let ranged = [
         "--plain-http",
         "--connections",
@@ -232,16 +224,7 @@ fn large_blobs_come_over_several_ranged_connections_and_resume_by_part() {
         "524288",
     ];
     let starts = |requests: &[String]| -> std::collections::BTreeSet<u64> {
-        requests
-            .iter()
-            .filter(|r| r.starts_with("GET") && r.contains(&digest))
-            .filter_map(|r| {
-                r.to_lowercase()
-                    .lines()
-                    .find_map(|l| l.strip_prefix("range: bytes=").map(str::to_owned))
-            })
-            .filter_map(|range| range.split('-').next().and_then(|s| s.parse().ok()))
-            .collect()
+        range_starts(requests, &digest).into_iter().collect()
     };
 
     // One run: four parts at once, one of them cut after 100 KiB and resumed.
@@ -259,7 +242,6 @@ fn large_blobs_come_over_several_ranged_connections_and_resume_by_part() {
     env.ok(&args);
     assert_same_tree(&model, &out);
     let seen = starts(&proxy.requests());
-    let size = weights["size"].as_u64().unwrap();
     let boundaries: Vec<u64> = (0..4).map(|i| i * size.div_ceil(4)).collect();
     assert!(
         boundaries.iter().all(|b| seen.contains(b)),
@@ -291,7 +273,6 @@ fn large_blobs_come_over_several_ranged_connections_and_resume_by_part() {
     other.ok(&args);
     assert_same_tree(&model, &out);
     let resumed = starts(&proxy.requests()[before..]);
-    let size = weights["size"].as_u64().unwrap();
     let boundaries: Vec<u64> = (0..4).map(|i| i * size.div_ceil(4)).collect();
     assert!(
         resumed.iter().any(|start| !boundaries.contains(start)),
@@ -312,16 +293,7 @@ fn ctrl_c_during_a_ranged_download_keeps_each_parts_progress() {
     let env = Env::new();
     let model = random_model(&env, "model", 24 << 20);
     let direct = format!("{}/m/interrupted:1", registry.host());
-    env.ok(&["push", model.to_str().unwrap(), &direct, "--plain-http"]);
-    let view = env.json(&["inspect", &direct, "--plain-http"]);
-    let weights = view["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"] == "model.safetensors")
-        .unwrap();
-    let digest = weights["digest"].as_str().unwrap().to_owned();
-    let size = weights["size"].as_u64().unwrap();
+    let (digest, size) = push_weights(&env, &model, &direct);
     // Four parts of 6 MiB; each GET sends 3 MiB and then nothing: two 1 MiB buffers per part
     // reach the file, the third waits in memory until Ctrl-C.
     let proxy = FaultProxy::start(
@@ -410,20 +382,42 @@ fn ctrl_c_during_a_ranged_download_keeps_each_parts_progress() {
     env.ok(&args);
     assert_same_tree(&model, &out);
     let part = size.div_ceil(4);
-    let resumed: Vec<String> = proxy.requests()[before..]
+    let resumed = range_starts(&proxy.requests()[before..], &digest);
+    for i in 0..4 {
+        let from = i * part + done[i as usize];
+        assert!(
+            resumed.contains(&from),
+            "part {i} resumed at {from}: {resumed:?}"
+        );
+    }
+}
+
+/// Pushes `model` to `reference`; the digest and size of its weights file.
+fn push_weights(env: &Env, model: &std::path::Path, reference: &str) -> (String, u64) {
+    env.ok(&["push", model.to_str().unwrap(), reference, "--plain-http"]);
+    let view = env.json(&["inspect", reference, "--plain-http"]);
+    let weights = view["files"]
+        .as_array()
+        .unwrap()
         .iter()
-        .filter(|r| r.starts_with("GET") && r.contains(&digest))
+        .find(|f| f["path"] == "model.safetensors")
+        .unwrap();
+    (
+        weights["digest"].as_str().unwrap().to_owned(),
+        weights["size"].as_u64().unwrap(),
+    )
+}
+
+/// Where each ranged GET of the blob `digest` among `requests` started.
+fn range_starts(requests: &[String], digest: &str) -> Vec<u64> {
+    requests
+        .iter()
+        .filter(|r| r.starts_with("GET") && r.contains(digest))
         .filter_map(|r| {
             r.to_lowercase()
                 .lines()
                 .find_map(|l| l.strip_prefix("range: bytes=").map(str::to_owned))
         })
-        .collect();
-    for i in 0..4 {
-        let from = i * part + done[i as usize];
-        assert!(
-            resumed.iter().any(|r| r.starts_with(&format!("{from}-"))),
-            "part {i} resumed at {from}: {resumed:?}"
-        );
-    }
+        .filter_map(|range| range.split('-').next().and_then(|s| s.parse().ok()))
+        .collect()
 }
