@@ -3,7 +3,9 @@
 //! connection or several), PATCH size limits; and what a push sends when the registry
 //! already has the content.
 
-use crate::harness::{Env, Registry, assert_same_tree, digest_of, names, random_model, sample};
+use crate::harness::{
+    Env, Registry, assert_same_tree, digest_of, names, random_model, sample, wait_unless_hung,
+};
 use crate::proxy::{FaultProxy, Faults};
 use std::time::Duration;
 
@@ -46,15 +48,8 @@ fn a_download_cut_mid_blob_resumes_with_range() {
     let env = Env::new();
     let model = random_model(&env, "model", 3 * 1024 * 1024);
     let direct = format!("{}/m/resume:1", registry.host());
-    env.ok(&["push", model.to_str().unwrap(), &direct, "--plain-http"]);
-    let view = env.json(&["inspect", &direct, "--plain-http"]);
-    let weights = view["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"] == "model.safetensors")
-        .unwrap();
-    let cut = || Some((weights["digest"].as_str().unwrap().to_owned(), 1024 * 1024));
+    let (digest, _) = push_weights(&env, &model, &direct);
+    let cut = || Some((digest.clone(), 1024 * 1024));
 
     // In one run: the connection drops after 1 MiB and the download continues from there.
     let proxy = FaultProxy::start(
@@ -86,10 +81,7 @@ fn a_download_cut_mid_blob_resumes_with_range() {
     other.fails(&["pull", &remote, "--plain-http", "--retries", "0"], 2);
     // The cut blob's partial download is kept (a small blob in flight when the pull gave up
     // may leave one too; both are resumed or replaced by the next run).
-    let weights_hex = weights["digest"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("sha256:");
+    let weights_hex = digest.trim_start_matches("sha256:");
     let partials = names(&other.home().join("store/blobs/sha256"));
     assert!(
         partials
@@ -347,19 +339,9 @@ fn ctrl_c_during_a_ranged_download_keeps_each_parts_progress() {
         .status()
         .unwrap();
     assert!(sent.success());
-    // A hang guard again: before the fix the hashing thread waited for the parts forever and
-    // the process never ended.
-    for _ in 0..1200 {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    if child.try_wait().unwrap().is_none() {
-        child.kill().unwrap();
-        panic!("pull hangs after Ctrl-C");
-    }
-    let output = child.wait_with_output().unwrap();
+    // Before the fix the hashing thread waited for the parts forever and the process never
+    // ended.
+    let output = wait_unless_hung(child, "pull hangs after Ctrl-C");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
 
@@ -395,17 +377,9 @@ fn ctrl_c_during_a_ranged_download_keeps_each_parts_progress() {
 /// Pushes `model` to `reference`; the digest and size of its weights file.
 fn push_weights(env: &Env, model: &std::path::Path, reference: &str) -> (String, u64) {
     env.ok(&["push", model.to_str().unwrap(), reference, "--plain-http"]);
-    let view = env.json(&["inspect", reference, "--plain-http"]);
-    let weights = view["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"] == "model.safetensors")
-        .unwrap();
-    (
-        weights["digest"].as_str().unwrap().to_owned(),
-        weights["size"].as_u64().unwrap(),
-    )
+    let weights = "model.safetensors";
+    let size = std::fs::metadata(model.join(weights)).unwrap().len();
+    (env.file_digest(reference, weights), size)
 }
 
 /// Where each ranged GET of the blob `digest` among `requests` started.

@@ -147,6 +147,22 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
 }
 
 /// Names in `dir` (for "nothing left behind" checks).
+/// Waits for `child` to end; a hang guard, not a timing check: after two minutes it is
+/// killed and the test fails with `hang`.
+pub fn wait_unless_hung(mut child: Child, hang: &str) -> std::process::Output {
+    for _ in 0..1200 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if child.try_wait().unwrap().is_none() {
+        child.kill().unwrap();
+        panic!("{hang}");
+    }
+    child.wait_with_output().unwrap()
+}
+
 pub fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {

@@ -324,14 +324,7 @@ fn a_blob_corrupted_in_registry_storage_is_refused_and_nothing_is_written() {
     let model = random_model(&env, "model", 200_000);
     let remote = format!("{}/m/corrupt:1", registry.host());
     env.ok(&["push", model.to_str().unwrap(), &remote, "--plain-http"]);
-    let view = env.json(&["inspect", &remote, "--plain-http"]);
-    let weights = view["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"] == "model.safetensors")
-        .unwrap();
-    let digest = weights["digest"].as_str().unwrap();
+    let digest = &env.file_digest(&remote, "model.safetensors");
     let data = registry.blob_data(digest);
     let mut bytes = std::fs::read(&data).unwrap();
     bytes[1000] ^= 0x55;

@@ -6,7 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::harness::{Env, Raw, Registry, digest_of, names, pushed_model, random_model};
+use crate::harness::{
+    Env, Raw, Registry, digest_of, names, pushed_model, random_model, wait_unless_hung,
+};
 
 fn blobs(env: &Env) -> PathBuf {
     env.home().join("store/blobs/sha256")
@@ -309,7 +311,7 @@ fn unpack_refuses_a_fifo_where_a_blob_should_be() {
         .unwrap();
     assert!(made.success());
     let out = env.path("out");
-    let mut child = env
+    let child = env
         .cmd(&[
             "unpack",
             &format!("oci:{}:1", layout.display()),
@@ -319,18 +321,8 @@ fn unpack_refuses_a_fifo_where_a_blob_should_be() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // A hang guard (not a timing check): before the fix this never returned.
-    for _ in 0..1200 {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if child.try_wait().unwrap().is_none() {
-        child.kill().unwrap();
-        panic!("unpack hangs on a FIFO");
-    }
-    let output = child.wait_with_output().unwrap();
+    // Before the fix this never returned.
+    let output = wait_unless_hung(child, "unpack hangs on a FIFO");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("is not a regular file"), "{stderr}");

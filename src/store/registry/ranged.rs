@@ -78,20 +78,27 @@ fn contiguous(parts: &[Part]) -> u64 {
     prefix
 }
 
-/// What a ranged download dropped before it finished (Ctrl-C drops the work) leaves: the
-/// hashing thread told to stop (it would otherwise wait for parts forever) and each part's
-/// progress saved, so the next run resumes where the parts stopped, not at the last save.
-struct Dropped<'a> {
+/// Tells the hashing thread that no more bytes come: when every part has ended
+/// ([`Downloading::finish`]), or when the download is dropped first (Ctrl-C drops the work;
+/// the thread would otherwise wait for the parts forever). A dropped download also saves each
+/// part's progress, so the next run resumes where the parts stopped, not at the last save.
+struct Downloading<'a> {
     finished: Arc<AtomicBool>,
     parts: Arc<Vec<Part>>,
     progress: &'a Path,
-    armed: bool,
+    ended: bool,
 }
 
-impl Drop for Dropped<'_> {
+impl Downloading<'_> {
+    fn finish(mut self) {
+        self.ended = true;
+    }
+}
+
+impl Drop for Downloading<'_> {
     fn drop(&mut self) {
-        if self.armed {
-            self.finished.store(true, Ordering::SeqCst);
+        self.finished.store(true, Ordering::SeqCst);
+        if !self.ended {
             save_progress(self.progress, &self.parts);
         }
     }
@@ -146,11 +153,11 @@ impl Repository {
         reporter.advance(id, already);
 
         let finished = Arc::new(AtomicBool::new(false));
-        let mut dropped = Dropped {
+        let downloading = Downloading {
             finished: Arc::clone(&finished),
             parts: Arc::clone(&parts),
             progress: &progress,
-            armed: true,
+            ended: false,
         };
         let hasher = {
             let (parts, finished, path) = (
@@ -173,8 +180,7 @@ impl Repository {
             )
         }))
         .await;
-        finished.store(true, Ordering::SeqCst);
-        dropped.armed = false;
+        downloading.finish();
         let hashed = hasher
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?;
