@@ -28,6 +28,7 @@ pub struct Context {
     client: Arc<OnceLock<Arc<Client>>>,
     index: Arc<std::sync::Mutex<Option<Arc<SearchIndex>>>>,
     index_dir: Option<std::path::PathBuf>,
+    timestamp_server: Option<String>,
 }
 
 impl std::fmt::Debug for Context {
@@ -38,6 +39,7 @@ impl std::fmt::Debug for Context {
             .field("credentials", &self.credentials.path())
             .field("offline", &self.offline)
             .field("concurrency", &self.concurrency)
+            .field("timestamp_server", &self.timestamp_server)
             .finish_non_exhaustive()
     }
 }
@@ -56,7 +58,29 @@ impl Context {
             client: Arc::default(),
             index: Arc::default(),
             index_dir: None,
+            timestamp_server: None,
         }
+    }
+
+    /// Ask the RFC 3161 time-stamping authority at `url` for a timestamp over every
+    /// signature this context's use cases make (sign, attest, approve, promote, rollback).
+    #[must_use]
+    pub fn with_timestamp_server(mut self, url: Option<String>) -> Context {
+        self.timestamp_server = url;
+        self
+    }
+
+    /// The time-stamping authority signatures are stamped by, when one was named; it is
+    /// reached through the registry client's HTTP settings.
+    ///
+    /// # Errors
+    /// As [`Context::client`].
+    pub fn timestamp_server(&self) -> Result<Option<crate::sign::timestamp::Server>> {
+        let Some(url) = &self.timestamp_server else {
+            return Ok(None);
+        };
+        let http = self.client()?.http().clone();
+        Ok(Some(crate::sign::timestamp::Server::new(url.clone(), http)))
     }
 
     /// How registries are reached (TLS, retries, timeouts, chunking).

@@ -58,6 +58,9 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const COSIGN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
 /// The layer annotation holding a keyless signature's Fulcio certificate (PEM).
 pub const COSIGN_CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
+/// The annotation where cosign keeps an RFC 3161 timestamp over a `.sig` layer's signature
+/// (or an `.att` layer's envelope): `{"SignedRFC3161Timestamp": "<base64 DER>"}`.
+pub const COSIGN_RFC3161_TIMESTAMP: &str = "dev.sigstore.cosign/rfc3161timestamp";
 /// The annotation naming a `.att` layer's predicate type.
 pub const COSIGN_PREDICATE_TYPE: &str = "predicateType";
 /// Referrer annotation: `message-signature` or `dsse-envelope`.

@@ -1078,10 +1078,10 @@ impl Client {
         policy: Option<PathBuf>,
     ) -> PyResult<Py<PyAny>> {
         let repository = reference(py, repository)?;
-        let keys = trusted_keys(py, policy, keys)?;
+        let trust = trust_policy(py, policy, keys)?;
         let ctx = self.ctx.clone().with_concurrency(8);
         let found = block(py, &self.quiet(), || {
-            ops::versions(&ctx, &repository, &keys)
+            ops::versions(&ctx, &repository, &trust)
         })?;
         record(py, "Versions", &found)
     }
@@ -1143,10 +1143,10 @@ impl Client {
         policy: Option<PathBuf>,
     ) -> PyResult<Py<PyAny>> {
         let repository = reference(py, repository)?;
-        let keys = trusted_keys(py, policy, keys)?;
+        let trust = trust_policy(py, policy, keys)?;
         let ctx = self.ctx.clone().with_concurrency(8);
         let events = block(py, &self.quiet(), || {
-            ops::history(&ctx, &repository, &keys, alias)
+            ops::history(&ctx, &repository, &trust, alias)
         })?;
         record(py, "EventList", &events)
     }
@@ -1162,9 +1162,9 @@ impl Client {
         depth: usize,
     ) -> PyResult<Py<PyAny>> {
         let reference = self::reference(py, reference)?;
-        let keys = trusted_keys(py, policy, keys)?;
+        let trust = trust_policy(py, policy, keys)?;
         let graph = block(py, &self.quiet(), || {
-            ops::lineage(&self.ctx, &reference, &keys, depth)
+            ops::lineage(&self.ctx, &reference, trust.keys(), depth)
         })?;
         record(py, "Graph", &graph)
     }
@@ -1394,14 +1394,17 @@ impl Mover {
     }
 }
 
-fn trusted_keys(
+/// The policy `policy=` or `keys=` describe (everything it trusts: keys, keyless
+/// identities, time-stamping authorities); trusting no one without either.
+fn trust_policy(
     py: Python<'_>,
     policy: Option<PathBuf>,
     keys: Option<Bound<'_, PyAny>>,
-) -> PyResult<Vec<modelark::verify::TrustedKey>> {
-    Ok(trust(py, policy, paths(keys.as_ref())?)?
-        .map(|t| t.trusted_keys().to_vec())
-        .unwrap_or_default())
+) -> PyResult<modelark::verify::Policy> {
+    Ok(trust(py, policy, paths(keys.as_ref())?)?.map_or_else(
+        || modelark::verify::Policy::trust_keys(Vec::new()),
+        |t| t.rules().clone(),
+    ))
 }
 
 fn signature_format(py: Python<'_>, text: &str) -> PyResult<Format> {

@@ -89,9 +89,10 @@ fn who(by: &Option<String>) -> String {
 }
 
 pub async fn list_versions(args: VersionsArgs, env: &Env) -> anyhow::Result<()> {
-    let keys = args.trust.keys()?;
+    let trust = args.trust.policy()?;
     let ctx = env.context(args.json)?.with_concurrency(args.concurrency);
-    let found = ops::versions(&ctx, &args.repository, &keys).await?;
+    let found = ops::versions(&ctx, &args.repository, &trust).await?;
+    let keys = trust.keys();
     if args.json {
         return output::json(&found);
     }
@@ -203,7 +204,10 @@ impl Mover {
 
 pub async fn promote(args: PromoteArgs, env: &Env) -> anyhow::Result<()> {
     let mover = args.record.load()?;
-    let ctx = env.context(args.record.json)?.with_concurrency(8);
+    let ctx = args
+        .record
+        .key
+        .context(env.context(args.record.json)?.with_concurrency(8));
     let how = mover.how(&args.record);
     let moved = ops::promote(&ctx, &args.reference, &args.alias, &how).await?;
     print_moved(args.record.json, &args.reference.without_selector(), &moved)
@@ -211,7 +215,10 @@ pub async fn promote(args: PromoteArgs, env: &Env) -> anyhow::Result<()> {
 
 pub async fn rollback(args: RollbackArgs, env: &Env) -> anyhow::Result<()> {
     let mover = args.record.load()?;
-    let ctx = env.context(args.record.json)?.with_concurrency(8);
+    let ctx = args
+        .record
+        .key
+        .context(env.context(args.record.json)?.with_concurrency(8));
     let how = mover.how(&args.record);
     let moved = ops::rollback(&ctx, &args.repository, &args.alias, &how).await?;
     print_moved(
@@ -222,9 +229,9 @@ pub async fn rollback(args: RollbackArgs, env: &Env) -> anyhow::Result<()> {
 }
 
 pub async fn show_history(args: HistoryArgs, env: &Env) -> anyhow::Result<()> {
-    let keys = args.trust.keys()?;
+    let trust = args.trust.policy()?;
     let ctx = env.context(args.json)?.with_concurrency(8);
-    let events = ops::history(&ctx, &args.repository, &keys, args.alias.as_deref()).await?;
+    let events = ops::history(&ctx, &args.repository, &trust, args.alias.as_deref()).await?;
     if args.json {
         return output::json(&events);
     }

@@ -33,6 +33,17 @@ pub struct SigningKey {
     /// Read the key's password from stdin (else COSIGN_PASSWORD, else "" then a prompt).
     #[arg(long)]
     password_stdin: bool,
+    /// Ask this RFC 3161 time-stamping authority for a timestamp over the signature,
+    /// stored where cosign and Sigstore bundles keep it (cosign: --timestamp-server-url).
+    #[arg(long, value_name = "URL", alias = "timestamp-server-url")]
+    timestamp_server: Option<String>,
+}
+
+impl SigningKey {
+    /// The context signing runs in: `ctx`, stamping by the --timestamp-server, if any.
+    pub fn context(&self, ctx: modelark::Context) -> modelark::Context {
+        ctx.with_timestamp_server(self.timestamp_server.clone())
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
@@ -199,7 +210,11 @@ fn print_signed(json: bool, signed: &ops::Signed, what: &str) -> anyhow::Result<
     if json {
         return output::json(signed);
     }
-    output::line(format!("{what} {} ({})", signed.reference, signed.stored))
+    output::line(format!("{what} {} ({})", signed.reference, signed.stored))?;
+    if let Some(time) = &signed.timestamped {
+        output::line(format!("timestamped at {time}"))?;
+    }
+    Ok(())
 }
 
 pub async fn sign(args: SignArgs, env: &Env) -> anyhow::Result<()> {
@@ -209,7 +224,7 @@ pub async fn sign(args: SignArgs, env: &Env) -> anyhow::Result<()> {
         .iter()
         .map(|a| key_value(a))
         .collect::<Result<_, _>>()?;
-    let ctx = env.context(args.json)?;
+    let ctx = args.key.context(env.context(args.json)?);
     let signed = ops::sign(&ctx, &args.reference, &key, claims, args.format.into()).await?;
     print_signed(args.json, &signed, "signed")
 }
@@ -217,7 +232,7 @@ pub async fn sign(args: SignArgs, env: &Env) -> anyhow::Result<()> {
 pub async fn attest(args: AttestArgs, env: &Env) -> anyhow::Result<()> {
     let key = load_private_key(&args.key)?;
     let predicate = args.predicate.as_deref().map(read_predicate).transpose()?;
-    let ctx = env.context(args.json)?;
+    let ctx = args.key.context(env.context(args.json)?);
     let format = args.format.into();
     let signed = ops::attest(&ctx, &args.reference, &key, &args.kind, predicate, format).await?;
     print_signed(args.json, &signed, "attested")
@@ -266,7 +281,7 @@ pub async fn approve(
         time: predicate::now_rfc3339(),
         expires,
     };
-    let ctx = env.context(args.json)?;
+    let ctx = args.key.context(env.context(args.json)?);
     let signed = ops::approve(&ctx, &args.reference, &key, &approval).await?;
     let verb = match decision {
         predicate::Decision::Approved => format!("approved for {}:", args.environment),

@@ -20,6 +20,13 @@ pub struct TrustArgs {
     keys: Vec<PathBuf>,
     #[command(flatten)]
     keyless: KeylessArgs,
+    /// Trust RFC 3161 timestamps by this time-stamping authority: a PEM file of its
+    /// certificate chain, the TSA's certificate first (repeatable; as cosign's flag).
+    #[arg(long = "timestamp-certificate-chain", value_name = "PEM")]
+    timestamp_chains: Vec<PathBuf>,
+    /// Count a signature or attestation only with a timestamp by a trusted authority.
+    #[arg(long, requires = "timestamp_chains")]
+    require_timestamp: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -181,13 +188,32 @@ impl TrustArgs {
     /// The trust these flags describe, if any.
     pub fn load(&self) -> anyhow::Result<Option<Trust>> {
         let keyless = self.keyless.load()?;
-        if self.policy.is_some() {
-            return Ok(load_policy(self.policy.as_ref())?.map(|t| t.with_keyless(keyless)));
-        }
-        if self.keys.is_empty() && keyless.is_none() {
+        let trust = if self.policy.is_some() {
+            load_policy(self.policy.as_ref())?.map(|t| t.with_keyless(keyless))
+        } else if self.keys.is_empty() && keyless.is_none() {
+            None
+        } else {
+            Some(Trust::load_keys(&self.keys)?.with_keyless(keyless))
+        };
+        let Some(trust) = trust else {
             return Ok(None);
+        };
+        let mut authorities = Vec::new();
+        for path in &self.timestamp_chains {
+            authorities.push(ops::verify::load_timestamp_authority(path)?);
         }
-        Ok(Some(Trust::load_keys(&self.keys)?.with_keyless(keyless)))
+        Ok(Some(trust.with_timestamp_authorities(
+            authorities,
+            self.require_timestamp,
+        )))
+    }
+
+    /// The policy these flags describe; trusting no one when no flag was given.
+    pub fn policy(&self) -> anyhow::Result<modelark::verify::Policy> {
+        Ok(self.load()?.map_or_else(
+            || modelark::verify::Policy::trust_keys(Vec::new()),
+            |t| t.rules().clone(),
+        ))
     }
 
     /// The trusted keys (none when no flag was given).

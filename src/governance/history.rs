@@ -9,7 +9,7 @@ use crate::digest::Digest;
 use crate::error::Result;
 use crate::reference::Tag;
 use crate::sign::predicate::{self, Approval, Promotion};
-use crate::sign::{self, Format, PrivateKey};
+use crate::sign::{self, Format, Signer};
 use crate::store::Endpoint;
 use crate::verify::AttestationCheck;
 
@@ -44,6 +44,8 @@ pub struct Record {
     pub signers: Vec<String>,
     /// The model it is attached to.
     pub attached_to: Digest,
+    /// When it was made: its trusted timestamp, else the time it claims.
+    pub time: Option<time::OffsetDateTime>,
 }
 
 /// Every promotion record in `versions` (verified or not), oldest first.
@@ -62,11 +64,13 @@ pub fn records(versions: &Versions) -> Vec<Record> {
                         Vec::new()
                     },
                     attached_to: v.digest.clone(),
+                    time: a.time(),
                 })
             })
         })
         .collect();
-    out.sort_by(|a, b| a.promotion.time.cmp(&b.promotion.time));
+    // A trusted timestamp orders records; a signer's own clock only without one.
+    out.sort_by_key(|r| r.time);
     out
 }
 
@@ -228,7 +232,7 @@ pub async fn move_alias(
     endpoint: &Endpoint,
     version: &Tag,
     alias: &Tag,
-    key: &PrivateKey,
+    signer: &Signer<'_>,
     by: &str,
     reason: Option<String>,
     action: &str,
@@ -275,7 +279,7 @@ pub async fn move_alias(
     sign::attest(
         endpoint,
         &descriptor,
-        key,
+        signer,
         predicate::PROMOTION,
         predicate,
         Format::Cosign,

@@ -16,7 +16,7 @@ use crate::reference::Tag;
 use crate::sign::attach;
 use crate::sign::predicate::{self, Approval, Decision};
 use crate::store::Endpoint;
-use crate::verify::{Evidence, TrustedKey};
+use crate::verify::{AttestationCheck, Evidence, Policy};
 
 /// The version a tag names, when it is a version tag.
 pub fn version_of(tag: &Tag) -> Option<semver::Version> {
@@ -181,15 +181,11 @@ pub struct Versions {
 
 /// Lists every version of the repository behind `endpoint`, reading manifests, configs and
 /// attachments (never weights) `concurrency` at a time, and checks signatures and approvals
-/// against `keys`.
+/// against what `trust` trusts (keys, keyless identities, time-stamping authorities).
 ///
 /// # Errors
 /// Transport errors; a repository that does not exist.
-pub async fn list(
-    endpoint: &Endpoint,
-    keys: &[TrustedKey],
-    concurrency: usize,
-) -> Result<Versions> {
+pub async fn list(endpoint: &Endpoint, trust: &Policy, concurrency: usize) -> Result<Versions> {
     let tags = endpoint.tags().await?;
     let alias_tags: Vec<Tag> = tags.iter().filter(|t| is_alias(t)).cloned().collect();
     let aliases: BTreeMap<String, Digest> = stream::iter(alias_tags)
@@ -218,7 +214,7 @@ pub async fn list(
                 };
                 let view = describe(endpoint, &descriptor, &bytes).await?;
                 let attached = attach::discover(endpoint, &descriptor.digest).await?;
-                let evidence = Evidence::collect(&descriptor.digest, &attached, keys);
+                let evidence = Evidence::collect_under(&descriptor.digest, &attached, trust);
                 Ok::<_, crate::Error>(Some(info(&tag, view, evidence, aliases, now)))
             }
         })
@@ -277,7 +273,8 @@ type ByEnvironment = BTreeMap<String, Vec<String>>;
 /// Each key's latest verified decision per environment, split into unexpired approvals and
 /// rejections.
 pub fn decisions(evidence: &Evidence, now: time::OffsetDateTime) -> (ByEnvironment, ByEnvironment) {
-    let mut latest: BTreeMap<(String, String), Approval> = BTreeMap::new();
+    // Ordered and expired by the trusted timestamp, when there is one.
+    let mut latest: BTreeMap<(String, String), (Approval, &AttestationCheck)> = BTreeMap::new();
     for check in evidence.attestations_of(predicate::APPROVAL) {
         let Some(approval) = check
             .statement
@@ -290,16 +287,16 @@ pub fn decisions(evidence: &Evidence, now: time::OffsetDateTime) -> (ByEnvironme
             let key = (approval.environment.clone(), signer.clone());
             let newer = latest
                 .get(&key)
-                .is_none_or(|old| old.decided_at() <= approval.decided_at());
+                .is_none_or(|(_, old)| old.time() <= check.time());
             if newer {
-                latest.insert(key, approval.clone());
+                latest.insert(key, (approval.clone(), check));
             }
         }
     }
     let (mut approvals, mut rejections) = (ByEnvironment::new(), ByEnvironment::new());
-    for ((environment, signer), approval) in latest {
+    for ((environment, signer), (approval, check)) in latest {
         match approval.decision {
-            Decision::Approved if !approval.expired(now) => {
+            Decision::Approved if !approval.expired(now - check.drift()) => {
                 approvals.entry(environment).or_default().push(signer)
             }
             Decision::Approved => {}

@@ -6,44 +6,42 @@ use crate::error::{Op, Result};
 use crate::governance::history::{self, Event, Moved};
 use crate::governance::versions::{self, Versions};
 use crate::reference::{Reference, Tag};
-use crate::sign::PrivateKey;
+use crate::sign::{PrivateKey, Signer};
 use crate::store::Endpoint;
 use crate::verify::{Policy, TrustedKey};
 
 use super::Error;
 use super::verify::enforce;
 
-/// Lists a repository's versions (semver order) with their signatures by `keys`,
-/// approvals and aliases; reads manifests, configs and attachments, never weights.
+/// Lists a repository's versions (semver order) with their signatures and approvals as
+/// `trust` verifies them (its keys, keyless identities and time-stamping authorities;
+/// [`Policy::trust_keys`] for bare keys), and aliases; reads manifests, configs and
+/// attachments, never weights.
 ///
 /// # Errors
 /// Transport and store errors.
-pub async fn versions(
-    ctx: &Context,
-    repository: &Reference,
-    keys: &[TrustedKey],
-) -> Result<Versions> {
+pub async fn versions(ctx: &Context, repository: &Reference, trust: &Policy) -> Result<Versions> {
     let repository = repository.without_selector();
     let endpoint = ctx.endpoint(&repository, false)?;
-    versions::list(&endpoint, keys, ctx.concurrency())
+    versions::list(&endpoint, trust, ctx.concurrency())
         .await
         .op(|| format!("failed to list the versions of {repository}"))
 }
 
 /// The timeline of versions, signatures, approvals and alias moves (only `alias`'s moves
-/// when given), each marked verified or not under `keys`.
+/// when given), each marked verified or not under `trust`, as [`versions`] verifies them.
 ///
 /// # Errors
 /// Transport and store errors.
 pub async fn history(
     ctx: &Context,
     repository: &Reference,
-    keys: &[TrustedKey],
+    trust: &Policy,
     alias: Option<&str>,
 ) -> Result<Vec<Event>> {
     let repository = repository.without_selector();
     let endpoint = ctx.endpoint(&repository, false)?;
-    let found = versions::list(&endpoint, keys, ctx.concurrency())
+    let found = versions::list(&endpoint, trust, ctx.concurrency())
         .await
         .op(|| format!("failed to read the history of {repository}"))?;
     Ok(history::timeline(&found, alias))
@@ -71,6 +69,7 @@ impl Move<'_> {
     /// signed record (`action`: promote or rollback).
     async fn apply(
         &self,
+        ctx: &Context,
         endpoint: &Endpoint,
         repository: &Reference,
         version: &Tag,
@@ -82,7 +81,12 @@ impl Move<'_> {
             enforce(endpoint, &model, policy, Some(alias.as_str())).await?;
         }
         let reason = self.reason.map(str::to_owned);
-        history::move_alias(endpoint, version, alias, self.key, self.by, reason, action)
+        let server = ctx.timestamp_server()?;
+        let signer = Signer {
+            key: self.key,
+            timestamps: server.as_ref(),
+        };
+        history::move_alias(endpoint, version, alias, &signer, self.by, reason, action)
             .await
             .op(|| format!("failed to {action} {model} to {alias}"))
     }
@@ -108,7 +112,7 @@ pub async fn promote(
     };
     let endpoint = ctx.endpoint(reference, false)?;
     let repository = reference.without_selector();
-    how.apply(&endpoint, &repository, &version, alias, "promote")
+    how.apply(ctx, &endpoint, &repository, &version, alias, "promote")
         .await
 }
 
@@ -135,10 +139,15 @@ pub async fn rollback(
         });
     }
     let what = || format!("failed to roll back {repository}:{alias}");
-    let found = versions::list(&endpoint, &keys, ctx.concurrency())
+    let mut trust = Policy::trust_keys(keys);
+    if let Some(policy) = how.policy {
+        let stamps = policy.timestamps();
+        trust = trust.with_timestamp_authorities(stamps.authorities.clone(), stamps.required);
+    }
+    let found = versions::list(&endpoint, &trust, ctx.concurrency())
         .await
         .op(what)?;
     let target = history::rollback_target(&found, alias.as_str()).op(what)?;
-    how.apply(&endpoint, &repository, &target, alias, "rollback")
+    how.apply(ctx, &endpoint, &repository, &target, alias, "rollback")
         .await
 }

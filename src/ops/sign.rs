@@ -11,7 +11,7 @@ use crate::digest::Digest;
 use crate::error::{Op, Result};
 use crate::oci::Descriptor;
 use crate::reference::Reference;
-use crate::sign::{self, Format, PrivateKey, predicate};
+use crate::sign::{self, Format, PrivateKey, Signer, predicate};
 use crate::store::{Endpoint, Resolved};
 
 /// A signature or attestation made.
@@ -25,23 +25,28 @@ pub struct Signed {
     pub stored: String,
     /// The signing key's id.
     pub key: String,
+    /// The time a time-stamping authority vouched for (RFC 3339), when one was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamped: Option<String>,
 }
 
 impl Signed {
     fn new(
         reference: &Reference,
         subject: &Descriptor,
-        stored: &Descriptor,
+        stored: &sign::Stored,
         key: &PrivateKey,
     ) -> Signed {
+        let descriptor = &stored.descriptor;
         Signed {
             reference: reference.with_digest(subject.digest.clone()),
             digest: subject.digest.clone(),
-            stored: match stored.artifact_type.as_deref() {
-                Some(_) => format!("referrer {}", stored.digest),
-                None => stored.digest.to_string(),
+            stored: match descriptor.artifact_type.as_deref() {
+                Some(_) => format!("referrer {}", descriptor.digest),
+                None => descriptor.digest.to_string(),
             },
             key: key.public_key().key_id(),
+            timestamped: stored.timestamped.map(sign::x509::rfc3339),
         }
     }
 }
@@ -71,7 +76,12 @@ pub async fn sign(
 ) -> Result<Signed> {
     let endpoint = ctx.endpoint(reference, false)?;
     let model = model(&endpoint, reference).await?;
-    let stored = sign::sign(&endpoint, &model, key, claims, format)
+    let server = ctx.timestamp_server()?;
+    let signer = Signer {
+        key,
+        timestamps: server.as_ref(),
+    };
+    let stored = sign::sign(&endpoint, &model, &signer, claims, format)
         .await
         .op(|| format!("failed to sign {reference}"))?;
     Ok(Signed::new(reference, &model.descriptor, &stored, key))
@@ -115,10 +125,15 @@ pub async fn attest(
         serde_json::from_value::<predicate::Approval>(predicate.clone())
             .map_err(Error::NotAnApproval)?;
     }
+    let server = ctx.timestamp_server()?;
+    let signer = Signer {
+        key,
+        timestamps: server.as_ref(),
+    };
     let stored = sign::attest(
         &endpoint,
         &resolved.descriptor,
-        key,
+        &signer,
         &predicate_type,
         predicate,
         format,
@@ -142,10 +157,15 @@ pub async fn approve(
     let endpoint = ctx.endpoint(reference, false)?;
     let subject = subject(&endpoint, reference).await?;
     let predicate = serde_json::to_value(approval).map_err(Error::NotAnApproval)?;
+    let server = ctx.timestamp_server()?;
+    let signer = Signer {
+        key,
+        timestamps: server.as_ref(),
+    };
     let stored = sign::attest(
         &endpoint,
         &subject,
-        key,
+        &signer,
         predicate::APPROVAL,
         predicate,
         Format::Cosign,

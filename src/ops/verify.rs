@@ -45,6 +45,21 @@ impl Trust {
         }
     }
 
+    /// The same trust, also trusting RFC 3161 timestamps by `authorities`; with
+    /// `required`, a record counts only with one.
+    pub fn with_timestamp_authorities(
+        self,
+        authorities: Vec<crate::sign::timestamp::Authority>,
+        required: bool,
+    ) -> Trust {
+        Trust {
+            policy: self
+                .policy
+                .with_timestamp_authorities(authorities, required),
+            from_policy: self.from_policy,
+        }
+    }
+
     /// Loads the trust policy at `path`.
     ///
     /// # Errors
@@ -78,6 +93,34 @@ impl Trust {
     pub fn trusted_keys(&self) -> &[TrustedKey] {
         self.policy.keys()
     }
+}
+
+/// Reads a time-stamping authority's certificate chain (PEM, its own certificate first).
+///
+/// # Errors
+/// A file that cannot be read or holds no certificate.
+pub fn load_timestamp_authority(path: &Path) -> Result<crate::sign::timestamp::Authority> {
+    let what = || {
+        format!(
+            "failed to read the timestamp certificate chain {}",
+            path.display()
+        )
+    };
+    let pem = fs_err::read_to_string(path)
+        .map_err(crate::store::Error::from)
+        .op(what)?;
+    let chain = crate::sign::x509::Cert::from_pem_chain(&pem)
+        .ok()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| crate::sign::Error::Key {
+            reason: "it holds no PEM certificate".into(),
+        })
+        .op(what)?;
+    Ok(crate::sign::timestamp::Authority {
+        chain,
+        start: 0,
+        end: None,
+    })
 }
 
 /// Reads public keys (PEM files), each named by its path.
@@ -154,7 +197,7 @@ async fn check(
     let attached = attach::discover(endpoint, digest)
         .await
         .op(|| format!("failed to read the signatures of {reference}"))?;
-    let mut evidence = Evidence::collect_with(digest, &attached, policy.keys(), policy.keyless());
+    let mut evidence = Evidence::collect_under(digest, &attached, policy);
     evidence.require_claims(claims);
     let now = time::OffsetDateTime::now_utc();
     let verdict = match alias {
@@ -312,7 +355,8 @@ pub async fn verify_attestation_with(
     let attached = attach::discover(&endpoint, digest)
         .await
         .op(|| format!("failed to read the attestations of {reference}"))?;
-    let evidence = Evidence::collect_with(digest, &attached, keys, keyless);
+    let trust = Policy::trust_keys(keys.to_vec()).with_keyless(keyless.cloned());
+    let evidence = Evidence::collect_under(digest, &attached, &trust);
     let verified = evidence
         .attestations_of(&predicate_type)
         .map(|a| VerifiedStatement {

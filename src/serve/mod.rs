@@ -683,20 +683,7 @@ impl From<crate::Error> for ApiError {
     }
 }
 
-/// The error and its causes in one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let next = e.to_string();
-        if !text.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        cause = e.source();
-    }
-    text
-}
+use crate::error::chain;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

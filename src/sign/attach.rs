@@ -49,6 +49,72 @@ pub struct FoundSignature {
     pub source: String,
     /// It names a signing certificate (keyless or certificate mode): no key alone counts.
     pub certificate: bool,
+    /// Its RFC 3161 timestamps.
+    pub timestamps: Timestamps,
+}
+
+/// The RFC 3161 timestamps of one signature as found, with the bytes they must be over.
+#[derive(Clone, Debug, Default)]
+pub struct Timestamps {
+    /// Each timestamp (a DER TimeStampResp, or a bare token).
+    pub tokens: Vec<Vec<u8>>,
+    /// What they are over: a `.sig` layer's signature, an `.att` layer's envelope bytes
+    /// (as cosign stamps them), a bundle's signature.
+    pub over: Vec<u8>,
+    /// Why the timestamps could not be read, when they could not.
+    pub problem: Option<String>,
+}
+
+impl Timestamps {
+    /// cosign's annotation on a layer, over `over`.
+    fn of_layer(layer: &Descriptor, over: &[u8]) -> Timestamps {
+        let Some(value) = layer.annotations.get(media_types::COSIGN_RFC3161_TIMESTAMP) else {
+            return Timestamps::default();
+        };
+        #[derive(serde::Deserialize)]
+        struct Annotation {
+            #[serde(rename = "SignedRFC3161Timestamp")]
+            signed: String,
+        }
+        let token = serde_json::from_str::<Annotation>(value)
+            .map_err(|e| e.to_string())
+            .and_then(|a| super::decode_base64(&a.signed).map_err(|e| e.to_string()));
+        match token {
+            Ok(token) => Timestamps {
+                tokens: vec![token],
+                over: over.to_vec(),
+                problem: None,
+            },
+            Err(e) => Timestamps {
+                problem: Some(format!(
+                    "its {} annotation does not parse: {e}",
+                    media_types::COSIGN_RFC3161_TIMESTAMP
+                )),
+                ..Timestamps::default()
+            },
+        }
+    }
+
+    /// A bundle's, over its signature.
+    pub fn of_bundle(bundle: &Bundle) -> Timestamps {
+        let read = || -> std::result::Result<Timestamps, String> {
+            let tokens = bundle.rfc3161_timestamps()?;
+            let over = if tokens.is_empty() {
+                Vec::new()
+            } else {
+                bundle.signature_bytes()?
+            };
+            Ok(Timestamps {
+                tokens,
+                over,
+                problem: None,
+            })
+        };
+        read().unwrap_or_else(|e| Timestamps {
+            problem: Some(e),
+            ..Timestamps::default()
+        })
+    }
 }
 
 /// One DSSE envelope as found, from a `.att` layer or a bundle referrer.
@@ -62,6 +128,8 @@ pub struct FoundEnvelope {
     pub certificate: bool,
     /// The bundle it came in, when it came in one (its certificate and log entry).
     pub bundle: Option<Box<Bundle>>,
+    /// Its RFC 3161 timestamps.
+    pub timestamps: Timestamps,
 }
 
 /// One OpenSSF model-signing bundle as found, with how its files compare with the model's.
@@ -74,6 +142,8 @@ pub struct FoundModelSignature {
     pub comparison: std::result::Result<Comparison, String>,
     /// Where it was found.
     pub source: String,
+    /// Its RFC 3161 timestamps.
+    pub timestamps: Timestamps,
 }
 
 /// Everything attached to one manifest digest.
@@ -423,6 +493,7 @@ pub async fn discover(endpoint: &Endpoint, digest: &Digest) -> Result<Attached> 
             .map(|s| super::decode_base64(s))
         {
             Some(Ok(signature)) => found.signatures.push(FoundSignature {
+                timestamps: Timestamps::of_layer(&layer, &signature),
                 payload: blob,
                 signature,
                 source,
@@ -450,6 +521,7 @@ pub async fn discover(endpoint: &Endpoint, digest: &Digest) -> Result<Attached> 
                     .annotations
                     .contains_key(media_types::COSIGN_CERTIFICATE),
                 bundle: None,
+                timestamps: Timestamps::of_layer(&layer, &blob),
             }),
             Err(e) => found.problems.push(format!("{source}: {e}")),
         }
@@ -479,11 +551,13 @@ pub async fn discover(endpoint: &Endpoint, digest: &Digest) -> Result<Attached> 
                 envelope,
                 source,
                 certificate: super::dsse::has_certificate(&bundle),
+                timestamps: Timestamps::of_bundle(&bundle),
                 bundle: Some(Box::new(bundle)),
             });
             continue;
         }
         let source = format!("model-signing {source}");
+        let timestamps = Timestamps::of_bundle(&bundle);
         let signature = match ModelSignature::from_bundle(bundle) {
             Ok(signature) => signature,
             Err(e) => {
@@ -504,6 +578,7 @@ pub async fn discover(endpoint: &Endpoint, digest: &Digest) -> Result<Attached> 
             signature,
             comparison,
             source,
+            timestamps,
         });
     }
     Ok(found)

@@ -179,6 +179,22 @@ impl Envelope {
         })
     }
 
+    /// Its one signature's bytes: what a Sigstore bundle's timestamps and log entry are
+    /// over.
+    ///
+    /// # Errors
+    /// An envelope with no or several signatures, or one that is not base64.
+    pub fn signature_bytes(&self) -> Result<Vec<u8>, String> {
+        let [signature] = self.signatures.as_slice() else {
+            return Err(format!(
+                "the envelope has {} signatures, not one",
+                self.signatures.len()
+            ));
+        };
+        super::decode_base64(&signature.sig)
+            .map_err(|e| format!("the envelope signature is not base64: {e}"))
+    }
+
     /// The in-toto statement inside.
     ///
     /// # Errors
@@ -273,6 +289,65 @@ impl Bundle {
     /// Its JSON.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The signature its RFC 3161 timestamps are over: the envelope's, or the message
+    /// signature.
+    ///
+    /// # Errors
+    /// A bundle with neither, or a signature that is not base64.
+    pub fn signature_bytes(&self) -> Result<Vec<u8>, String> {
+        match (&self.dsse_envelope, &self.message_signature) {
+            (Some(envelope), _) => envelope.signature_bytes(),
+            (None, Some(message)) => super::decode_base64(&message.signature)
+                .map_err(|e| format!("the message signature is not base64: {e}")),
+            (None, None) => Err("the bundle holds no signature".into()),
+        }
+    }
+
+    /// The RFC 3161 timestamps (DER) it carries, in
+    /// `verificationMaterial.timestampVerificationData.rfc3161Timestamps`.
+    ///
+    /// # Errors
+    /// A timestamp that is not base64, or a list that is not one.
+    pub fn rfc3161_timestamps(&self) -> Result<Vec<Vec<u8>>, String> {
+        let Some(list) = self
+            .verification_material
+            .pointer("/timestampVerificationData/rfc3161Timestamps")
+        else {
+            return Ok(Vec::new());
+        };
+        let list = list.as_array().ok_or("rfc3161Timestamps is not a list")?;
+        list.iter()
+            .map(|t| {
+                let text = t
+                    .get("signedTimestamp")
+                    .and_then(|v| v.as_str())
+                    .ok_or("an RFC 3161 timestamp has no signedTimestamp")?;
+                super::decode_base64(text)
+                    .map_err(|e| format!("an RFC 3161 timestamp is not base64: {e}"))
+            })
+            .collect()
+    }
+
+    /// Adds an RFC 3161 timestamp (a DER TimeStampResp) where Sigstore bundles keep them.
+    pub fn add_rfc3161_timestamp(&mut self, response: &[u8]) {
+        let entry = serde_json::json!({"signedTimestamp": B64.encode(response)});
+        let material = &mut self.verification_material;
+        if !material.is_object() {
+            *material = serde_json::json!({});
+        }
+        let data = &mut material["timestampVerificationData"];
+        if !data.is_object() {
+            *data = serde_json::json!({});
+        }
+        match data
+            .get_mut("rfc3161Timestamps")
+            .and_then(|l| l.as_array_mut())
+        {
+            Some(list) => list.push(entry),
+            None => data["rfc3161Timestamps"] = serde_json::json!([entry]),
+        }
     }
 
     /// For a message-signature bundle: true when it signs exactly `digest` and verifies

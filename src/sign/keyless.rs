@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 use sha2::Digest as _;
 
-use super::dsse::{Bundle, Envelope};
+use super::dsse::Bundle;
 use super::x509::{Cert, Hash, SpkiKey, rfc3339, verify_chain};
 
 /// A Sigstore trusted root: the transparency logs, certificate authorities and CT logs a
@@ -215,6 +215,11 @@ impl TrustedRoot {
         })
     }
 
+    /// Its RFC 3161 time-stamping authorities.
+    pub fn timestamp_authorities(&self) -> &[super::timestamp::Authority] {
+        &self.timestamp_authorities
+    }
+
     /// Reads a `trusted_root.json` file.
     ///
     /// # Errors
@@ -341,21 +346,6 @@ struct Material {
     x509_certificate_chain: Option<ChainJson>,
     #[serde(default)]
     tlog_entries: Vec<TlogEntry>,
-    #[serde(default)]
-    timestamp_verification_data: Option<TimestampData>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TimestampData {
-    #[serde(default)]
-    rfc3161_timestamps: Vec<SignedTimestamp>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SignedTimestamp {
-    signed_timestamp: String,
 }
 
 #[derive(Deserialize)]
@@ -422,7 +412,7 @@ impl Keyless {
             .as_ref()
             .ok_or("the bundle holds no DSSE envelope")?;
         let (leaf, intermediates, entry, stamps) = self.material(bundle)?;
-        let signature = envelope_signature(envelope)?;
+        let signature = envelope.signature_bytes()?;
         let payload = envelope.payload().map_err(|e| e.to_string())?;
         let (logged, log_valid) = self.check_log_entry(&entry, |body| {
             check_dsse_body(body, &payload, &signature, &leaf)
@@ -488,13 +478,7 @@ impl Keyless {
                     .into(),
             );
         }
-        let stamps = material
-            .timestamp_verification_data
-            .map(|t| t.rfc3161_timestamps)
-            .unwrap_or_default()
-            .iter()
-            .map(|t| b64(&t.signed_timestamp, "an RFC 3161 timestamp"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let stamps = bundle.rfc3161_timestamps()?;
         Ok((leaf, certs, entries.remove(0), stamps))
     }
 
@@ -620,16 +604,6 @@ impl Keyless {
             integrated_time: time,
         })
     }
-}
-
-fn envelope_signature(envelope: &Envelope) -> Result<Vec<u8>, String> {
-    let [signature] = envelope.signatures.as_slice() else {
-        return Err(format!(
-            "the envelope has {} signatures, not one",
-            envelope.signatures.len()
-        ));
-    };
-    b64(&signature.sig, "the envelope signature")
 }
 
 /// A `dsse` v0.0.1 body must record this payload, this signature and this certificate.

@@ -88,6 +88,14 @@ pub enum Error {
         /// What to do instead.
         hint: String,
     },
+    /// A time-stamping authority that did not give a usable timestamp.
+    #[error("the timestamp server {server} {reason}")]
+    Timestamp {
+        /// The server's URL.
+        server: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// An expiry that is neither an RFC 3339 time nor a duration.
     #[error("{text:?} is neither an RFC 3339 time nor a duration like 90d, 12h or 30m")]
     Expiry {
@@ -110,37 +118,112 @@ pub enum Format {
     ModelSigning,
 }
 
+/// A signature or attestation as stored.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    /// The manifest that now holds it (a `.sig`/`.att` manifest, or a bundle referrer).
+    pub descriptor: Descriptor,
+    /// The time a time-stamping authority vouched for, when one was asked (seconds since
+    /// the epoch).
+    pub timestamped: Option<u64>,
+}
+
+/// How a signature is made: the key, and the time-stamping authority that stamps it, if any.
+#[derive(Clone, Copy, Debug)]
+pub struct Signer<'a> {
+    /// The signing key.
+    pub key: &'a PrivateKey,
+    /// Asked for an RFC 3161 timestamp over every signature made, when given.
+    pub timestamps: Option<&'a timestamp::Server>,
+}
+
+impl<'a> Signer<'a> {
+    /// Signing with `key` alone.
+    pub fn key(key: &'a PrivateKey) -> Signer<'a> {
+        Signer {
+            key,
+            timestamps: None,
+        }
+    }
+
+    async fn stamp(&self, message: &[u8]) -> Result<Option<timestamp::Granted>> {
+        match self.timestamps {
+            Some(server) => Ok(Some(server.stamp(message).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stamps the bytes a cosign layer's timestamp is over, as cosign's annotation.
+    async fn stamp_layer(&self, layer: &mut Descriptor, message: &[u8]) -> Result<Option<u64>> {
+        let Some(granted) = self.stamp(message).await? else {
+            return Ok(None);
+        };
+        let value = serde_json::json!({
+            "SignedRFC3161Timestamp":
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &granted.response),
+        });
+        layer.annotations.insert(
+            media_types::COSIGN_RFC3161_TIMESTAMP.into(),
+            value.to_string(),
+        );
+        Ok(Some(granted.time))
+    }
+
+    /// Stamps a bundle's signature where Sigstore bundles keep timestamps.
+    async fn stamp_bundle(&self, bundle: &mut Bundle) -> Result<Option<u64>> {
+        let signature = bundle
+            .signature_bytes()
+            .map_err(|reason| Error::Malformed {
+                what: "the bundle just made".into(),
+                reason,
+            })?;
+        let Some(granted) = self.stamp(&signature).await? else {
+            return Ok(None);
+        };
+        bundle.add_rfc3161_timestamp(&granted.response);
+        Ok(Some(granted.time))
+    }
+}
+
 /// Signs the manifest `subject` in `endpoint`, adding to any signatures it has, and
-/// returns the descriptor of the manifest that now holds the signature.
+/// returns the manifest that now holds the signature.
 ///
 /// # Errors
-/// Transport and I/O errors.
+/// Transport and I/O errors; [`Error::Timestamp`] when the time-stamping authority gives
+/// no usable timestamp (nothing is attached then).
 pub async fn sign(
     endpoint: &Endpoint,
     model: &Resolved,
-    key: &PrivateKey,
+    signer: &Signer<'_>,
     claims: BTreeMap<String, String>,
     format: Format,
-) -> Result<Descriptor> {
+) -> Result<Stored> {
     let identity = endpoint.display_name();
     let subject = &model.descriptor;
+    let key = signer.key;
     match format {
         Format::Cosign => {
             let payload = payload::Payload::new(&identity, &subject.digest, claims).to_bytes();
             let signature = key.sign(&payload);
             let mut layer = Descriptor::of(media_types::COSIGN_SIMPLE_SIGNING, &payload);
+            let timestamped = signer.stamp_layer(&mut layer, &signature).await?;
             layer.annotations.insert(
                 media_types::COSIGN_SIGNATURE.into(),
                 base64::Engine::encode(&base64::engine::general_purpose::STANDARD, signature),
             );
-            attach::append_layer(endpoint, &attach::sig_tag(&subject.digest), layer, payload).await
+            let tag = attach::sig_tag(&subject.digest);
+            let descriptor = attach::append_layer(endpoint, &tag, layer, payload).await?;
+            Ok(Stored {
+                descriptor,
+                timestamped,
+            })
         }
         Format::Bundle => {
             let claims = serde_json::to_value(claims).unwrap_or_default();
             attest(
                 endpoint,
                 subject,
-                key,
+                signer,
                 predicate::COSIGN_SIGN_V1,
                 claims,
                 Format::Bundle,
@@ -159,14 +242,19 @@ pub async fn sign(
             }
             let name = identity.rsplit('/').next().unwrap_or(&identity);
             let files = model_signing::ModelFiles::from_manifest(name, &model.manifest)?;
-            let bundle = model_signing::sign(&files, key);
-            attach::attach_bundle(
+            let mut bundle = model_signing::sign(&files, key);
+            let timestamped = signer.stamp_bundle(&mut bundle).await?;
+            let descriptor = attach::attach_bundle(
                 endpoint,
                 subject,
                 &bundle,
                 bundle_annotations(model_signing::PREDICATE_V1),
             )
-            .await
+            .await?;
+            Ok(Stored {
+                descriptor,
+                timestamped,
+            })
         }
     }
 }
@@ -190,18 +278,19 @@ pub fn bundle_annotations(predicate_type: &str) -> BTreeMap<String, String> {
 }
 
 /// Attests `predicate` of `predicate_type` about `subject`, in a DSSE envelope signed by
-/// `key`, and returns the descriptor of the manifest that holds it.
+/// the signer's key, and returns the manifest that holds it.
 ///
 /// # Errors
-/// Transport and I/O errors.
+/// Transport and I/O errors; [`Error::Timestamp`] as for [`sign()`].
 pub async fn attest(
     endpoint: &Endpoint,
     subject: &Descriptor,
-    key: &PrivateKey,
+    signer: &Signer<'_>,
     predicate_type: &str,
     predicate: serde_json::Value,
     format: Format,
-) -> Result<Descriptor> {
+) -> Result<Stored> {
+    let key = signer.key;
     let statement = Statement::new(
         &endpoint.display_name(),
         &subject.digest,
@@ -217,17 +306,29 @@ pub async fn attest(
                 media_types::COSIGN_PREDICATE_TYPE.into(),
                 predicate_type.to_owned(),
             );
-            attach::append_layer(endpoint, &attach::att_tag(&subject.digest), layer, bytes).await
+            // cosign stamps an attestation's whole envelope (it has no bare signature).
+            let timestamped = signer.stamp_layer(&mut layer, &bytes).await?;
+            let tag = attach::att_tag(&subject.digest);
+            let descriptor = attach::append_layer(endpoint, &tag, layer, bytes).await?;
+            Ok(Stored {
+                descriptor,
+                timestamped,
+            })
         }
         Format::Bundle => {
-            let bundle = Bundle::new(envelope, &key.public_key());
-            attach::attach_bundle(
+            let mut bundle = Bundle::new(envelope, &key.public_key());
+            let timestamped = signer.stamp_bundle(&mut bundle).await?;
+            let descriptor = attach::attach_bundle(
                 endpoint,
                 subject,
                 &bundle,
                 bundle_annotations(predicate_type),
             )
-            .await
+            .await?;
+            Ok(Stored {
+                descriptor,
+                timestamped,
+            })
         }
         Format::ModelSigning => Err(Error::Unsupported {
             what: "an attestation in the model-signing format".into(),

@@ -7,7 +7,7 @@
 
 use sha2::Digest as _;
 
-use super::x509::{Cert, Hash, elements, rfc3339, signature_hash, tlv, verify_chain};
+use super::x509::{Cert, Hash, elements, encode, rfc3339, signature_hash, tlv, verify_chain};
 
 const SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
 const TST_INFO: &str = "1.2.840.113549.1.9.16.1.4";
@@ -27,9 +27,10 @@ pub struct Authority {
 }
 
 /// What a verified timestamp says.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Stamp {
     /// The time the authority vouches for, seconds since the epoch.
+    #[serde(serialize_with = "as_rfc3339")]
     pub time: u64,
     /// The authority's certificate subject.
     pub authority: String,
@@ -97,6 +98,132 @@ pub fn verify(token: &[u8], signature: &[u8], authorities: &[Authority]) -> Resu
     Err(last)
 }
 
+fn as_rfc3339<S: serde::Serializer>(time: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&rfc3339(*time))
+}
+
+/// An RFC 3161 time-stamping authority to ask (`sign --timestamp-server URL`), over the
+/// HTTP client the registries use (its CA file, proxy and timeouts).
+#[derive(Clone, Debug)]
+pub struct Server {
+    url: String,
+    http: reqwest::Client,
+}
+
+/// A timestamp a server granted.
+#[derive(Clone, Debug)]
+pub struct Granted {
+    /// The TimeStampResp as the server sent it (DER): what cosign and Sigstore bundles keep.
+    pub response: Vec<u8>,
+    /// The time it vouches for, seconds since the epoch (checked only against the request;
+    /// a verifier decides whether it trusts the authority).
+    pub time: u64,
+}
+
+impl Server {
+    /// The authority at `url` (`https://freetsa.org/tsr`, `http://127.0.0.1:3000/tsr`).
+    pub fn new(url: impl Into<String>, http: reqwest::Client) -> Server {
+        Server {
+            url: url.into(),
+            http,
+        }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Asks for a timestamp over `message` (a signature's bytes): a SHA-256 imprint, a
+    /// random nonce and the signing certificate requested. The answer must grant it, over
+    /// this imprint and with this nonce.
+    ///
+    /// # Errors
+    /// [`super::Error::Timestamp`] naming the server and what went wrong.
+    pub async fn stamp(&self, message: &[u8]) -> Result<Granted, super::Error> {
+        let fail = |reason: String| super::Error::Timestamp {
+            server: self.url.clone(),
+            reason,
+        };
+        let nonce = getrandom::u64().map_err(super::Error::Random)?;
+        let request = request(message, nonce);
+        let response = self
+            .http
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/timestamp-query")
+            .header(reqwest::header::ACCEPT, "application/timestamp-reply")
+            .body(request)
+            .send()
+            .await
+            .map_err(|e| fail(format!("could not be reached: {}", crate::error::chain(&e))))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(fail(format!("answered {status}")));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| fail(format!("broke off its answer: {e}")))?;
+        if body.len() > MAX_RESPONSE {
+            return Err(fail(format!(
+                "answered {} bytes, over {MAX_RESPONSE}",
+                body.len()
+            )));
+        }
+        let token = Token::parse(&body).ok_or_else(|| {
+            fail("did not grant a timestamp (its answer is not a granted RFC 3161 response)".into())
+        })?;
+        if token.imprint_hash != Hash::Sha256
+            || token.imprint != sha2::Sha256::digest(message).as_slice()
+        {
+            return Err(fail("stamped another message than the one sent".into()));
+        }
+        if token.nonce.as_deref() != Some(integer(&nonce.to_be_bytes()).as_slice()) {
+            return Err(fail(
+                "answered with another nonce (a replayed or foreign answer)".into(),
+            ));
+        }
+        Ok(Granted {
+            response: body.to_vec(),
+            time: token.time,
+        })
+    }
+}
+
+/// The most of a timestamp response read (real ones are a few KiB, with certificates).
+const MAX_RESPONSE: usize = 1 << 20;
+
+/// A DER TimeStampReq: version 1, a SHA-256 message imprint, `nonce`, certReq TRUE.
+fn request(message: &[u8], nonce: u64) -> Vec<u8> {
+    const SHA256: [u8; 11] = [
+        0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+    ];
+    let algorithm = encode(0x30, &[&SHA256[..], &[0x05, 0x00]].concat());
+    let imprint = encode(
+        0x30,
+        &[algorithm, encode(0x04, &sha2::Sha256::digest(message))].concat(),
+    );
+    let body = [
+        encode(0x02, &[1]),
+        imprint,
+        encode(0x02, &integer(&nonce.to_be_bytes())),
+        encode(0x01, &[0xff]),
+    ]
+    .concat();
+    encode(0x30, &body)
+}
+
+/// The minimal DER INTEGER contents of an unsigned big-endian number.
+fn integer(bytes: &[u8]) -> Vec<u8> {
+    let start = bytes.iter().take_while(|b| **b == 0).count();
+    let trimmed = bytes.get(start..).filter(|t| !t.is_empty()).unwrap_or(&[0]);
+    if trimmed[0] & 0x80 != 0 {
+        [&[0u8][..], trimmed].concat()
+    } else {
+        trimmed.to_vec()
+    }
+}
+
 fn digest(hash: Hash, data: &[u8]) -> Vec<u8> {
     match hash {
         Hash::Sha256 => sha2::Sha256::digest(data).to_vec(),
@@ -117,6 +244,8 @@ struct Token {
     signed_attributes: Vec<u8>,
     signature: Vec<u8>,
     signature_hash: Hash,
+    /// The TSTInfo's nonce (INTEGER contents), when it has one.
+    nonce: Option<Vec<u8>>,
 }
 
 fn oid_of(element: &[u8]) -> Option<String> {
@@ -206,6 +335,13 @@ impl Token {
         let imprint_hash = digest_algorithm(imprint.first()?)?;
         let hashed = tlv(imprint.get(1)?)?.1.to_vec();
         let time = generalized_time(tlv(tst.get(4)?)?.1)?;
+        // Then accuracy (SEQUENCE), ordering (BOOLEAN) and nonce (INTEGER), each optional.
+        let nonce = tst
+            .iter()
+            .skip(5)
+            .find(|e| e.first() == Some(&0x02))
+            .and_then(|e| tlv(e))
+            .map(|(_, contents)| contents.to_vec());
         Some(Token {
             imprint_hash,
             imprint: hashed,
@@ -216,6 +352,7 @@ impl Token {
             signed_attributes,
             signature,
             signature_hash,
+            nonce,
         })
     }
 }
@@ -249,6 +386,26 @@ pub fn describe(stamp: &Stamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_are_der_with_a_minimal_nonce() {
+        let request = request(b"sig", 0x80);
+        let (_, body) = tlv(&request).unwrap();
+        let fields = elements(body).unwrap();
+        assert_eq!(fields.len(), 4);
+        assert_eq!(fields[0], [0x02, 0x01, 0x01]);
+        let imprint = elements(tlv(fields[1]).unwrap().1).unwrap();
+        assert_eq!(digest_algorithm(imprint[0]), Some(Hash::Sha256));
+        assert_eq!(
+            tlv(imprint[1]).unwrap().1,
+            sha2::Sha256::digest(b"sig").as_slice()
+        );
+        // 0x80 needs a leading zero to stay positive; leading zeros otherwise go.
+        assert_eq!(fields[2], [0x02, 0x02, 0x00, 0x80]);
+        assert_eq!(fields[3], [0x01, 0x01, 0xff]);
+        assert_eq!(integer(&[0, 0, 5]), [5]);
+        assert_eq!(integer(&[0, 0]), [0]);
+    }
 
     #[test]
     fn generalized_times_parse_with_and_without_fractions() {

@@ -491,7 +491,7 @@ pub(crate) fn elements(mut body: &[u8]) -> Option<Vec<&[u8]>> {
 }
 
 /// One DER element.
-fn encode(tag: u8, contents: &[u8]) -> Vec<u8> {
+pub(crate) fn encode(tag: u8, contents: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     let length = contents.len();
     if length < 0x80 {

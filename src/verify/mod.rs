@@ -10,11 +10,12 @@ use serde::Serialize;
 
 use crate::digest::Digest;
 use crate::sign::PublicKey;
-use crate::sign::attach::Attached;
+use crate::sign::attach::{Attached, Timestamps};
 use crate::sign::dsse::Statement;
 use crate::sign::keyless::Keyless;
 use crate::sign::payload::Payload;
 use crate::sign::predicate;
+use crate::sign::timestamp::{self, Authority, Stamp};
 
 /// What can go wrong loading a policy or verifying a model.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,93 @@ pub struct TrustedKey {
     pub key: PublicKey,
 }
 
+/// The time-stamping authorities a verifier trusts, and what it asks of timestamps.
+#[derive(Clone, Debug)]
+pub struct TimestampTrust {
+    /// The authorities (a policy's `timestampAuthorities`, `--timestamp-certificate-chain`).
+    /// With none, timestamps are not read at all.
+    pub authorities: Vec<Authority>,
+    /// A signature or attestation counts only with a timestamp by one of them.
+    pub required: bool,
+    /// How far, in seconds, a record's own `time` may be from its trusted timestamp
+    /// before the record stops counting (a backdated or forward-dated claim).
+    pub tolerance: u64,
+}
+
+impl Default for TimestampTrust {
+    fn default() -> TimestampTrust {
+        TimestampTrust {
+            authorities: Vec::new(),
+            required: false,
+            tolerance: DEFAULT_TOLERANCE,
+        }
+    }
+}
+
+/// The default [`TimestampTrust::tolerance`]: ten minutes.
+pub const DEFAULT_TOLERANCE: u64 = 600;
+
+impl TimestampTrust {
+    /// The earliest time a trusted authority vouches for, or why the record stops
+    /// counting: a timestamp that does not verify (an untrusted authority, another
+    /// signature), or none where one is required. Extra authorities (a Sigstore trusted
+    /// root's) count as the trusted ones do.
+    fn check(&self, found: &Timestamps, extra: &[Authority]) -> Result<Option<Stamp>, String> {
+        if self.authorities.is_empty() && extra.is_empty() {
+            return Ok(None);
+        }
+        if let Some(problem) = &found.problem {
+            return Err(problem.clone());
+        }
+        if found.tokens.is_empty() {
+            return match self.required {
+                true => Err(
+                    "it has no RFC 3161 timestamp, and the policy requires one by a \
+                             trusted time-stamping authority"
+                        .into(),
+                ),
+                false => Ok(None),
+            };
+        }
+        let authorities: Vec<Authority> = self.authorities.iter().chain(extra).cloned().collect();
+        let mut earliest: Option<Stamp> = None;
+        for token in &found.tokens {
+            let stamp = timestamp::verify(token, &found.over, &authorities)
+                .map_err(|e| format!("its RFC 3161 timestamp does not count: {e}"))?;
+            if earliest.as_ref().is_none_or(|e| stamp.time < e.time) {
+                earliest = Some(stamp);
+            }
+        }
+        Ok(earliest)
+    }
+
+    /// Why a record's own time disagrees with its trusted timestamp, if it does.
+    fn disagreement(&self, claimed: &str, stamp: &Stamp) -> Option<String> {
+        let claimed_at = crate::metadata::parse_rfc3339(claimed)
+            .ok()?
+            .unix_timestamp();
+        let off = (claimed_at - stamp.time as i64).unsigned_abs();
+        (off > self.tolerance).then(|| {
+            format!(
+                "it claims it was made at {claimed}, but {} timestamped it at {}: a record \
+                 more than {} off its timestamp does not count",
+                stamp.authority,
+                crate::sign::x509::rfc3339(stamp.time),
+                human_duration(self.tolerance)
+            )
+        })
+    }
+}
+
+fn human_duration(seconds: u64) -> String {
+    match seconds {
+        s if s % 86_400 == 0 && s > 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 && s > 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 /// One signature and what verifying it showed.
 #[derive(Clone, Debug, Serialize)]
 pub struct SignatureCheck {
@@ -59,6 +147,9 @@ pub struct SignatureCheck {
     /// Its claims (`-a key=value` when signed).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub claims: std::collections::BTreeMap<String, String>,
+    /// When a trusted time-stamping authority says it existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Stamp>,
     /// Why it does not count, when it does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -77,9 +168,41 @@ pub struct AttestationCheck {
     /// The statement, when it parses (check `problem` before trusting it).
     #[serde(skip)]
     pub statement: Option<Statement>,
+    /// When a trusted time-stamping authority says it existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Stamp>,
     /// Why it does not count, when it does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+}
+
+impl AttestationCheck {
+    /// What the record says about when it was made (an approval's or promotion's `time`).
+    pub fn claimed_time(&self) -> Option<&str> {
+        self.statement.as_ref()?.predicate.get("time")?.as_str()
+    }
+
+    /// When the record was made: its trusted timestamp, else what it claims.
+    pub fn time(&self) -> Option<time::OffsetDateTime> {
+        match &self.timestamp {
+            Some(stamp) => time::OffsetDateTime::from_unix_timestamp(stamp.time as i64).ok(),
+            None => crate::metadata::parse_rfc3339(self.claimed_time()?).ok(),
+        }
+    }
+
+    /// How much later its trusted timestamp is than its claim (zero without either): an
+    /// expiry the signer computed from its own clock moves by this much.
+    pub fn drift(&self) -> time::Duration {
+        let claimed = self
+            .claimed_time()
+            .and_then(|t| crate::metadata::parse_rfc3339(t).ok());
+        match (&self.timestamp, claimed) {
+            (Some(stamp), Some(claimed)) => {
+                time::Duration::seconds(stamp.time as i64 - claimed.unix_timestamp())
+            }
+            _ => time::Duration::ZERO,
+        }
+    }
 }
 
 /// Everything verified about one manifest digest.
@@ -98,17 +221,18 @@ pub struct Evidence {
 impl Evidence {
     /// Checks every attachment of `digest` against every trusted key.
     pub fn collect(digest: &Digest, attached: &Attached, keys: &[TrustedKey]) -> Evidence {
-        Evidence::collect_with(digest, attached, keys, None)
+        Evidence::collect_under(digest, attached, &Policy::trust_keys(keys.to_vec()))
     }
 
-    /// [`Evidence::collect`], also verifying keyless signatures against `keyless` (a
-    /// Sigstore trusted root and the identities it may vouch for).
-    pub fn collect_with(
-        digest: &Digest,
-        attached: &Attached,
-        keys: &[TrustedKey],
-        keyless: Option<&Keyless>,
-    ) -> Evidence {
+    /// Checks every attachment of `digest` against what `policy` trusts: its keys, its
+    /// keyless identities (against their Sigstore trusted root) and its time-stamping
+    /// authorities.
+    pub fn collect_under(digest: &Digest, attached: &Attached, policy: &Policy) -> Evidence {
+        let (keys, keyless) = (policy.keys(), policy.keyless());
+        let times = Times {
+            trust: policy.timestamps(),
+            extra: keyless.map_or(&[][..], |k| k.root.timestamp_authorities()),
+        };
         let mut evidence = Evidence {
             digest: digest.clone(),
             signatures: Vec::new(),
@@ -123,13 +247,15 @@ impl Evidence {
                 ));
                 continue;
             }
-            evidence.signatures.push(check_signature(
+            let mut check = check_signature(
                 digest,
                 &found.payload,
                 &found.signature,
                 &found.source,
                 keys,
-            ));
+            );
+            times.stamp_signature(&mut check, &found.timestamps);
+            evidence.signatures.push(check);
         }
         for (bundle, source) in &attached.message_bundles {
             if crate::sign::dsse::has_certificate(bundle) {
@@ -146,21 +272,24 @@ impl Evidence {
                 source: source.clone(),
                 signers,
                 claims: Default::default(),
+                timestamp: None,
                 problem,
             });
         }
         for found in &attached.model_signatures {
-            evidence
-                .signatures
-                .push(check_model_signature(found, keys, keyless));
+            let mut check = check_model_signature(found, keys, keyless);
+            times.stamp_signature(&mut check, &found.timestamps);
+            evidence.signatures.push(check);
         }
         for found in &attached.envelopes {
-            let check = check_envelope(digest, found, keys, keyless);
+            let mut check = check_envelope(digest, found, keys, keyless);
+            times.stamp_attestation(&mut check, &found.timestamps);
             if check.predicate_type.as_deref() == Some(predicate::COSIGN_SIGN_V1) {
                 evidence.signatures.push(SignatureCheck {
                     source: check.source,
                     signers: check.signers,
                     claims: Default::default(),
+                    timestamp: check.timestamp,
                     problem: check.problem,
                 });
             } else {
@@ -210,6 +339,52 @@ impl Evidence {
     }
 }
 
+/// The timestamp trust one collection runs under.
+struct Times<'a> {
+    trust: &'a TimestampTrust,
+    /// The keyless trusted root's authorities, trusted as the policy's are.
+    extra: &'a [Authority],
+}
+
+impl Times<'_> {
+    /// A counted signature keeps counting only when its timestamps pass.
+    fn stamp_signature(&self, check: &mut SignatureCheck, found: &Timestamps) {
+        if check.problem.is_some() {
+            return;
+        }
+        match self.trust.check(found, self.extra) {
+            Ok(stamp) => check.timestamp = stamp,
+            Err(problem) => {
+                check.problem = Some(problem);
+                check.signers.clear();
+            }
+        }
+    }
+
+    /// A counted attestation keeps counting only when its timestamps pass and its own
+    /// `time` agrees with them.
+    fn stamp_attestation(&self, check: &mut AttestationCheck, found: &Timestamps) {
+        if check.problem.is_some() {
+            return;
+        }
+        let verdict = self.trust.check(found, self.extra).and_then(|stamp| {
+            if let (Some(stamp), Some(claimed)) = (&stamp, check.claimed_time())
+                && let Some(problem) = self.trust.disagreement(claimed, stamp)
+            {
+                return Err(problem);
+            }
+            Ok(stamp)
+        });
+        match verdict {
+            Ok(stamp) => check.timestamp = stamp,
+            Err(problem) => {
+                check.problem = Some(problem);
+                check.signers.clear();
+            }
+        }
+    }
+}
+
 fn signers_of(keys: &[TrustedKey], verifies: impl Fn(&PublicKey) -> bool) -> Vec<String> {
     keys.iter()
         .filter(|k| verifies(&k.key))
@@ -228,6 +403,7 @@ fn check_signature(
         source: source.to_owned(),
         signers: signers_of(keys, |k| k.verify(payload, signature)),
         claims: Default::default(),
+        timestamp: None,
         problem: None,
     };
     if check.signers.is_empty() {
@@ -280,6 +456,7 @@ fn check_model_signature(
         source: found.source.clone(),
         signers: Vec::new(),
         claims: Default::default(),
+        timestamp: None,
         problem: None,
     };
     if found.signature.has_certificate() {
@@ -320,6 +497,7 @@ fn unverified_certificate(source: &str, payload: Option<Payload>) -> SignatureCh
         source: source.to_owned(),
         signers: Vec::new(),
         claims: payload.map(|p| p.claims()).unwrap_or_default(),
+        timestamp: None,
         problem: Some(KEYLESS_FORMAT_UNSUPPORTED.into()),
     }
 }
@@ -343,6 +521,7 @@ fn check_envelope(
             None => signers_of(keys, |k| found.envelope.verified_by(k)),
         },
         statement: None,
+        timestamp: None,
         problem: None,
     };
     // The statement is kept even when it does not count, so history can show what an

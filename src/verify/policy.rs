@@ -9,10 +9,12 @@ use globset::{GlobBuilder, GlobMatcher};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{AttestationCheck, Error, Evidence, TrustedKey};
+use super::{AttestationCheck, Error, Evidence, TimestampTrust, TrustedKey};
 use crate::sign::PublicKey;
 use crate::sign::keyless::{Identity, Keyless, Matcher, TrustedRoot};
 use crate::sign::predicate::{self, Approval};
+use crate::sign::timestamp::Authority;
+use crate::sign::x509::Cert;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,7 +31,31 @@ struct PolicyFile {
     trusted_root: Option<String>,
     #[serde(default)]
     groups: BTreeMap<String, Vec<String>>,
+    /// RFC 3161 time-stamping authorities: a name each, and a PEM file of its certificate
+    /// chain (the TSA's certificate first, its root last).
+    #[serde(default, rename = "timestampAuthorities")]
+    timestamp_authorities: BTreeMap<String, String>,
+    /// Every signature and attestation needs a timestamp by one of them.
+    #[serde(default, rename = "requireTimestamp")]
+    require_timestamp: bool,
+    /// How far a record's own time may be from its timestamp (`10m`, `1h`, `90s`).
+    #[serde(default, rename = "timestampTolerance")]
+    timestamp_tolerance: Option<String>,
     rules: Vec<RuleFile>,
+}
+
+/// `90s`, `10m`, `2h`, `1d` as seconds.
+fn duration_seconds(text: &str) -> Option<u64> {
+    let (number, unit) = text.split_at(text.len().checked_sub(1)?);
+    let n: u64 = number.parse().ok()?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(scale)
 }
 
 #[derive(Deserialize)]
@@ -175,6 +201,8 @@ pub struct Policy {
     vouching: BTreeSet<String>,
     /// Keyless signers (named identities) and the trusted root that vouches for them.
     keyless: Option<Keyless>,
+    /// Time-stamping authorities and whether a timestamp is required.
+    timestamps: TimestampTrust,
 }
 
 /// One requirement and whether the evidence meets it.
@@ -235,7 +263,26 @@ impl Policy {
             }],
             vouching: BTreeSet::new(),
             keyless: None,
+            timestamps: TimestampTrust::default(),
         }
+    }
+
+    /// The same policy, also trusting `authorities` (their timestamps then count, and
+    /// one that does not verify stops its record counting); with `required`, every record
+    /// needs a timestamp.
+    pub fn with_timestamp_authorities(
+        mut self,
+        authorities: Vec<Authority>,
+        required: bool,
+    ) -> Policy {
+        self.timestamps.authorities.extend(authorities);
+        self.timestamps.required |= required;
+        self
+    }
+
+    /// The time-stamping authorities this policy trusts, and what it asks of timestamps.
+    pub fn timestamps(&self) -> &TimestampTrust {
+        &self.timestamps
     }
 
     /// The same policy, also trusting the keyless identities of `keyless` (whose names
@@ -340,12 +387,41 @@ impl Policy {
         if keys.is_empty() && keyless.is_none() {
             return Err(fail("it names no key and no identity".into()));
         }
+        let mut timestamps = TimestampTrust::default();
+        for (name, path) in &file.timestamp_authorities {
+            let what = |e: String| fail(format!("timestamp authority `{name}`: {e}"));
+            let pem = fs_err::read_to_string(base.join(path)).map_err(|e| what(e.to_string()))?;
+            let chain = Cert::from_pem_chain(&pem).map_err(what)?;
+            if chain.is_empty() {
+                return Err(what(format!("{path} holds no certificate")));
+            }
+            timestamps.authorities.push(Authority {
+                chain,
+                start: 0,
+                end: None,
+            });
+        }
+        if file.require_timestamp && timestamps.authorities.is_empty() && keyless.is_none() {
+            return Err(fail(
+                "`requireTimestamp: true` needs `timestampAuthorities:` to say whose timestamps count"
+                    .into(),
+            ));
+        }
+        timestamps.required = file.require_timestamp;
+        if let Some(text) = &file.timestamp_tolerance {
+            timestamps.tolerance = duration_seconds(text).ok_or_else(|| {
+                fail(format!(
+                    "timestampTolerance {text:?} is not a duration like 90s, 10m or 1h"
+                ))
+            })?;
+        }
         let mut policy = Policy {
             keys,
             groups: file.groups,
             rules: Vec::new(),
             vouching,
             keyless,
+            timestamps,
         };
         for (group, members) in &policy.groups {
             if policy.signer_names().any(|k| k == group) {
@@ -569,8 +645,9 @@ impl Policy {
                 continue;
             };
             if uri == predicate::APPROVAL {
+                // An expiry the signer reckoned on its own clock moves with the timestamp.
                 match serde_json::from_value::<Approval>(statement.predicate.clone()) {
-                    Ok(approval) if approval.expired(now) => {
+                    Ok(approval) if approval.expired(now - check.drift()) => {
                         notes.push(format!(
                             "{signer}'s approval expired {}",
                             approval.expires.unwrap_or_default()
@@ -657,10 +734,8 @@ fn current<'a>(
             .and_then(|e| e.as_str())
             .unwrap_or_default()
             .to_owned();
-        let time = predicate
-            .and_then(|p| serde_json::from_value::<Approval>(p.clone()).ok())
-            .and_then(|a| a.decided_at());
-        (environment, time)
+        // The trusted timestamp decides which decision is the latest, when there is one.
+        (environment, a.time())
     };
     all.sort_by_key(|(signer, a)| {
         let (environment, time) = decided(a);

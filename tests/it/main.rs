@@ -23,4 +23,5 @@ mod serve;
 mod sign_interop;
 mod signing;
 mod store;
+mod timestamps;
 mod token;

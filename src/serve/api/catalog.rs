@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 use super::super::access::Action;
 use super::super::auth::Subject;
 use super::super::{ApiError, State};
-use super::models::keys;
+use super::models::trust;
 use super::{Shared, authorize, subject};
 use crate::governance::index::Hit;
 use crate::governance::query::{Condition, Field};
@@ -235,7 +235,7 @@ pub async fn audit(state: Shared, headers: HeaderMap) -> Result<Response, ApiErr
         let Ok(reference) = repository.parse() else {
             continue;
         };
-        for event in ops::history(&source.ctx, &reference, keys(&state), None).await? {
+        for event in ops::history(&source.ctx, &reference, trust(&state), None).await? {
             if event.kind != "version" {
                 entries.push(AuditEntry {
                     repository: repository.clone(),

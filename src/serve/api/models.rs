@@ -32,8 +32,7 @@ pub async fn read(
     match rest.as_slice() {
         [] => Ok(Json(&*model_view(&state, ctx, &repo).await?).into_response()),
         ["history"] => {
-            let keys = keys(&state);
-            let events = ops::history(ctx, &repo, keys, None).await?;
+            let events = ops::history(ctx, &repo, trust(&state), None).await?;
             Ok(Json(events).into_response())
         }
         ["versions", selector] => {
@@ -74,6 +73,13 @@ pub async fn read(
 }
 
 /// The keys the policy trusts (none without a policy).
+/// What the service verifies under: its policy, or nothing trusted.
+pub(in crate::serve) fn trust(state: &State) -> &crate::verify::Policy {
+    static NOTHING: std::sync::LazyLock<crate::verify::Policy> =
+        std::sync::LazyLock::new(|| crate::verify::Policy::trust_keys(Vec::new()));
+    state.trust.as_ref().map_or(&*NOTHING, Trust::rules)
+}
+
 pub(in crate::serve) fn keys(state: &State) -> &[crate::verify::TrustedKey] {
     state
         .trust
@@ -136,7 +142,7 @@ pub(in crate::serve) async fn model(
     ctx: &crate::Context,
     repo: &Reference,
 ) -> Result<ModelView, ApiError> {
-    let found = ops::versions(ctx, repo, keys(state)).await?;
+    let found = ops::versions(ctx, repo, trust(state)).await?;
     let now = time::OffsetDateTime::now_utc();
     let repository = repo.to_string();
     let versions = found

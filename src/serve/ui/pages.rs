@@ -10,7 +10,7 @@ use maud::{Markup, PreEscaped, html};
 
 use super::super::access::Action;
 use super::super::api::catalog::hits;
-use super::super::api::models::{keys, model_view, version_view};
+use super::super::api::models::{model_view, trust, version_view};
 use super::super::api::{authorize, split, version_ref};
 use super::super::{ApiError, State};
 use super::{Viewer, error_page, page};
@@ -322,7 +322,7 @@ async fn history_page(
     ctx: &crate::Context,
     repo: &crate::Reference,
 ) -> Result<Response, ApiError> {
-    let events = crate::ops::history(ctx, repo, keys(state), None).await?;
+    let events = crate::ops::history(ctx, repo, trust(state), None).await?;
     let name = repo.to_string();
     Ok(page(
         &format!("{name} history"),

@@ -319,6 +319,12 @@ impl Client {
         &self.options
     }
 
+    /// The HTTP client under it (TLS roots, timeouts), for other services the registry's
+    /// users reach the same way (a time-stamping authority).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// A handle on one repository.
     pub fn repository(self: &Arc<Client>, host: &str, name: &str) -> Repository {
         Repository {

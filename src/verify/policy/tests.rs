@@ -93,6 +93,7 @@ fn attached(
                 payload,
                 source: format!("sig by {name}"),
                 certificate: false,
+                timestamps: Default::default(),
             });
     }
     for (name, predicate) in attestations {
@@ -107,6 +108,7 @@ fn attached(
             source: format!("att by {name}"),
             certificate: false,
             bundle: None,
+            timestamps: Default::default(),
         });
     }
     attached
