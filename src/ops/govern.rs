@@ -29,7 +29,7 @@ pub async fn versions(ctx: &Context, repository: &Reference, trust: &Policy) -> 
 }
 
 /// The timeline of versions, signatures, approvals and alias moves (only `alias`'s moves
-/// when given), each marked verified or not under `trust`, as [`versions`] verifies them.
+/// when given), each marked verified or not under `trust`, as [`versions()`] verifies them.
 ///
 /// # Errors
 /// Transport and store errors.
