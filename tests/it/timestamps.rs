@@ -273,50 +273,47 @@ fn trusted_timestamps_decide_when_a_decision_was_made() {
         args.extend_from_slice(extra);
         env.ok(&args)
     };
+    // The policy fails, and says why the latest record does not count.
+    let refused = |why: &str| {
+        let (code, stdout, stderr) = verify();
+        assert_ne!(code, 0, "{stdout}");
+        assert!(stdout.contains(why), "{why:?} not in {stdout}{stderr}");
+    };
+    // An approval made by hand with its own `time`, stamped by the trusted authority.
+    let predicate = env.path("decision.json");
+    let attest_decision = |decision: &str, time: &str| {
+        std::fs::write(
+            &predicate,
+            format!(
+                r#"{{"environment":"production","decision":"{decision}","approver":"alice","time":"{time}"}}"#
+            ),
+        )
+        .unwrap();
+        let out = env.ok(&[
+            "attest",
+            &reference,
+            "--type",
+            "approval",
+            "--predicate",
+            predicate.to_str().unwrap(),
+            "--key",
+            &key,
+            "--plain-http",
+            "--timestamp-server",
+            &tsa.url,
+        ]);
+        assert!(out.contains("timestamped at"), "{out}");
+    };
     approve(&[]);
-    let (code, stdout, stderr) = verify();
-    assert_ne!(code, 0, "{stdout}");
-    assert!(
-        stdout.contains("requires one by a trusted time-stamping authority"),
-        "{stdout}{stderr}"
-    );
+    refused("requires one by a trusted time-stamping authority");
 
     // One stamped by an authority the policy does not trust is refused.
     approve(&["--timestamp-server", &rogue.url]);
-    let (code, stdout, _) = verify();
-    assert_ne!(code, 0, "{stdout}");
-    assert!(
-        stdout.contains("its RFC 3161 timestamp does not count"),
-        "{stdout}"
-    );
+    refused("its RFC 3161 timestamp does not count");
 
     // A backdated claim is caught even with a genuine timestamp.
-    let backdated = env.path("backdated.json");
-    std::fs::write(
-        &backdated,
-        r#"{"environment":"production","decision":"approved","approver":"alice","time":"2026-01-01T00:00:00Z"}"#,
-    )
-    .unwrap();
-    let out = env.ok(&[
-        "attest",
-        &reference,
-        "--type",
-        "approval",
-        "--predicate",
-        backdated.to_str().unwrap(),
-        "--key",
-        &key,
-        "--plain-http",
-        "--timestamp-server",
-        &tsa.url,
-    ]);
-    assert!(out.contains("timestamped at"), "{out}");
-    let (code, stdout, _) = verify();
-    assert_ne!(code, 0, "{stdout}");
-    assert!(
-        stdout.contains("it claims it was made at 2026-01-01T00:00:00Z"),
-        "{stdout}"
-    );
+    attest_decision("approved", "2026-01-01T00:00:00Z");
+    refused("it claims it was made at 2026-01-01T00:00:00Z");
 
     // A stamped approval counts.
     approve(&["--timestamp-server", &tsa.url]);
@@ -332,29 +329,7 @@ fn trusted_timestamps_decide_when_a_decision_was_made() {
         .unwrap()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
-    std::fs::write(
-        &backdated,
-        format!(
-            r#"{{"environment":"production","decision":"rejected","approver":"alice","time":"{future}"}}"#
-        ),
-    )
-    .unwrap();
-    let attest_rejection = || {
-        env.ok(&[
-            "attest",
-            &reference,
-            "--type",
-            "approval",
-            "--predicate",
-            backdated.to_str().unwrap(),
-            "--key",
-            &key,
-            "--plain-http",
-            "--timestamp-server",
-            &tsa.url,
-        ])
-    };
-    attest_rejection();
+    attest_decision("rejected", &future);
     let (code, stdout, _) = verify();
     assert_ne!(code, 0, "the rejection is the latest decision: {stdout}");
     // Timestamps have a one-second resolution: keep the decisions apart.
