@@ -97,6 +97,7 @@ class Client:
         chunk_size: Optional[int] = None,
         connections: Optional[int] = None,
         max_attachment_layers: int = 256,
+        timestamp_server: Optional[str] = None,
         progress: _ProgressArg = None,
     ) -> None: ...
     @property

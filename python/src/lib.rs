@@ -598,7 +598,7 @@ impl Client {
     #[pyo3(signature = (home=None, plain_http=false, ca_file=None, insecure=false, offline=false, *,
         concurrency=4, docker_config=None, registry_certs_dirs=None, retries=5, connect_timeout=30.0,
         timeout=60.0, read_timeout=60.0, max_retry_wait=60.0, chunk_size=None, connections=None,
-        max_attachment_layers=256, progress=None))]
+        max_attachment_layers=256, timestamp_server=None, progress=None))]
     fn new(
         py: Python<'_>,
         home: Option<PathBuf>,
@@ -617,6 +617,7 @@ impl Client {
         chunk_size: Option<u64>,
         connections: Option<u64>,
         max_attachment_layers: usize,
+        timestamp_server: Option<String>,
         progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Client> {
         let home = match home {
@@ -649,7 +650,8 @@ impl Client {
         let ctx = Context::new(home, credentials)
             .with_registry_options(options)
             .with_offline(offline)
-            .with_concurrency(concurrency);
+            .with_concurrency(concurrency)
+            .with_timestamp_server(timestamp_server);
         let progress = Progress::new(py, progress.as_ref(), None)?.callback;
         Ok(Client {
             ctx,

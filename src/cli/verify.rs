@@ -248,15 +248,26 @@ pub async fn verify(args: VerifyArgs, env: &Env) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `, timestamped at TIME by AUTHORITY` for a record a trusted authority stamped.
+fn stamped(stamp: Option<&modelark::sign::timestamp::Stamp>) -> String {
+    stamp.map_or_else(String::new, |s| {
+        format!(
+            ", timestamped at {}",
+            modelark::sign::timestamp::describe(s)
+        )
+    })
+}
+
 fn print_evidence(report: &ops::Report) -> anyhow::Result<()> {
     output::line(format!("Verification for {}", report.reference))?;
     let evidence = &report.evidence;
     for s in &evidence.signatures {
         match &s.problem {
             None => output::line(format!(
-                "  ok    signature by {} ({})",
+                "  ok    signature by {} ({}){}",
                 s.signers.join(", "),
-                s.source
+                s.source,
+                stamped(s.timestamp.as_ref())
             ))?,
             Some(problem) => output::line(format!("  bad   signature ({}): {problem}", s.source))?,
         }
@@ -265,9 +276,10 @@ fn print_evidence(report: &ops::Report) -> anyhow::Result<()> {
         let kind = a.predicate_type.as_deref().unwrap_or("?");
         match &a.problem {
             None => output::line(format!(
-                "  ok    attestation {kind} by {} ({})",
+                "  ok    attestation {kind} by {} ({}){}",
                 a.signers.join(", "),
-                a.source
+                a.source,
+                stamped(a.timestamp.as_ref())
             ))?,
             Some(problem) => output::line(format!(
                 "  bad   attestation {kind} ({}): {problem}",

@@ -26,6 +26,10 @@ pub struct Config {
     /// through the service.
     #[serde(default)]
     pub signing_key: Option<SigningKeyConfig>,
+    /// An RFC 3161 time-stamping authority (URL) asked for a timestamp over every record
+    /// the service signs.
+    #[serde(default)]
+    pub timestamp_server: Option<String>,
     /// Who may connect.
     #[serde(default)]
     pub auth: AuthConfig,
@@ -279,3 +283,20 @@ mod duration {
 }
 
 pub use duration::parse as parse_duration;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timestamp_server_is_read_and_a_misspelt_one_refused() {
+        let config: Config =
+            serde_yaml_ng::from_str("timestampServer: http://127.0.0.1:3000/tsr\n").unwrap();
+        assert_eq!(
+            config.timestamp_server.as_deref(),
+            Some("http://127.0.0.1:3000/tsr")
+        );
+        let wrong = serde_yaml_ng::from_str::<Config>("timestampServerUrl: x\n").unwrap_err();
+        assert!(wrong.to_string().contains("timestampServerUrl"), "{wrong}");
+    }
+}

@@ -415,7 +415,8 @@ async fn build(
         .unwrap_or_else(|| config.data_dir.clone());
     let base = Context::new(Home::new(home), credentials)
         .with_index_dir(config.data_dir.join("index"))
-        .with_concurrency(8);
+        .with_concurrency(8)
+        .with_timestamp_server(config.timestamp_server.clone());
     let sources = if config.registries.is_empty() {
         vec![Source {
             ctx: base.clone(),

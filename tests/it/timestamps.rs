@@ -315,10 +315,14 @@ fn trusted_timestamps_decide_when_a_decision_was_made() {
     attest_decision("approved", "2026-01-01T00:00:00Z");
     refused("it claims it was made at 2026-01-01T00:00:00Z");
 
-    // A stamped approval counts.
+    // A stamped approval counts, and says who vouches for its time.
     approve(&["--timestamp-server", &tsa.url]);
     let (code, stdout, stderr) = verify();
     assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("timestamped at ") && stdout.contains("by CN=modelark test TSA"),
+        "{stdout}"
+    );
 
     // The latest decision is the latest by the timestamp: a rejection that claims to be
     // five minutes in the future (inside the tolerance) made before a new approval loses
