@@ -324,6 +324,32 @@ fn trusted_timestamps_decide_when_a_decision_was_made() {
         "{stdout}"
     );
 
+    // Bundles keep theirs in timestampVerificationData, over the envelope's signature; a
+    // stamped bundle signature and a stamped model-signing one count under the policy too.
+    for format in ["bundle", "model-signing"] {
+        env.ok(&[
+            "sign",
+            &reference,
+            "--key",
+            &key,
+            "--plain-http",
+            "--format",
+            format,
+            "--timestamp-server",
+            &tsa.url,
+        ]);
+    }
+    let report = env.json(&["verify", &reference, "--policy", policy, "--plain-http"]);
+    let signatures = report["evidence"]["signatures"].as_array().unwrap();
+    assert_eq!(signatures.len(), 3, "{report}");
+    for signature in signatures {
+        assert!(signature["problem"].is_null(), "{signature}");
+        assert_eq!(
+            signature["timestamp"]["authority"], "CN=modelark test TSA",
+            "{signature}"
+        );
+    }
+
     // The latest decision is the latest by the timestamp: a rejection that claims to be
     // five minutes in the future (inside the tolerance) made before a new approval loses
     // to it, though its claim is later.
