@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::harness::{Env, Raw, Registry, attachment_tag, random_model, which};
+use crate::harness::{Env, Raw, Registry, attachment_tag, issue, random_model, which};
 
 /// A time-stamping authority: a test CA, a TSA certificate with the critical timeStamping
 /// EKU, and `openssl ts -reply` answering POSTed queries on 127.0.0.1.
@@ -79,27 +79,7 @@ impl Tsa {
             .chain(["-out", "tsa.csr"])
             .collect::<Vec<_>>(),
         );
-        openssl(
-            &dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "tsa.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-sha256",
-                "-extfile",
-                "tsa.ext",
-                "-out",
-                "tsa.pem",
-            ],
-        );
+        issue(&dir, "tsa.csr", "tsa.ext", "tsa.pem");
         let chain = [
             std::fs::read_to_string(dir.join("tsa.pem")).unwrap(),
             std::fs::read_to_string(dir.join("ca.pem")).unwrap(),
