@@ -70,17 +70,20 @@ impl Context {
         self
     }
 
-    /// The time-stamping authority signatures are stamped by, when one was named; it is
-    /// reached through the registry client's HTTP settings.
+    /// How this context's use cases sign with `key`: stamped by the time-stamping
+    /// authority named, reached through the registry client's HTTP settings.
     ///
     /// # Errors
-    /// As [`Context::client`].
-    pub fn timestamp_server(&self) -> Result<Option<crate::sign::timestamp::Server>> {
-        let Some(url) = &self.timestamp_server else {
-            return Ok(None);
+    /// As [`Context::client`], when an authority is named.
+    pub fn signer<'a>(&self, key: &'a crate::sign::PrivateKey) -> Result<crate::sign::Signer<'a>> {
+        let timestamps = match &self.timestamp_server {
+            Some(url) => Some(crate::sign::timestamp::Server::new(
+                url.clone(),
+                self.client()?.http().clone(),
+            )),
+            None => None,
         };
-        let http = self.client()?.http().clone();
-        Ok(Some(crate::sign::timestamp::Server::new(url.clone(), http)))
+        Ok(crate::sign::Signer { key, timestamps })
     }
 
     /// How registries are reached (TLS, retries, timeouts, chunking).

@@ -666,6 +666,24 @@ fn split_spdx(expression: &str) -> Vec<String> {
         .collect()
 }
 
+/// `90s`, `10m`, `2h`, `1d`, or a bare number of seconds, as a duration.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(n.checked_mul(scale)?))
+}
+
 /// Parses an RFC 3339 timestamp.
 ///
 /// # Errors

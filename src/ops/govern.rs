@@ -6,7 +6,7 @@ use crate::error::{Op, Result};
 use crate::governance::history::{self, Event, Moved};
 use crate::governance::versions::{self, Versions};
 use crate::reference::{Reference, Tag};
-use crate::sign::{PrivateKey, Signer};
+use crate::sign::PrivateKey;
 use crate::store::Endpoint;
 use crate::verify::{Policy, TrustedKey};
 
@@ -81,11 +81,7 @@ impl Move<'_> {
             enforce(endpoint, &model, policy, Some(alias.as_str())).await?;
         }
         let reason = self.reason.map(str::to_owned);
-        let server = ctx.timestamp_server()?;
-        let signer = Signer {
-            key: self.key,
-            timestamps: server.as_ref(),
-        };
+        let signer = ctx.signer(self.key)?;
         history::move_alias(endpoint, version, alias, &signer, self.by, reason, action)
             .await
             .op(|| format!("failed to {action} {model} to {alias}"))
@@ -141,8 +137,7 @@ pub async fn rollback(
     let what = || format!("failed to roll back {repository}:{alias}");
     let mut trust = Policy::trust_keys(keys);
     if let Some(policy) = how.policy {
-        let stamps = policy.timestamps();
-        trust = trust.with_timestamp_authorities(stamps.authorities.clone(), stamps.required);
+        trust = trust.with_timestamp_trust(policy.timestamps().clone());
     }
     let found = versions::list(&endpoint, &trust, ctx.concurrency())
         .await

@@ -11,7 +11,7 @@ use crate::digest::Digest;
 use crate::error::{Op, Result};
 use crate::oci::Descriptor;
 use crate::reference::Reference;
-use crate::sign::{self, Format, PrivateKey, Signer, predicate};
+use crate::sign::{self, Format, PrivateKey, predicate};
 use crate::store::{Endpoint, Resolved};
 
 /// A signature or attestation made.
@@ -76,11 +76,7 @@ pub async fn sign(
 ) -> Result<Signed> {
     let endpoint = ctx.endpoint(reference, false)?;
     let model = model(&endpoint, reference).await?;
-    let server = ctx.timestamp_server()?;
-    let signer = Signer {
-        key,
-        timestamps: server.as_ref(),
-    };
+    let signer = ctx.signer(key)?;
     let stored = sign::sign(&endpoint, &model, &signer, claims, format)
         .await
         .op(|| format!("failed to sign {reference}"))?;
@@ -125,11 +121,7 @@ pub async fn attest(
         serde_json::from_value::<predicate::Approval>(predicate.clone())
             .map_err(Error::NotAnApproval)?;
     }
-    let server = ctx.timestamp_server()?;
-    let signer = Signer {
-        key,
-        timestamps: server.as_ref(),
-    };
+    let signer = ctx.signer(key)?;
     let stored = sign::attest(
         &endpoint,
         &resolved.descriptor,
@@ -157,11 +149,7 @@ pub async fn approve(
     let endpoint = ctx.endpoint(reference, false)?;
     let subject = subject(&endpoint, reference).await?;
     let predicate = serde_json::to_value(approval).map_err(Error::NotAnApproval)?;
-    let server = ctx.timestamp_server()?;
-    let signer = Signer {
-        key,
-        timestamps: server.as_ref(),
-    };
+    let signer = ctx.signer(key)?;
     let stored = sign::attest(
         &endpoint,
         &subject,

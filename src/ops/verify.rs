@@ -109,18 +109,12 @@ pub fn load_timestamp_authority(path: &Path) -> Result<crate::sign::timestamp::A
     let pem = fs_err::read_to_string(path)
         .map_err(crate::store::Error::from)
         .op(what)?;
-    let chain = crate::sign::x509::Cert::from_pem_chain(&pem)
-        .ok()
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| crate::sign::Error::Key {
-            reason: "it holds no PEM certificate".into(),
+    crate::sign::timestamp::Authority::from_pem(&pem)
+        .map_err(|reason| crate::sign::Error::Malformed {
+            what: "timestamp certificate chain".into(),
+            reason,
         })
-        .op(what)?;
-    Ok(crate::sign::timestamp::Authority {
-        chain,
-        start: 0,
-        end: None,
-    })
+        .op(what)
 }
 
 /// Reads public keys (PEM files), each named by its path.

@@ -260,29 +260,11 @@ mod duration {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
-        parse(&text).ok_or_else(|| {
+        crate::metadata::parse_duration(&text).ok_or_else(|| {
             serde::de::Error::custom(format!("{text:?} is not a duration such as 30s, 5m or 1h"))
         })
     }
-
-    /// `30s`, `5m`, `1h` or seconds.
-    pub fn parse(text: &str) -> Option<Duration> {
-        let text = text.trim();
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(split);
-        let n: u64 = number.parse().ok()?;
-        Some(Duration::from_secs(match unit {
-            "" | "s" => n,
-            "m" => n * 60,
-            "h" => n * 3600,
-            _ => return None,
-        }))
-    }
 }
-
-pub use duration::parse as parse_duration;
 
 #[cfg(test)]
 mod tests {

@@ -128,26 +128,19 @@ pub struct Stored {
     pub timestamped: Option<u64>,
 }
 
-/// How a signature is made: the key, and the time-stamping authority that stamps it, if any.
-#[derive(Clone, Copy, Debug)]
+/// How a signature is made: the key, and the time-stamping authority that stamps it, if any
+/// ([`crate::Context::signer`] makes one from a context's `--timestamp-server`).
+#[derive(Clone, Debug)]
 pub struct Signer<'a> {
     /// The signing key.
     pub key: &'a PrivateKey,
     /// Asked for an RFC 3161 timestamp over every signature made, when given.
-    pub timestamps: Option<&'a timestamp::Server>,
+    pub timestamps: Option<timestamp::Server>,
 }
 
-impl<'a> Signer<'a> {
-    /// Signing with `key` alone.
-    pub fn key(key: &'a PrivateKey) -> Signer<'a> {
-        Signer {
-            key,
-            timestamps: None,
-        }
-    }
-
+impl Signer<'_> {
     async fn stamp(&self, message: &[u8]) -> Result<Option<timestamp::Granted>> {
-        match self.timestamps {
+        match &self.timestamps {
             Some(server) => Ok(Some(server.stamp(message).await?)),
             None => Ok(None),
         }

@@ -26,6 +26,25 @@ pub struct Authority {
     pub end: Option<u64>,
 }
 
+impl Authority {
+    /// An authority trusted for as long as its certificates are valid, from a PEM file's
+    /// text: its own certificate first, then intermediates and root.
+    ///
+    /// # Errors
+    /// Text that holds no certificate, or one that does not parse.
+    pub fn from_pem(pem: &str) -> Result<Authority, String> {
+        let chain = Cert::from_pem_chain(pem)?;
+        if chain.is_empty() {
+            return Err("it holds no PEM certificate".into());
+        }
+        Ok(Authority {
+            chain,
+            start: 0,
+            end: None,
+        })
+    }
+}
+
 /// What a verified timestamp says.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Stamp {
@@ -41,7 +60,11 @@ pub struct Stamp {
 ///
 /// # Errors
 /// Why it does not verify, as one sentence.
-pub fn verify(token: &[u8], signature: &[u8], authorities: &[Authority]) -> Result<Stamp, String> {
+pub fn verify<'a>(
+    token: &[u8],
+    signature: &[u8],
+    authorities: impl IntoIterator<Item = &'a Authority>,
+) -> Result<Stamp, String> {
     let malformed = || "the timestamp is not an RFC 3161 token".to_owned();
     let token = Token::parse(token).ok_or_else(malformed)?;
     let (hash, imprint) = (token.imprint_hash, &token.imprint);
@@ -127,11 +150,6 @@ impl Server {
             url: url.into(),
             http,
         }
-    }
-
-    /// Its URL.
-    pub fn url(&self) -> &str {
-        &self.url
     }
 
     /// Asks for a timestamp over `message` (a signature's bytes): a SHA-256 imprint, a

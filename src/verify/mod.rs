@@ -98,10 +98,9 @@ impl TimestampTrust {
                 false => Ok(None),
             };
         }
-        let authorities: Vec<Authority> = self.authorities.iter().chain(extra).cloned().collect();
         let mut earliest: Option<Stamp> = None;
         for token in &found.tokens {
-            let stamp = timestamp::verify(token, &found.over, &authorities)
+            let stamp = timestamp::verify(token, &found.over, self.authorities.iter().chain(extra))
                 .map_err(|e| format!("its RFC 3161 timestamp does not count: {e}"))?;
             if earliest.as_ref().is_none_or(|e| stamp.time < e.time) {
                 earliest = Some(stamp);
@@ -221,18 +220,32 @@ pub struct Evidence {
 impl Evidence {
     /// Checks every attachment of `digest` against every trusted key.
     pub fn collect(digest: &Digest, attached: &Attached, keys: &[TrustedKey]) -> Evidence {
-        Evidence::collect_under(digest, attached, &Policy::trust_keys(keys.to_vec()))
+        let times = Times {
+            trust: &TimestampTrust::default(),
+            extra: &[],
+        };
+        Evidence::gather(digest, attached, keys, None, &times)
     }
 
     /// Checks every attachment of `digest` against what `policy` trusts: its keys, its
     /// keyless identities (against their Sigstore trusted root) and its time-stamping
     /// authorities.
     pub fn collect_under(digest: &Digest, attached: &Attached, policy: &Policy) -> Evidence {
-        let (keys, keyless) = (policy.keys(), policy.keyless());
+        let keyless = policy.keyless();
         let times = Times {
             trust: policy.timestamps(),
             extra: keyless.map_or(&[][..], |k| k.root.timestamp_authorities()),
         };
+        Evidence::gather(digest, attached, policy.keys(), keyless, &times)
+    }
+
+    fn gather(
+        digest: &Digest,
+        attached: &Attached,
+        keys: &[TrustedKey],
+        keyless: Option<&Keyless>,
+        times: &Times<'_>,
+    ) -> Evidence {
         let mut evidence = Evidence {
             digest: digest.clone(),
             signatures: Vec::new(),

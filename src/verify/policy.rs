@@ -14,7 +14,6 @@ use crate::sign::PublicKey;
 use crate::sign::keyless::{Identity, Keyless, Matcher, TrustedRoot};
 use crate::sign::predicate::{self, Approval};
 use crate::sign::timestamp::Authority;
-use crate::sign::x509::Cert;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,20 +41,6 @@ struct PolicyFile {
     #[serde(default, rename = "timestampTolerance")]
     timestamp_tolerance: Option<String>,
     rules: Vec<RuleFile>,
-}
-
-/// `90s`, `10m`, `2h`, `1d` as seconds.
-fn duration_seconds(text: &str) -> Option<u64> {
-    let (number, unit) = text.split_at(text.len().checked_sub(1)?);
-    let n: u64 = number.parse().ok()?;
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => return None,
-    };
-    n.checked_mul(scale)
 }
 
 #[derive(Deserialize)]
@@ -280,6 +265,13 @@ impl Policy {
         self
     }
 
+    /// The same policy, with `timestamps` as its timestamp trust (another policy's
+    /// authorities, requirement and tolerance).
+    pub fn with_timestamp_trust(mut self, timestamps: TimestampTrust) -> Policy {
+        self.timestamps = timestamps;
+        self
+    }
+
     /// The time-stamping authorities this policy trusts, and what it asks of timestamps.
     pub fn timestamps(&self) -> &TimestampTrust {
         &self.timestamps
@@ -389,17 +381,11 @@ impl Policy {
         }
         let mut timestamps = TimestampTrust::default();
         for (name, path) in &file.timestamp_authorities {
-            let what = |e: String| fail(format!("timestamp authority `{name}`: {e}"));
+            let what = |e: String| fail(format!("timestamp authority `{name}` ({path}): {e}"));
             let pem = fs_err::read_to_string(base.join(path)).map_err(|e| what(e.to_string()))?;
-            let chain = Cert::from_pem_chain(&pem).map_err(what)?;
-            if chain.is_empty() {
-                return Err(what(format!("{path} holds no certificate")));
-            }
-            timestamps.authorities.push(Authority {
-                chain,
-                start: 0,
-                end: None,
-            });
+            timestamps
+                .authorities
+                .push(Authority::from_pem(&pem).map_err(what)?);
         }
         if file.require_timestamp && timestamps.authorities.is_empty() && keyless.is_none() {
             return Err(fail(
@@ -409,11 +395,13 @@ impl Policy {
         }
         timestamps.required = file.require_timestamp;
         if let Some(text) = &file.timestamp_tolerance {
-            timestamps.tolerance = duration_seconds(text).ok_or_else(|| {
-                fail(format!(
-                    "timestampTolerance {text:?} is not a duration like 90s, 10m or 1h"
-                ))
-            })?;
+            timestamps.tolerance = crate::metadata::parse_duration(text)
+                .map(|d| d.as_secs())
+                .ok_or_else(|| {
+                    fail(format!(
+                        "timestampTolerance {text:?} is not a duration like 90s, 10m or 1h"
+                    ))
+                })?;
         }
         let mut policy = Policy {
             keys,

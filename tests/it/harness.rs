@@ -371,16 +371,7 @@ impl Drop for Registry {
 /// A private CA (`ca.pem`) and a server certificate it issued for 127.0.0.1 and localhost
 /// (`cert.pem`, `key.pem`), made by openssl: the set-up of a registry behind a company CA.
 pub fn make_certificate(dir: &Path) {
-    let openssl = |args: &[&str]| {
-        let status = Command::new(which("openssl"))
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl runs");
-        assert!(status.success(), "openssl {args:?} failed");
-    };
+    let openssl = |args: &[&str]| openssl(dir, args);
     std::fs::write(
         dir.join("server.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
@@ -418,14 +409,35 @@ pub fn make_certificate(dir: &Path) {
     issue(dir, "server.csr", "server.ext", "cert.pem");
 }
 
+/// Runs `openssl ARGS` in `dir`; a failure fails the test with openssl's message.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new(which("openssl"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Has the CA in `dir` (`ca.pem`, `ca.key`) issue a two-day certificate `out` for the
 /// request `csr`, with the extensions in the file `ext`.
 pub fn issue(dir: &Path, csr: &str, ext: &str, out: &str) {
-    let output = Command::new(which("openssl"))
-        .args([
-            "x509", "-req", "-in", csr, "-CA", "ca.pem", "-CAkey", "ca.key",
-        ])
-        .args([
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
             "-CAcreateserial",
             "-days",
             "2",
@@ -434,11 +446,8 @@ pub fn issue(dir: &Path, csr: &str, ext: &str, out: &str) {
             ext,
             "-out",
             out,
-        ])
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert_ran(&output);
+        ],
+    );
 }
 
 /// `cert.pem` and `key.pem` made the way most internal registries make theirs (`openssl req

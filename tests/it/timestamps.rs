@@ -8,27 +8,13 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::harness::{Env, Raw, Registry, attachment_tag, issue, random_model, which};
+use crate::harness::{Env, Raw, Registry, attachment_tag, issue, openssl, random_model, which};
 
 /// A time-stamping authority: a test CA, a TSA certificate with the critical timeStamping
 /// EKU, and `openssl ts -reply` answering POSTed queries on 127.0.0.1.
 struct Tsa {
     url: String,
     dir: PathBuf,
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new(which("openssl"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 impl Tsa {
