@@ -58,6 +58,14 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const COSIGN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
 /// The layer annotation holding a keyless signature's Fulcio certificate (PEM).
 pub const COSIGN_CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
+/// The layer annotation holding a keyless signature's Rekor entry: the signed entry
+/// timestamp and the entry it signs (`{"SignedEntryTimestamp", "Payload": {...}}`).
+pub const COSIGN_BUNDLE: &str = "dev.sigstore.cosign/bundle";
+/// The layer annotation holding the certificate chain above a keyless signature's
+/// certificate (PEM); verification takes the chain from the trusted root instead.
+pub const COSIGN_CHAIN: &str = "dev.sigstore.cosign/chain";
+/// The media type of Sigstore bundles v0.1, the form cosign's keyless layers are read into.
+pub const SIGSTORE_BUNDLE_V01: &str = "application/vnd.dev.sigstore.bundle+json;version=0.1";
 /// The annotation where cosign keeps an RFC 3161 timestamp over a `.sig` layer's signature
 /// (or an `.att` layer's envelope): `{"SignedRFC3161Timestamp": "<base64 DER>"}`.
 pub const COSIGN_RFC3161_TIMESTAMP: &str = "dev.sigstore.cosign/rfc3161timestamp";

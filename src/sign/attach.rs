@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::dsse::{Bundle, Envelope};
+use super::dsse::{Bundle, CosignSigned, Envelope};
 use super::model_signing::{Comparison, ModelFiles, ModelSignature};
 use crate::digest::Digest;
 use crate::error::Result;
@@ -49,6 +49,8 @@ pub struct FoundSignature {
     pub source: String,
     /// It names a signing certificate (keyless or certificate mode): no key alone counts.
     pub certificate: bool,
+    /// A keyless layer's certificate and log entry, read as a message-signature bundle.
+    pub bundle: Option<Box<Bundle>>,
     /// Its RFC 3161 timestamps.
     pub timestamps: Timestamps,
 }
@@ -476,6 +478,30 @@ async fn merge_fallback(endpoint: &Endpoint, tag: &Tag, entry: &Descriptor) -> R
         .await
 }
 
+/// True when a cosign layer names a signing certificate.
+fn is_keyless(layer: &Descriptor) -> bool {
+    layer
+        .annotations
+        .contains_key(media_types::COSIGN_CERTIFICATE)
+}
+
+/// A keyless cosign layer's evidence as a bundle; what does not read is a problem of its
+/// own (and the signature then never counts).
+fn keyless_layer<'a>(
+    layer: &Descriptor,
+    source: &str,
+    problems: &mut Vec<String>,
+    signed: impl FnOnce() -> CosignSigned<'a>,
+) -> Option<Box<Bundle>> {
+    if !is_keyless(layer) {
+        return None;
+    }
+    Bundle::from_cosign_layer(&layer.annotations, signed())
+        .map(Box::new)
+        .map_err(|e| problems.push(format!("{source}: {e}")))
+        .ok()
+}
+
 /// Finds every signature, attestation and bundle attached to `digest`. What cannot be read
 /// is listed in [`Attached::problems`] rather than failing the whole search: one bad
 /// attachment must not hide good ones.
@@ -492,15 +518,24 @@ pub async fn discover(endpoint: &Endpoint, digest: &Digest) -> Result<Attached> 
             .get(media_types::COSIGN_SIGNATURE)
             .map(|s| super::decode_base64(s))
         {
-            Some(Ok(signature)) => found.signatures.push(FoundSignature {
-                timestamps: Timestamps::of_layer(&layer, &signature),
-                payload: blob,
-                signature,
-                source,
-                certificate: layer
-                    .annotations
-                    .contains_key(media_types::COSIGN_CERTIFICATE),
-            }),
+            Some(Ok(signature)) => {
+                let timestamps = Timestamps::of_layer(&layer, &signature);
+                let bundle = keyless_layer(&layer, &source, &mut found.problems, || {
+                    CosignSigned::Message {
+                        payload: &blob,
+                        signature: &signature,
+                        timestamps: &timestamps.tokens,
+                    }
+                });
+                found.signatures.push(FoundSignature {
+                    certificate: is_keyless(&layer),
+                    bundle,
+                    timestamps,
+                    payload: blob,
+                    signature,
+                    source,
+                });
+            }
             Some(Err(_)) => found
                 .problems
                 .push(format!("{source}: the signature is not base64")),
@@ -514,15 +549,18 @@ pub async fn discover(endpoint: &Endpoint, digest: &Digest) -> Result<Attached> 
     for (i, layer, blob) in tag_layers(endpoint, &att, &mut found.problems).await? {
         let source = format!("{att} layer {}", i + 1);
         match Envelope::from_slice(&blob) {
-            Ok(envelope) => found.envelopes.push(FoundEnvelope {
-                envelope,
-                source,
-                certificate: layer
-                    .annotations
-                    .contains_key(media_types::COSIGN_CERTIFICATE),
-                bundle: None,
-                timestamps: Timestamps::of_layer(&layer, &blob),
-            }),
+            Ok(envelope) => {
+                let bundle = keyless_layer(&layer, &source, &mut found.problems, || {
+                    CosignSigned::Envelope(&envelope)
+                });
+                found.envelopes.push(FoundEnvelope {
+                    certificate: is_keyless(&layer),
+                    bundle,
+                    timestamps: Timestamps::of_layer(&layer, &blob),
+                    envelope,
+                    source,
+                });
+            }
             Err(e) => found.problems.push(format!("{source}: {e}")),
         }
     }

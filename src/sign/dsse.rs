@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 use super::Error;
 use super::keys::{PrivateKey, PublicKey};
@@ -362,6 +363,89 @@ impl Bundle {
             && signed == expected
             && super::decode_base64(&message.signature)
                 .is_ok_and(|sig| key.verify_prehash(&expected, &sig))
+    }
+}
+
+/// What a cosign keyless layer signs: a `.sig` layer's payload, or an `.att` layer's
+/// envelope.
+#[derive(Clone, Copy, Debug)]
+pub enum CosignSigned<'a> {
+    /// A simple-signing payload and the signature over it, with the RFC 3161 timestamps
+    /// (DER) over that signature.
+    Message {
+        /// The payload.
+        payload: &'a [u8],
+        /// The signature.
+        signature: &'a [u8],
+        /// Timestamps over the signature.
+        timestamps: &'a [Vec<u8>],
+    },
+    /// A DSSE envelope.
+    Envelope(&'a Envelope),
+}
+
+impl Bundle {
+    /// Reads a keyless cosign layer (`cosign sign`/`attest` before bundles: the Fulcio
+    /// certificate and the Rekor entry in layer annotations) as the Sigstore bundle that
+    /// carries the same evidence, so one verifier checks both forms.
+    ///
+    /// # Errors
+    /// A certificate or log entry annotation that is missing or does not read.
+    pub fn from_cosign_layer(
+        annotations: &BTreeMap<String, String>,
+        signed: CosignSigned<'_>,
+    ) -> Result<Bundle, String> {
+        let pem = annotations
+            .get(media_types::COSIGN_CERTIFICATE)
+            .ok_or("it has no certificate annotation")?;
+        let leaf = super::x509::Cert::from_pem_chain(pem)
+            .map_err(|e| format!("its {} annotation: {e}", media_types::COSIGN_CERTIFICATE))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                format!(
+                    "its {} annotation is empty",
+                    media_types::COSIGN_CERTIFICATE
+                )
+            })?;
+        let entry = annotations.get(media_types::COSIGN_BUNDLE).ok_or_else(|| {
+            format!(
+                "it has no {} annotation (its transparency log entry), so nothing vouches \
+                 for when it was signed",
+                media_types::COSIGN_BUNDLE
+            )
+        })?;
+        let entry = super::rekor::Entry::from_cosign_annotation(entry)
+            .map_err(|e| format!("its {} annotation: {e}", media_types::COSIGN_BUNDLE))?;
+        let mut bundle = Bundle {
+            media_type: media_types::SIGSTORE_BUNDLE_V01.to_owned(),
+            verification_material: serde_json::json!({
+                "certificate": {"rawBytes": B64.encode(leaf.der())},
+                "tlogEntries": [entry],
+            }),
+            dsse_envelope: None,
+            message_signature: None,
+        };
+        match signed {
+            CosignSigned::Message {
+                payload,
+                signature,
+                timestamps,
+            } => {
+                bundle.message_signature = Some(MessageSignature {
+                    message_digest: MessageDigest {
+                        algorithm: "SHA2_256".into(),
+                        digest: B64.encode(sha2::Sha256::digest(payload)),
+                    },
+                    signature: B64.encode(signature),
+                });
+                for stamp in timestamps {
+                    bundle.add_rfc3161_timestamp(stamp);
+                }
+            }
+            CosignSigned::Envelope(envelope) => bundle.dsse_envelope = Some(envelope.clone()),
+        }
+        Ok(bundle)
     }
 }
 

@@ -17,12 +17,11 @@
 
 use std::path::Path;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 use sha2::Digest as _;
 
 use super::dsse::Bundle;
+use super::rekor;
 use super::x509::{Cert, Hash, SpkiKey, rfc3339, verify_chain};
 
 /// A Sigstore trusted root: the transparency logs, certificate authorities and CT logs a
@@ -345,60 +344,25 @@ struct Material {
     #[serde(default)]
     x509_certificate_chain: Option<ChainJson>,
     #[serde(default)]
-    tlog_entries: Vec<TlogEntry>,
+    tlog_entries: Vec<rekor::Entry>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TlogEntry {
-    log_index: serde_json::Value,
-    log_id: LogIdJson,
-    kind_version: KindVersion,
-    /// Only meaningful under a SET (Rekor v2 entries leave it out).
-    #[serde(default)]
-    integrated_time: serde_json::Value,
-    #[serde(default)]
-    inclusion_promise: Option<Promise>,
-    #[serde(default)]
-    inclusion_proof: Option<Proof>,
-    canonicalized_body: String,
+/// What a message signature is over: the message itself (a cosign `.sig` layer's
+/// simple-signing payload), or only its SHA-256 (a bundle that signs a manifest digest).
+#[derive(Clone, Copy, Debug)]
+pub enum Message<'a> {
+    /// The signed bytes.
+    Bytes(&'a [u8]),
+    /// The SHA-256 of the signed bytes.
+    Sha256(&'a [u8]),
 }
 
-#[derive(Deserialize)]
-struct KindVersion {
-    kind: String,
-    version: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Promise {
-    signed_entry_timestamp: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Proof {
-    log_index: serde_json::Value,
-    root_hash: String,
-    tree_size: serde_json::Value,
-    hashes: Vec<String>,
-    checkpoint: Checkpoint,
-}
-
-#[derive(Deserialize)]
-struct Checkpoint {
-    envelope: String,
-}
-
-/// A JSON number or a string holding one (protobuf JSON writes int64 as strings).
-fn integer(value: &serde_json::Value, what: &str) -> Result<u64, String> {
-    match value {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-    .ok_or_else(|| format!("{what} is not a non-negative integer"))
+/// A bundle's certificate, intermediates, log entry and RFC 3161 timestamps (DER).
+struct Parts {
+    leaf: Cert,
+    intermediates: Vec<Cert>,
+    entry: rekor::Entry,
+    stamps: Vec<Vec<u8>>,
 }
 
 impl Keyless {
@@ -411,18 +375,81 @@ impl Keyless {
             .dsse_envelope
             .as_ref()
             .ok_or("the bundle holds no DSSE envelope")?;
-        let (leaf, intermediates, entry, stamps) = self.material(bundle)?;
+        let parts = self.parts(bundle)?;
         let signature = envelope.signature_bytes()?;
         let payload = envelope.payload().map_err(|e| e.to_string())?;
-        let (logged, log_valid) = self.check_log_entry(&entry, |body| {
-            check_dsse_body(body, &payload, &signature, &leaf)
-        })?;
-        // Every trusted time (the log's, each authority's) must fall within the
-        // certificate's life; at least one is needed.
-        let mut times: Vec<u64> = logged.into_iter().collect();
-        for stamp in &stamps {
+        let digest = sha2::Sha256::digest(&payload);
+        let signer = self.check_signed(&parts, &signature, &digest, true)?;
+        let key = parts.leaf.key()?;
+        let message = super::dsse::pae(&envelope.payload_type, &payload);
+        if !key.verify(&message, &signature, key.default_hash()) {
+            return Err("the signature does not verify under the signing certificate".into());
+        }
+        Ok(signer)
+    }
+
+    /// Verifies a keyless bundle holding a message signature over `message` (Sigstore's
+    /// `messageSignature`, and cosign's keyless `.sig` layers read into that form by
+    /// [`crate::sign::attach`]); returns who signed it.
+    ///
+    /// # Errors
+    /// The first check that fails, as one sentence.
+    pub fn verify_message(&self, bundle: &Bundle, message: Message<'_>) -> Result<Signer, String> {
+        let signed = bundle
+            .message_signature
+            .as_ref()
+            .ok_or("the bundle holds no message signature")?;
+        let digest = match message {
+            Message::Bytes(bytes) => sha2::Sha256::digest(bytes).to_vec(),
+            Message::Sha256(digest) => digest.to_vec(),
+        };
+        let claimed = b64(&signed.message_digest.digest, "the message digest")?;
+        if signed.message_digest.algorithm != "SHA2_256" || claimed != digest {
+            return Err("it signs another message".into());
+        }
+        let parts = self.parts(bundle)?;
+        let signature = bundle.signature_bytes()?;
+        let signer = self.check_signed(&parts, &signature, &digest, false)?;
+        let key = parts.leaf.key()?;
+        let verified = match message {
+            Message::Bytes(bytes) => key.verify(bytes, &signature, key.default_hash()),
+            Message::Sha256(digest) => key.verify_prehash(digest, &signature)?,
+        };
+        if !verified {
+            return Err("the signature does not verify under the signing certificate".into());
+        }
+        Ok(signer)
+    }
+
+    /// What the signature's evidence vouches for: the log entry (key in the root, SET,
+    /// inclusion proof, a body recording this signature of `digest` by this certificate)
+    /// and every trusted time (the log's, each time-stamping authority's), at each of which
+    /// the certificate must chain to a Fulcio CA with an SCT and name an accepted identity.
+    fn check_signed(
+        &self,
+        parts: &Parts,
+        signature: &[u8],
+        digest: &[u8],
+        envelope: bool,
+    ) -> Result<Signer, String> {
+        let id = parts.entry.log_id()?;
+        let log = self
+            .root
+            .tlogs
+            .iter()
+            .find(|l| l.id == id)
+            .ok_or("its transparency log key is not in the trusted root")?;
+        let logged = parts.entry.verify(&log.key)?;
+        let signed = rekor::Signed {
+            signature,
+            digest,
+            certificate: &parts.leaf,
+        };
+        signed.check(&logged.body, envelope)?;
+        let mut times: Vec<u64> = logged.time.into_iter().collect();
+        for stamp in &parts.stamps {
             let verified =
-                super::timestamp::verify(stamp, &signature, &self.root.timestamp_authorities)
+                super::timestamp::verify(stamp, signature, &self.root.timestamp_authorities)
                     .map_err(|e| format!("its RFC 3161 timestamp: {e}"))?;
             times.push(verified.time);
         }
@@ -435,30 +462,20 @@ impl Keyless {
         }
         let mut signer = None;
         for time in times {
-            if !log_valid.contains(time) {
+            if !log.valid.contains(time) {
                 return Err(format!(
                     "the transparency log key was not valid at {}",
                     rfc3339(time)
                 ));
             }
-            signer = Some(self.check_certificate(&leaf, &intermediates, time)?);
+            signer = Some(self.check_certificate(&parts.leaf, &parts.intermediates, time)?);
         }
-        let signer = signer.unwrap_or_else(|| unreachable!("at least one time"));
-        let key = leaf.key()?;
-        let message = super::dsse::pae(&envelope.payload_type, &payload);
-        if !key.verify(&message, &signature, key.default_hash()) {
-            return Err("the signature does not verify under the signing certificate".into());
-        }
-        Ok(signer)
+        Ok(signer.unwrap_or_else(|| unreachable!("at least one time")))
     }
 
     /// The certificate, intermediates, the one transparency log entry and the RFC 3161
-    /// timestamps (DER) of a bundle.
-    #[allow(clippy::type_complexity)]
-    fn material(
-        &self,
-        bundle: &Bundle,
-    ) -> Result<(Cert, Vec<Cert>, TlogEntry, Vec<Vec<u8>>), String> {
+    /// timestamps of a bundle.
+    fn parts(&self, bundle: &Bundle) -> Result<Parts, String> {
         let material: Material = serde_json::from_value(bundle.verification_material.clone())
             .map_err(|e| format!("verification material: {e}"))?;
         let mut certs = match (material.certificate, material.x509_certificate_chain) {
@@ -478,63 +495,12 @@ impl Keyless {
                     .into(),
             );
         }
-        let stamps = bundle.rfc3161_timestamps()?;
-        Ok((leaf, certs, entries.remove(0), stamps))
-    }
-
-    /// Checks a log entry (key in the root, SET, inclusion proof and checkpoint, body) and
-    /// returns its integrated time when a signed entry timestamp vouches for it.
-    fn check_log_entry(
-        &self,
-        entry: &TlogEntry,
-        check_body: impl Fn(&serde_json::Value) -> Result<(), String>,
-    ) -> Result<(Option<u64>, Period), String> {
-        let id = b64(&entry.log_id.key_id, "the log id")?;
-        let log = self
-            .root
-            .tlogs
-            .iter()
-            .find(|l| l.id == id)
-            .ok_or("its transparency log key is not in the trusted root")?;
-        let body_bytes = b64(&entry.canonicalized_body, "the log entry body")?;
-        let index = integer(&entry.log_index, "logIndex")?;
-        if entry.inclusion_promise.is_none() && entry.inclusion_proof.is_none() {
-            return Err(
-                "the log entry has neither a signed entry timestamp nor an inclusion proof".into(),
-            );
-        }
-        let mut vouched = None;
-        if let Some(promise) = &entry.inclusion_promise {
-            let time = integer(&entry.integrated_time, "integratedTime")?;
-            // The SET: the log's signature over the canonical JSON of the entry.
-            let set = serde_json::json!({
-                "body": entry.canonicalized_body,
-                "integratedTime": time,
-                "logID": hex::encode(&id),
-                "logIndex": index,
-            });
-            let signed = serde_json::to_vec(&set).unwrap_or_default();
-            let set_signature = b64(
-                &promise.signed_entry_timestamp,
-                "the signed entry timestamp",
-            )?;
-            if !log.key.verify(&signed, &set_signature, Hash::Sha256) {
-                return Err("the log's signed entry timestamp does not verify".into());
-            }
-            vouched = Some(time);
-        }
-        if let Some(proof) = &entry.inclusion_proof {
-            check_inclusion(proof, &body_bytes, &log.key)?;
-        }
-        let body: serde_json::Value =
-            serde_json::from_slice(&body_bytes).map_err(|e| format!("the log entry body: {e}"))?;
-        if body["kind"] != entry.kind_version.kind.as_str()
-            || body["apiVersion"] != entry.kind_version.version.as_str()
-        {
-            return Err("the log entry body is not of the kind the entry names".into());
-        }
-        check_body(&body)?;
-        Ok((vouched, log.valid))
+        Ok(Parts {
+            leaf,
+            intermediates: certs,
+            entry: entries.remove(0),
+            stamps: bundle.rfc3161_timestamps()?,
+        })
     }
 
     /// Chain to a Fulcio CA valid at `time`, an SCT from a trusted CT log, the identity.
@@ -604,125 +570,6 @@ impl Keyless {
             integrated_time: time,
         })
     }
-}
-
-/// A `dsse` v0.0.1 body must record this payload, this signature and this certificate.
-fn check_dsse_body(
-    body: &serde_json::Value,
-    payload: &[u8],
-    signature: &[u8],
-    leaf: &Cert,
-) -> Result<(), String> {
-    if body["kind"] != "dsse" {
-        return Err(format!(
-            "the log entry is of kind {}, not dsse",
-            body["kind"]
-        ));
-    }
-    let spec = &body["spec"];
-    let payload_hash = hex::encode(sha2::Sha256::digest(payload));
-    if spec["payloadHash"]["algorithm"] != "sha256" || spec["payloadHash"]["value"] != payload_hash
-    {
-        return Err("the log entry records another payload".into());
-    }
-    let recorded = spec["signatures"].as_array().cloned().unwrap_or_default();
-    let matches = recorded.iter().any(|s| {
-        let sig = s["signature"]
-            .as_str()
-            .and_then(|t| super::decode_base64(t).ok());
-        let verifier = s["verifier"]
-            .as_str()
-            .and_then(|t| super::decode_base64(t).ok())
-            .and_then(|pem| String::from_utf8(pem).ok())
-            .and_then(|pem| Cert::from_pem_chain(&pem).ok());
-        sig.as_deref() == Some(signature)
-            && verifier.is_some_and(|certs| certs.first() == Some(leaf))
-    });
-    if !matches {
-        return Err("the log entry records another signature or certificate".into());
-    }
-    Ok(())
-}
-
-/// RFC 6962 Merkle inclusion of `body` at `proof.log_index`, up to `proof.root_hash`, and
-/// the checkpoint the log signed for that root.
-fn check_inclusion(proof: &Proof, body: &[u8], key: &SpkiKey) -> Result<(), String> {
-    let index = integer(&proof.log_index, "inclusionProof.logIndex")?;
-    let size = integer(&proof.tree_size, "inclusionProof.treeSize")?;
-    let root = b64(&proof.root_hash, "inclusionProof.rootHash")?;
-    let hashes = proof
-        .hashes
-        .iter()
-        .map(|h| b64(h, "an inclusion proof hash"))
-        .collect::<Result<Vec<_>, _>>()?;
-    if index >= size {
-        return Err("the inclusion proof's index is outside its tree".into());
-    }
-    let mut leaf = vec![0u8];
-    leaf.extend_from_slice(body);
-    let mut hash = sha2::Sha256::digest(&leaf).to_vec();
-    // RFC 9162 2.1.3.2: walk up from the leaf.
-    let (mut fn_, mut sn) = (index, size - 1);
-    for sibling in &hashes {
-        if sn == 0 {
-            return Err("the inclusion proof is longer than its tree is deep".into());
-        }
-        let node = |left: &[u8], right: &[u8]| {
-            let mut data = vec![1u8];
-            data.extend_from_slice(left);
-            data.extend_from_slice(right);
-            sha2::Sha256::digest(&data).to_vec()
-        };
-        if fn_ & 1 == 1 || fn_ == sn {
-            hash = node(sibling, &hash);
-            if fn_ & 1 == 0 {
-                while fn_ & 1 == 0 && fn_ != 0 {
-                    fn_ >>= 1;
-                    sn >>= 1;
-                }
-            }
-        } else {
-            hash = node(&hash, sibling);
-        }
-        fn_ >>= 1;
-        sn >>= 1;
-    }
-    if sn != 0 || hash != root {
-        return Err("the inclusion proof does not lead to the log's root hash".into());
-    }
-    check_checkpoint(&proof.checkpoint.envelope, size, &root, key)
-}
-
-/// A signed note (`origin\nsize\nroot\n\n— origin sig`) by the log for this tree.
-fn check_checkpoint(note: &str, size: u64, root: &[u8], key: &SpkiKey) -> Result<(), String> {
-    let (text, signatures) = note
-        .split_once("\n\n")
-        .ok_or("the checkpoint is not a signed note")?;
-    let mut lines = text.lines();
-    let (_origin, tree_size, root_hash) = (lines.next(), lines.next(), lines.next());
-    if tree_size != Some(&size.to_string())
-        || root_hash.map(|r| b64(r, "root")) != Some(Ok(root.to_vec()))
-    {
-        return Err("the checkpoint is for another tree than the inclusion proof".into());
-    }
-    let signed = format!("{text}\n");
-    let verified = signatures.lines().any(|line| {
-        let Some(rest) = line.strip_prefix("\u{2014} ") else {
-            return false;
-        };
-        let Some((_, signature)) = rest.rsplit_once(' ') else {
-            return false;
-        };
-        // Four bytes of key hint, then the signature.
-        B64.decode(signature)
-            .ok()
-            .filter(|s| s.len() > 4)
-            .is_some_and(|s| key.verify(signed.as_bytes(), &s[4..], Hash::Sha256))
-    });
-    if !verified {
-        return Err("the checkpoint's signature does not verify under the log key".into());
-    }
-    Ok(())
 }
 
 /// The embedded SCT list extension.

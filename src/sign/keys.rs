@@ -228,6 +228,16 @@ impl PublicKey {
         }
     }
 
+    /// An uncompressed or compressed SEC1 point, as a certificate's key holds it.
+    ///
+    /// # Errors
+    /// [`Error::Key`] for bytes that are not a P-256 point.
+    pub fn from_sec1(point: &[u8]) -> Result<PublicKey, Error> {
+        VerifyingKey::from_sec1_bytes(point)
+            .map(|key| PublicKey { key })
+            .map_err(|e| key_error(&format!("not an ECDSA P-256 point ({e})")))
+    }
+
     /// The PKIX PEM cosign writes as `cosign.pub`.
     ///
     /// # Errors

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod model_signing;
 pub mod payload;
 pub mod predicate;
+pub mod rekor;
 pub mod timestamp;
 pub mod x509;
 

@@ -163,6 +163,25 @@ impl SpkiKey {
     }
 }
 
+impl SpkiKey {
+    /// True when `signature` (ASN.1 DER) signs the SHA-256 `digest` of a message this
+    /// verifier never sees (a bundle's message digest).
+    ///
+    /// # Errors
+    /// A key other than ECDSA P-256: ring verifies only whole messages, and Fulcio's
+    /// signing keys are P-256.
+    pub fn verify_prehash(&self, digest: &[u8], signature: &[u8]) -> Result<bool, String> {
+        if self.kind != KeyKind::P256 {
+            return Err(format!(
+                "a signature over a message digest is verified for P-256 keys only, not {:?}",
+                self.kind
+            ));
+        }
+        let key = super::PublicKey::from_sec1(&self.raw).map_err(|e| e.to_string())?;
+        Ok(key.verify_prehash(digest, signature))
+    }
+}
+
 /// One certificate, with its DER.
 #[derive(Clone)]
 pub struct Cert {

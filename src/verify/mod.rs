@@ -12,7 +12,7 @@ use crate::digest::Digest;
 use crate::sign::PublicKey;
 use crate::sign::attach::{Attached, Timestamps};
 use crate::sign::dsse::Statement;
-use crate::sign::keyless::Keyless;
+use crate::sign::keyless::{Keyless, Message, Signer as KeylessSigner};
 use crate::sign::payload::Payload;
 use crate::sign::predicate;
 use crate::sign::timestamp::{self, Authority, Stamp};
@@ -253,41 +253,24 @@ impl Evidence {
             problems: attached.problems.clone(),
         };
         for found in &attached.signatures {
-            if found.certificate {
-                evidence.signatures.push(unverified_certificate(
+            let mut check = if found.certificate {
+                check_keyless_signature(digest, found, keyless)
+            } else {
+                check_signature(
+                    digest,
+                    &found.payload,
+                    &found.signature,
                     &found.source,
-                    Payload::from_slice(&found.payload).ok(),
-                ));
-                continue;
-            }
-            let mut check = check_signature(
-                digest,
-                &found.payload,
-                &found.signature,
-                &found.source,
-                keys,
-            );
+                    keys,
+                )
+            };
             times.stamp_signature(&mut check, &found.timestamps);
             evidence.signatures.push(check);
         }
         for (bundle, source) in &attached.message_bundles {
-            if crate::sign::dsse::has_certificate(bundle) {
-                evidence
-                    .signatures
-                    .push(unverified_certificate(source, None));
-                continue;
-            }
-            let signers = signers_of(keys, |k| bundle.message_verified_by(digest, k));
-            let problem = signers
-                .is_empty()
-                .then(|| "no trusted key verifies it, or it signs another digest".to_owned());
-            evidence.signatures.push(SignatureCheck {
-                source: source.clone(),
-                signers,
-                claims: Default::default(),
-                timestamp: None,
-                problem,
-            });
+            let mut check = check_message_bundle(digest, bundle, source, keys, keyless);
+            times.stamp_signature(&mut check, &Timestamps::of_bundle(bundle));
+            evidence.signatures.push(check);
         }
         for found in &attached.model_signatures {
             let mut check = check_model_signature(found, keys, keyless);
@@ -412,15 +395,50 @@ fn check_signature(
     source: &str,
     keys: &[TrustedKey],
 ) -> SignatureCheck {
+    let signers = signers_of(keys, |k| k.verify(payload, signature));
+    let problem = signers
+        .is_empty()
+        .then(|| "no trusted key verifies it".to_owned());
+    check_payload(digest, payload, source, signers, problem)
+}
+
+/// A cosign keyless `.sig` layer: its certificate, log entry and signature verified against
+/// the keyless trust, then its payload as for a key-signed one.
+fn check_keyless_signature(
+    digest: &Digest,
+    found: &crate::sign::attach::FoundSignature,
+    keyless: Option<&Keyless>,
+) -> SignatureCheck {
+    let verified = keyless_signer(found.bundle.as_deref(), keyless, |k, b| {
+        k.verify_message(b, Message::Bytes(&found.payload))
+    });
+    match verified {
+        Ok(name) => check_payload(digest, &found.payload, &found.source, vec![name], None),
+        Err(problem) => {
+            let mut check = check_payload(digest, &found.payload, &found.source, Vec::new(), None);
+            check.problem = Some(problem);
+            check.signers.clear();
+            check
+        }
+    }
+}
+
+/// A simple-signing payload's claims, once `signers` verified it; it must name `digest`.
+fn check_payload(
+    digest: &Digest,
+    payload: &[u8],
+    source: &str,
+    signers: Vec<String>,
+    problem: Option<String>,
+) -> SignatureCheck {
     let mut check = SignatureCheck {
         source: source.to_owned(),
-        signers: signers_of(keys, |k| k.verify(payload, signature)),
+        signers,
         claims: Default::default(),
         timestamp: None,
-        problem: None,
+        problem,
     };
-    if check.signers.is_empty() {
-        check.problem = Some("no trusted key verifies it".into());
+    if check.problem.is_some() {
         return check;
     }
     match Payload::from_slice(payload) {
@@ -440,6 +458,40 @@ fn check_signature(
     check
 }
 
+/// A message-signature bundle (cosign 3 signing a manifest digest): by a trusted key, or
+/// keyless by an accepted identity, over exactly this digest.
+fn check_message_bundle(
+    digest: &Digest,
+    bundle: &crate::sign::dsse::Bundle,
+    source: &str,
+    keys: &[TrustedKey],
+    keyless: Option<&Keyless>,
+) -> SignatureCheck {
+    let (signers, problem) = if crate::sign::dsse::has_certificate(bundle) {
+        let expected = hex::decode(digest.hex()).unwrap_or_default();
+        let verified = keyless_signer(Some(bundle), keyless, |k, b| {
+            k.verify_message(b, Message::Sha256(&expected))
+        });
+        match verified {
+            Ok(name) => (vec![name], None),
+            Err(problem) => (Vec::new(), Some(problem)),
+        }
+    } else {
+        let signers = signers_of(keys, |k| bundle.message_verified_by(digest, k));
+        let problem = signers
+            .is_empty()
+            .then(|| "no trusted key verifies it, or it signs another digest".to_owned());
+        (signers, problem)
+    };
+    SignatureCheck {
+        source: source.to_owned(),
+        signers,
+        claims: Default::default(),
+        timestamp: None,
+        problem,
+    }
+}
+
 /// Why a certificate-bearing signature does not count without keyless trust: a key alone
 /// is never checked against a signature that names a certificate.
 pub const KEYLESS_UNSUPPORTED: &str = "it is signed with a certificate (Sigstore keyless): \
@@ -447,15 +499,20 @@ pub const KEYLESS_UNSUPPORTED: &str = "it is signed with a certificate (Sigstore
      --certificate-identity and --certificate-oidc-issuer, or `identities:` in the policy); a \
      key alone is never checked against it";
 
-/// A keyless bundle verified against `keyless`: the identity's name, or why not.
+/// A keyless bundle verified against `keyless` by `verify`: the identity's name, or why
+/// not.
 fn keyless_signer(
     bundle: Option<&crate::sign::dsse::Bundle>,
     keyless: Option<&Keyless>,
+    verify: impl FnOnce(&Keyless, &crate::sign::dsse::Bundle) -> Result<KeylessSigner, String>,
 ) -> Result<String, String> {
-    let (Some(bundle), Some(keyless)) = (bundle, keyless) else {
+    let Some(keyless) = keyless else {
         return Err(KEYLESS_UNSUPPORTED.into());
     };
-    keyless.verify_envelope(bundle).map(|signer| signer.name)
+    let bundle = bundle.ok_or(
+        "its certificate or transparency log entry does not read (see the problems listed)",
+    )?;
+    verify(keyless, bundle).map(|signer| signer.name)
 }
 
 /// A model-signing signature counts when a trusted key verifies it and the model's file
@@ -473,7 +530,11 @@ fn check_model_signature(
         problem: None,
     };
     if found.signature.has_certificate() {
-        match keyless_signer(Some(&found.signature.bundle), keyless) {
+        match keyless_signer(
+            Some(&found.signature.bundle),
+            keyless,
+            Keyless::verify_envelope,
+        ) {
             Ok(name) => check.signers = vec![name],
             Err(problem) => {
                 check.problem = Some(problem);
@@ -498,23 +559,6 @@ fn check_model_signature(
     check
 }
 
-/// Why a keyless signature in a format modelark does not verify yet does not count.
-pub const KEYLESS_FORMAT_UNSUPPORTED: &str = "it is signed with a certificate in a form modelark \
-     does not verify yet (cosign's `.sig` certificate annotations, or a message-signature \
-     bundle); a key alone is never checked against it. DSSE bundles (cosign 3, model signing) \
-     verify with --trusted-root";
-
-/// A certificate-bearing signature, reported as such and never counted.
-fn unverified_certificate(source: &str, payload: Option<Payload>) -> SignatureCheck {
-    SignatureCheck {
-        source: source.to_owned(),
-        signers: Vec::new(),
-        claims: payload.map(|p| p.claims()).unwrap_or_default(),
-        timestamp: None,
-        problem: Some(KEYLESS_FORMAT_UNSUPPORTED.into()),
-    }
-}
-
 fn check_envelope(
     digest: &Digest,
     found: &crate::sign::attach::FoundEnvelope,
@@ -524,7 +568,7 @@ fn check_envelope(
     let statement = found.envelope.statement();
     let keyless = found
         .certificate
-        .then(|| keyless_signer(found.bundle.as_deref(), keyless));
+        .then(|| keyless_signer(found.bundle.as_deref(), keyless, Keyless::verify_envelope));
     let mut check = AttestationCheck {
         source: found.source.clone(),
         predicate_type: statement.as_ref().ok().map(|s| s.predicate_type.clone()),

@@ -93,6 +93,7 @@ fn attached(
                 payload,
                 source: format!("sig by {name}"),
                 certificate: false,
+                bundle: None,
                 timestamps: Default::default(),
             });
     }
