@@ -677,6 +677,18 @@ impl Raw {
             .collect()
     }
 
+    /// Attaches a bundle's bytes as a referrer of `subject`, as modelark stores its own.
+    pub fn attach_bundle(&self, subject: &modelark::oci::Descriptor, bundle: Vec<u8>) {
+        self.runtime
+            .block_on(modelark::sign::attach::attach_bundle_bytes(
+                &self.endpoint,
+                subject,
+                bundle,
+                Default::default(),
+            ))
+            .unwrap();
+    }
+
     pub fn blob(&self, descriptor: &modelark::oci::Descriptor) -> Vec<u8> {
         self.runtime
             .block_on(self.endpoint.small_blob(descriptor))
