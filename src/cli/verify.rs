@@ -47,11 +47,8 @@ pub struct VerifyArgs {
 pub struct VerifyAttestationArgs {
     /// The model: HOST/REPO:TAG, NAME:TAG or oci:PATH:TAG.
     reference: Reference,
-    /// Trust this public key (repeatable).
-    #[arg(long = "key", value_name = "PUB")]
-    keys: Vec<PathBuf>,
     #[command(flatten)]
-    keyless: KeylessArgs,
+    trust: TrustArgs,
     /// The predicate type required (short name or URI).
     #[arg(long = "type", value_name = "TYPE")]
     kind: String,
@@ -301,20 +298,10 @@ fn print_evidence(report: &ops::Report) -> anyhow::Result<()> {
 }
 
 pub async fn verify_attestation(args: VerifyAttestationArgs, env: &Env) -> anyhow::Result<()> {
-    let keys = ops::verify::load_public_keys(&args.keys)?;
-    let keyless = args.keyless.load()?;
-    if keys.is_empty() && keyless.is_none() {
-        anyhow::bail!(ops::Error::NothingTrusted);
-    }
+    let trust = args.trust.load()?.ok_or(ops::Error::NothingTrusted)?;
     let ctx = env.context(args.json)?;
-    let report = ops::verify::verify_attestation_with(
-        &ctx,
-        &args.reference,
-        &keys,
-        keyless.as_ref(),
-        &args.kind,
-    )
-    .await?;
+    let report =
+        ops::verify::verify_attestation_under(&ctx, &args.reference, &trust, &args.kind).await?;
     if args.json {
         // The verified statements themselves, as cosign's verify-attestation prints them.
         output::json(&report.verified)?;

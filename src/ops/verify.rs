@@ -324,19 +324,20 @@ pub async fn verify_attestation(
     keys: &[TrustedKey],
     kind: &str,
 ) -> Result<AttestationReport> {
-    verify_attestation_with(ctx, reference, keys, None, kind).await
+    verify_attestation_under(ctx, reference, &Trust::keys(keys.to_vec()), kind).await
 }
 
-/// [`verify_attestation`], also accepting keyless attestations (DSSE bundles with a
-/// Fulcio certificate) that `keyless` verifies.
+/// [`verify_attestation`] under whatever `trust` trusts: its keys, its keyless identities
+/// (DSSE bundles and cosign keyless `.att` layers) and its time-stamping authorities (an
+/// attestation whose timestamp does not verify, or that lacks one when one is required,
+/// does not count).
 ///
 /// # Errors
 /// As [`verify_attestation`].
-pub async fn verify_attestation_with(
+pub async fn verify_attestation_under(
     ctx: &Context,
     reference: &Reference,
-    keys: &[TrustedKey],
-    keyless: Option<&crate::sign::keyless::Keyless>,
+    trust: &Trust,
     kind: &str,
 ) -> Result<AttestationReport> {
     let predicate_type = predicate::predicate_type(kind).op(|| "failed to verify".into())?;
@@ -349,8 +350,7 @@ pub async fn verify_attestation_with(
     let attached = attach::discover(&endpoint, digest)
         .await
         .op(|| format!("failed to read the attestations of {reference}"))?;
-    let trust = Policy::trust_keys(keys.to_vec()).with_keyless(keyless.cloned());
-    let evidence = Evidence::collect_under(digest, &attached, &trust);
+    let evidence = Evidence::collect_under(digest, &attached, trust.rules());
     let verified = evidence
         .attestations_of(&predicate_type)
         .map(|a| VerifiedStatement {

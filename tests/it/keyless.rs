@@ -204,24 +204,7 @@ impl Minted {
         let payload =
             modelark::sign::payload::Payload::new("models/keyless", &digest, BTreeMap::new())
                 .to_bytes();
-        let key = Key::new();
-        let integrated = now() - 120;
-        let shift = |by: i64| (integrated as i64 + by) as u64;
-        let untrusted_ct = Key::new();
-        let certificate = self.sigstore.certificate(
-            &key,
-            &Leaf {
-                identity: how.identity.into(),
-                issuer: how.issuer.into(),
-                not_before: shift(how.valid.0),
-                not_after: shift(how.valid.1),
-                sct_by: match how.sct {
-                    Sct::Trusted => Some(&self.sigstore.ct),
-                    Sct::Untrusted => Some(&untrusted_ct),
-                    Sct::Missing => None,
-                },
-            },
-        );
+        let (key, certificate, integrated) = self.certify(how);
         let signed = message(&payload);
         let signature = key.sign(&signed);
         let body = hashedrekord(&sha2::Sha256::digest(&signed), &signature, &certificate);
@@ -240,6 +223,73 @@ impl Minted {
         }
     }
 
+    /// A fresh key and its certificate as `how` says, with the integrated time it is for.
+    fn certify(&self, how: &Signing) -> (Key, Vec<u8>, u64) {
+        let key = Key::new();
+        let integrated = now() - 120;
+        let shift = |by: i64| (integrated as i64 + by) as u64;
+        let untrusted_ct = Key::new();
+        let certificate = self.sigstore.certificate(
+            &key,
+            &Leaf {
+                identity: how.identity.into(),
+                issuer: how.issuer.into(),
+                not_before: shift(how.valid.0),
+                not_after: shift(how.valid.1),
+                sct_by: match how.sct {
+                    Sct::Trusted => Some(&self.sigstore.ct),
+                    Sct::Untrusted => Some(&untrusted_ct),
+                    Sct::Missing => None,
+                },
+            },
+        );
+        (key, certificate, integrated)
+    }
+
+    /// Replaces the model's `.att` manifest with one provenance attestation as cosign 2's
+    /// `attest` writes it keyless: the envelope as the layer, logged as `intoto` v0.0.2.
+    fn attest_keyless(&self, how: &Signing) {
+        let (key, certificate, integrated) = self.certify(how);
+        let statement = modelark::sign::dsse::Statement::new(
+            "models/keyless",
+            &self.digest.parse().unwrap(),
+            modelark::sign::predicate::SLSA_PROVENANCE_V1,
+            serde_json::json!({"buildDefinition": {"buildType": "https://acme.example/train"}}),
+        );
+        let envelope = modelark::sign::dsse::Envelope::sign(&statement, &key.private);
+        let payload = envelope.payload().unwrap();
+        let body = serde_json::json!({
+            "apiVersion": "0.0.2",
+            "kind": "intoto",
+            "spec": {"content": {
+                "envelope": {
+                    "payloadType": envelope.payload_type,
+                    "signatures": [{
+                        "sig": B64.encode(&envelope.signatures[0].sig),
+                        "publicKey": B64.encode(pem(&certificate)),
+                    }],
+                },
+                "hash": {"algorithm": "sha256", "value": hex::encode(sha2::Sha256::digest(envelope.to_bytes()))},
+                "payloadHash": {"algorithm": "sha256", "value": hex::encode(sha2::Sha256::digest(&payload))},
+            }},
+        });
+        let logged = self
+            .sigstore
+            .log_entry(&self.sigstore.log, &body, integrated);
+        let annotations = serde_json::json!({
+            "dev.cosignproject.cosign/signature": "",
+            "predicateType": modelark::sign::predicate::SLSA_PROVENANCE_V1,
+            "dev.sigstore.cosign/certificate": pem(&certificate),
+            "dev.sigstore.cosign/bundle": logged.annotation.to_string(),
+        });
+        self.put_layer(
+            ".att",
+            modelark::media_types::DSSE_ENVELOPE,
+            &envelope.to_bytes(),
+            annotations,
+        );
+    }
+
     /// Replaces the model's `.sig` manifest with one layer as cosign 2 writes it keyless.
     fn attach_sig(&self, made: &Made) {
         let annotations = serde_json::json!({
@@ -252,12 +302,26 @@ impl Minted {
     }
 
     fn put_sig(&self, payload: &[u8], annotations: serde_json::Value) {
+        self.put_layer(
+            ".sig",
+            modelark::media_types::COSIGN_SIMPLE_SIGNING,
+            payload,
+            annotations,
+        );
+    }
+
+    /// Replaces the `.sig` or `.att` manifest (`suffix`) with one layer.
+    fn put_layer(
+        &self,
+        suffix: &str,
+        media_type: &str,
+        blob: &[u8],
+        annotations: serde_json::Value,
+    ) {
         let config = self
             .raw
             .put_blob("application/vnd.oci.image.config.v1+json", b"{}");
-        let layer = self
-            .raw
-            .put_blob(modelark::media_types::COSIGN_SIMPLE_SIGNING, payload);
+        let layer = self.raw.put_blob(media_type, blob);
         let manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -270,7 +334,7 @@ impl Minted {
             }],
         });
         self.raw.put_bytes(
-            &attachment_tag(&self.digest, ".sig"),
+            &attachment_tag(&self.digest, suffix),
             modelark::media_types::OCI_MANIFEST,
             &serde_json::to_vec(&manifest).unwrap(),
         );
@@ -491,4 +555,45 @@ fn a_keyless_message_bundle_verifies_with_its_inclusion_proof() {
     let (code, out) = m.verify(&m.trust());
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("signature by {IDENTITY}")), "{out}");
+}
+
+#[test]
+fn a_minted_keyless_att_layer_verifies_as_an_attestation_of_its_identity() {
+    let m = Minted::new();
+    m.attest_keyless(&Signing::default());
+    let verify = |identity: &str| {
+        let mut args = vec![
+            "verify-attestation".to_owned(),
+            m.remote.clone(),
+            "--plain-http".into(),
+            "--type".into(),
+            "provenance".into(),
+        ];
+        args.extend(m.trust_as(identity));
+        m.env
+            .run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (code, out, err) = verify(IDENTITY);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("ok    by {IDENTITY} from {ISSUER}")),
+        "{out}"
+    );
+    let (code, out, err) = verify("mallory@acme.example");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("it was signed by release@acme.example"),
+        "{out}{err}"
+    );
+    // A certificate without an SCT fails the attestation as it fails a signature.
+    m.attest_keyless(&Signing {
+        sct: Sct::Missing,
+        ..Signing::default()
+    });
+    let (code, out, err) = verify(IDENTITY);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("the certificate has no signed certificate timestamp"),
+        "{out}{err}"
+    );
 }

@@ -276,6 +276,30 @@ fn trusted_timestamps_decide_when_a_decision_was_made() {
     // One stamped by an authority the policy does not trust is refused.
     approve(&["--timestamp-server", &rogue.url]);
     refused("its RFC 3161 timestamp does not count");
+    // verify-attestation takes verify's timestamp flags: of the two approvals, only the
+    // one stamped by the authority named counts when a timestamp is required.
+    let stamped_by = |chain: &str| {
+        env.run(&[
+            "verify-attestation",
+            &reference,
+            "--key",
+            &public,
+            "--type",
+            "approval",
+            "--plain-http",
+            "--timestamp-certificate-chain",
+            chain,
+            "--require-timestamp",
+        ])
+    };
+    let (code, stdout, stderr) = stamped_by(&tsa.chain());
+    assert_eq!(
+        code, 1,
+        "no approval is stamped by the TSA: {stdout}{stderr}"
+    );
+    let (code, stdout, stderr) = stamped_by(&rogue.chain());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(stdout.matches("  ok    by ").count(), 1, "{stdout}");
 
     // A backdated claim is caught even with a genuine timestamp.
     attest_decision("approved", "2026-01-01T00:00:00Z");
