@@ -117,10 +117,28 @@ pub fn payload(data: &[u8]) {
     let _ = crate::sign::payload::Payload::from_slice(data);
 }
 
-/// DSSE envelopes and Sigstore bundles.
+/// DSSE envelopes, Sigstore bundles (taken through keyless verification, which fails
+/// cleanly under an empty trusted root) and cosign's Rekor bundle annotations.
 pub fn envelope(data: &[u8]) {
+    use crate::sign::keyless::{Keyless, Message};
     let _ = crate::sign::dsse::Envelope::from_slice(data);
-    let _ = crate::sign::dsse::Bundle::from_slice(data);
+    if let Ok(bundle) = crate::sign::dsse::Bundle::from_slice(data) {
+        let keyless = Keyless {
+            root: Default::default(),
+            identities: Vec::new(),
+        };
+        assert!(keyless.verify_envelope(&bundle).is_err());
+        assert!(
+            keyless
+                .verify_message(&bundle, Message::Sha256(&[0; 32]))
+                .is_err()
+        );
+    }
+    if let Some(text) = text(data)
+        && let Ok(entry) = crate::sign::rekor::Entry::from_cosign_annotation(text)
+    {
+        let _ = entry.log_id();
+    }
 }
 
 /// OpenSSF model signatures (`model.sig`): what parses lists safe paths whose digest is
