@@ -29,6 +29,7 @@ pub struct Context {
     index: Arc<std::sync::Mutex<Option<Arc<SearchIndex>>>>,
     index_dir: Option<std::path::PathBuf>,
     timestamp_server: Option<String>,
+    blob_cache: Option<Arc<crate::store::cache::BlobCache>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -59,6 +60,7 @@ impl Context {
             index: Arc::default(),
             index_dir: None,
             timestamp_server: None,
+            blob_cache: None,
         }
     }
 
@@ -110,6 +112,22 @@ impl Context {
         self.index_dir = Some(dir.into());
         self.index = Arc::default();
         self
+    }
+
+    /// Keep the files [`crate::ops::open_file`] streams from registries in `cache` once
+    /// they verified, and serve them from there afterwards (a long-running service).
+    #[must_use]
+    pub fn with_blob_cache(
+        mut self,
+        cache: Option<Arc<crate::store::cache::BlobCache>>,
+    ) -> Context {
+        self.blob_cache = cache;
+        self
+    }
+
+    /// The cache of verified blobs, when there is one.
+    pub fn blob_cache(&self) -> Option<&Arc<crate::store::cache::BlobCache>> {
+        self.blob_cache.as_ref()
     }
 
     /// How many blobs (or files, or manifests) a use case moves at once.

@@ -23,6 +23,9 @@ pub struct FileStream {
     /// do not match the layer's digest or size, so a consumer never takes wrong bytes for
     /// a complete file.
     pub body: BoxStream<'static, std::io::Result<Bytes>>,
+    /// A verified copy on local disk the bytes come from (a hit in the context's blob
+    /// cache): a range can be read from it directly.
+    pub local: Option<std::path::PathBuf>,
 }
 
 /// One file of a model that [`open_file`] streams.
@@ -95,8 +98,21 @@ pub async fn open_file(ctx: &Context, reference: &Reference, path: &str) -> Resu
             path: path.to_owned(),
         })?;
     let what = || format!("failed to read {path} of {reference}");
+    let model = resolved.descriptor.digest.clone();
     let raw: BoxStream<'static, std::io::Result<Bytes>> = match &endpoint {
         Endpoint::Registry(repo) => {
+            // Verified once, kept by digest: served from disk, neither fetched nor hashed.
+            if let Some(cache) = ctx.blob_cache()
+                && let Some(local) = cache.get(&layer)
+                && let Ok(file) = std::fs::File::open(&local)
+            {
+                return Ok(FileStream {
+                    model,
+                    body: read_file(file, 0, layer.size),
+                    layer,
+                    local: Some(local),
+                });
+            }
             let response = repo.blob_response(&layer).await.op(what)?;
             response
                 .bytes_stream()
@@ -112,11 +128,151 @@ pub async fn open_file(ctx: &Context, reference: &Reference, path: &str) -> Resu
             read_chunks(file).boxed()
         }
     };
+    let mut body = verified(coalesce(raw, CHUNK), layer.clone());
+    if let Endpoint::Registry(_) = &endpoint
+        && let Some(writer) = ctx.blob_cache().and_then(|c| c.writer(&layer))
+    {
+        body = kept(body, writer);
+    }
     Ok(FileStream {
-        model: resolved.descriptor.digest.clone(),
-        body: read_ahead(verified(coalesce(raw, 256 * 1024), layer.clone()), 8),
+        model,
+        body: read_ahead(body, 8),
         layer,
+        local: None,
     })
+}
+
+/// The pieces a stream is cut into for the client.
+const CHUNK: usize = 256 * 1024;
+
+/// The `len` bytes of `file` from `start`, read on a thread of its own in 1 MiB pieces up
+/// to four ahead of the consumer (a verified copy on local disk: nothing to hash). A file
+/// shorter than that ends the stream with an error.
+pub fn read_file(
+    mut file: std::fs::File,
+    start: u64,
+    len: u64,
+) -> BoxStream<'static, std::io::Result<Bytes>> {
+    use std::io::{Read as _, Seek as _};
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut left = len;
+        if let Err(e) = file.seek(std::io::SeekFrom::Start(start)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        while left > 0 {
+            let mut buffer = vec![0u8; left.min(1 << 20) as usize];
+            let item = match file.read(&mut buffer) {
+                Ok(0) => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file is shorter than its size",
+                )),
+                Ok(n) => {
+                    buffer.truncate(n);
+                    left -= n as u64;
+                    Ok(Bytes::from(buffer))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        Some((item, rx))
+    })
+    .boxed()
+}
+
+/// Passes a verified stream through and keeps it in the cache through `writer` once it ends
+/// whole (the verifying stream ends with an error otherwise). The writing runs on a thread
+/// of its own, up to 16 chunks behind, so it overlaps the hashing. Caching is best effort:
+/// a write that fails stops it, never the download.
+fn kept(
+    inner: BoxStream<'static, std::io::Result<Bytes>>,
+    mut writer: crate::store::cache::CacheWriter,
+) -> BoxStream<'static, std::io::Result<Bytes>> {
+    // `Some(chunk)` to write, `None` to keep the blob; closed without `None`, nothing is kept.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Bytes>>(16);
+    // The stream ends once the blob is kept, so the next request finds it.
+    let (kept_tx, kept_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::task::spawn_blocking(move || {
+        loop {
+            match rx.blocking_recv() {
+                Some(Some(chunk)) => {
+                    if let Err(e) = writer.write(&chunk) {
+                        tracing::warn!("stopped caching a blob: {e}");
+                        return;
+                    }
+                }
+                Some(None) => {
+                    if let Err(e) = writer.commit() {
+                        tracing::warn!("did not cache a blob: {e}");
+                    }
+                    let _ = kept_tx.send(());
+                    return;
+                }
+                // Closed without the go-ahead: the stream failed or its client went away.
+                None => return,
+            }
+        }
+    });
+    // The last chunk is held back until the blob is kept: a client that has all its bytes
+    // finds the blob cached on its next request.
+    struct State {
+        inner: BoxStream<'static, std::io::Result<Bytes>>,
+        tx: Option<tokio::sync::mpsc::Sender<Option<Bytes>>>,
+        kept: Option<tokio::sync::oneshot::Receiver<()>>,
+        held: Option<Bytes>,
+        ended: bool,
+    }
+    let state = State {
+        inner,
+        tx: Some(tx),
+        kept: Some(kept_rx),
+        held: None,
+        ended: false,
+    };
+    stream::unfold(state, |mut s| async move {
+        if s.ended {
+            return None;
+        }
+        loop {
+            match s.inner.next().await {
+                Some(Ok(chunk)) => {
+                    if let Some(sender) = &s.tx
+                        && sender.send(Some(chunk.clone())).await.is_err()
+                    {
+                        s.tx = None;
+                    }
+                    if let Some(previous) = s.held.replace(chunk) {
+                        return Some((Ok(previous), s));
+                    }
+                }
+                Some(Err(e)) => {
+                    s.tx = None;
+                    s.held = None;
+                    return Some((Err(e), s));
+                }
+                None => {
+                    s.ended = true;
+                    if let (Some(sender), Some(kept)) = (s.tx.take(), s.kept.take())
+                        && sender.send(None).await.is_ok()
+                    {
+                        let _ = kept.await;
+                    }
+                    let last = s.held.take()?;
+                    return Some((Ok(last), s));
+                }
+            }
+        }
+    })
+    .boxed()
 }
 
 /// Runs `inner` (the registry read, coalescing and hashing) in a task of its own, up to
@@ -151,7 +307,7 @@ fn fs_err_io(error: std::io::Error, path: &std::path::Path) -> std::io::Error {
 fn read_chunks(file: tokio::fs::File) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> {
     stream::try_unfold(file, |mut file| async move {
         use tokio::io::AsyncReadExt as _;
-        let mut buffer = vec![0u8; 256 * 1024];
+        let mut buffer = vec![0u8; CHUNK];
         let n = file.read(&mut buffer).await?;
         if n == 0 {
             return Ok(None);
@@ -303,6 +459,40 @@ mod tests {
             "long"
         );
         assert_eq!(collect(verified(chunks(&[]), layer(b""))).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_verified_stream_is_cached_before_its_last_chunk_and_a_bad_one_never() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = crate::store::cache::BlobCache::open(dir.path(), 1 << 20).unwrap();
+        let good = layer(b"hello world");
+        let writer = cache.writer(&good).unwrap();
+        let probe = std::sync::Arc::clone(&cache);
+        let expected = good.clone();
+        // Every chunk the client gets before the last finds the blob not yet kept; the
+        // last one finds it kept.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let seen: Vec<bool> = runtime.block_on(async move {
+            let body = kept(verified(chunks(&[b"hello ", b"wor", b"ld"]), good), writer);
+            body.map(|chunk| {
+                chunk.unwrap();
+                probe.get(&expected).is_some()
+            })
+            .collect()
+            .await
+        });
+        assert_eq!(seen, [false, false, true]);
+        let bad = layer(b"hello world!");
+        let writer = cache.writer(&bad).unwrap();
+        let read: std::io::Result<Vec<Bytes>> = runtime.block_on(async {
+            kept(verified(chunks(&[b"hello world?"]), bad.clone()), writer)
+                .try_collect()
+                .await
+        });
+        assert!(read.is_err());
+        assert!(cache.get(&bad).is_none());
     }
 
     #[test]

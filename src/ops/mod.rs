@@ -24,7 +24,7 @@ pub mod verify_dir;
 pub use archive::{Exported, Imported, export, export_to, import, import_from};
 pub use discover::{Scope, Search, diff, lineage, refresh, search};
 pub use fetch::{Fetched, fetch};
-pub use files::{FileStream, StreamableFile, open_file, streamable_files};
+pub use files::{FileStream, StreamableFile, open_file, read_file, streamable_files};
 pub use govern::{Move, history, promote, rollback, versions};
 pub use inspect::{Inspected, ListTarget, Listed, Unpacked, inspect, list, unpack};
 pub use login::{login, logout};

@@ -46,6 +46,9 @@ pub struct Config {
     /// Where the index cache lives (rebuilt when deleted).
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// The cache of verified file downloads under `dataDir/blobs`.
+    #[serde(default)]
+    pub blob_cache: BlobCacheConfig,
     /// Registry notifications (`POST /api/v1/events`).
     #[serde(default)]
     pub events: Option<EventsConfig>,
@@ -69,6 +72,28 @@ fn default_refresh() -> Duration {
 
 fn default_data_dir() -> PathBuf {
     PathBuf::from("modelark-data")
+}
+
+/// The cache of verified file downloads: a file verified once is served from local disk.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlobCacheConfig {
+    /// At most this many bytes (`10GiB`, `500MB`, a number of bytes); `0` turns the cache
+    /// off, so every download is fetched and verified anew.
+    #[serde(default = "default_cache_size", with = "size")]
+    pub max_size: u64,
+}
+
+impl Default for BlobCacheConfig {
+    fn default() -> BlobCacheConfig {
+        BlobCacheConfig {
+            max_size: default_cache_size(),
+        }
+    }
+}
+
+fn default_cache_size() -> u64 {
+    10 << 30
 }
 
 /// One registry (and repository prefix) to serve.
@@ -266,9 +291,43 @@ mod duration {
     }
 }
 
+mod size {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        match Size::deserialize(d)? {
+            Size::Bytes(n) => Ok(n),
+            Size::Text(text) => crate::metadata::parse_size(&text).ok_or_else(|| {
+                serde::de::Error::custom(format!("{text:?} is not a size such as 10GiB or 500MB"))
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_blob_cache_size_reads_with_units_and_zero_turns_it_off() {
+        let size = |yaml: &str| {
+            serde_yaml_ng::from_str::<Config>(yaml).map(|c: Config| c.blob_cache.max_size)
+        };
+        assert_eq!(size("{}").unwrap(), 10 << 30);
+        assert_eq!(size("blobCache: {maxSize: 512MiB}").unwrap(), 512 << 20);
+        assert_eq!(size("blobCache: {maxSize: 2GB}").unwrap(), 2_000_000_000);
+        assert_eq!(size("blobCache: {maxSize: 0}").unwrap(), 0);
+        let error = size("blobCache: {maxSize: lots}").unwrap_err().to_string();
+        assert!(error.contains("not a size"), "{error}");
+        assert!(size("blobCache: {maxSize: 1GiB, dir: /tmp}").is_err());
+    }
 
     #[test]
     fn a_timestamp_server_is_read_and_a_misspelt_one_refused() {

@@ -30,6 +30,7 @@ use crate::error::Result;
 use crate::ops::{self, Scope, Trust};
 use crate::sign::PrivateKey;
 use crate::store::Home;
+use crate::store::cache::BlobCache;
 use crate::store::registry::{CredentialStore, Options};
 
 /// Why the service could not start.
@@ -413,8 +414,12 @@ async fn build(
         .store
         .clone()
         .unwrap_or_else(|| config.data_dir.clone());
+    let cache = (config.blob_cache.max_size > 0)
+        .then(|| BlobCache::open(config.data_dir.join("blobs"), config.blob_cache.max_size))
+        .transpose()?;
     let base = Context::new(Home::new(home), credentials)
         .with_index_dir(config.data_dir.join("index"))
+        .with_blob_cache(cache)
         .with_concurrency(8)
         .with_timestamp_server(config.timestamp_server.clone());
     let sources = if config.registries.is_empty() {

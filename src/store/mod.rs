@@ -3,6 +3,7 @@
 //! (entries named by tag, as skopeo writes them).
 
 pub mod archive;
+pub mod cache;
 pub mod endpoint;
 pub mod layout;
 pub mod maintain;

@@ -894,3 +894,78 @@ fn without_a_registry_the_service_shows_the_local_store() {
     let refused = service.send(reqwest::Method::POST, approvals, None, Some(body), &[]);
     assert_eq!(refused.status, 401);
 }
+
+#[test]
+fn a_file_verified_once_is_served_from_the_cache_and_a_corrupt_one_never() {
+    let (registry, env, model, remote) = crate::harness::pushed_model(3 << 20, "ml/big:1.0.0");
+    let host = registry.host();
+    let start = |data: &str, max: &str| {
+        let port = free_port();
+        let config = env.path(&format!("{data}.yaml"));
+        std::fs::write(
+            &config,
+            format!(
+                "listen: 127.0.0.1:{port}\nregistries: [{{url: \"{host}/ml\", plainHttp: true}}]\n\
+                 dataDir: {}\nblobCache: {{maxSize: {max}}}\nauth: {{anonymous: viewer}}\n",
+                env.path(data).display()
+            ),
+        )
+        .unwrap();
+        Service::start(&env, &config, port)
+    };
+    let digest_of = |file: &str| {
+        let bytes = std::fs::read(model.join(file)).unwrap();
+        (
+            format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes))),
+            bytes,
+        )
+    };
+    let (weights, expected) = digest_of("model.safetensors");
+    let (config_digest, _) = digest_of("config.json");
+    let url = |file: &str| format!("/api/v1/models/{remote}/versions/1.0.0/files/{file}");
+    let cached = |data: &str, digest: &str| {
+        env.path(data)
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let corrupt = |digest: &str| {
+        let blob = registry.blob_data(digest);
+        let mut bytes = std::fs::read(&blob).unwrap();
+        bytes[7] ^= 0xff;
+        std::fs::write(&blob, bytes).unwrap();
+    };
+
+    let service = start("data", "64MiB");
+    let first = service.get(&url("model.safetensors"), None);
+    assert_eq!(first.status, 200);
+    assert!(first.body.as_ref().unwrap() == &expected, "first download");
+    assert_eq!(std::fs::read(cached("data", &weights)).unwrap(), expected);
+    // The registry's copy goes bad: the verified copy is what clients get, whole and in
+    // ranges, without the registry being read again.
+    corrupt(&weights);
+    let again = service.get(&url("model.safetensors"), None);
+    assert!(again.body.as_ref().unwrap() == &expected, "cached download");
+    let part = service.send(
+        reqwest::Method::GET,
+        &url("model.safetensors"),
+        None,
+        None,
+        &[("range", "bytes=1048570-2097160")],
+    );
+    assert_eq!(part.status, 206);
+    assert!(part.body.as_ref().unwrap() == &expected[1048570..2097161]);
+    // A blob that is bad before anyone downloaded it is never served whole, nor cached.
+    corrupt(&config_digest);
+    for _ in 0..2 {
+        let bad = service.get(&url("config.json"), None);
+        assert!(bad.body.is_err(), "a corrupt blob was served whole");
+    }
+    assert!(!cached("data", &config_digest).exists());
+    drop(service);
+
+    // With the cache off, every download is fetched and verified anew.
+    let uncached = start("nocache", "0");
+    let bad = uncached.get(&url("model.safetensors"), None);
+    assert!(bad.body.is_err(), "a corrupt blob was served whole");
+    assert!(!env.path("nocache/blobs").exists());
+}

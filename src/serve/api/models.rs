@@ -287,7 +287,11 @@ pub(in crate::serve) async fn download(
                 .status(StatusCode::PARTIAL_CONTENT)
                 .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{size}"))
                 .header(header::CONTENT_LENGTH, end - start + 1);
-            Body::from_stream(slice(file.body, start, end))
+            // A verified copy on disk: read just the range.
+            match file.local.as_ref().map(std::fs::File::open) {
+                Some(Ok(local)) => Body::from_stream(ops::read_file(local, start, end + 1 - start)),
+                _ => Body::from_stream(slice(file.body, start, end)),
+            }
         }
         None => {
             response = response.header(header::CONTENT_LENGTH, size);
