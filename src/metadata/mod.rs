@@ -666,14 +666,19 @@ fn split_spdx(expression: &str) -> Vec<String> {
         .collect()
 }
 
-/// `90s`, `10m`, `2h`, `1d`, or a bare number of seconds, as a duration.
-pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+/// `512MiB` as `(512, "MiB")`: the leading whole number and what follows it.
+fn number_and_unit(text: &str) -> Option<(u64, &str)> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
+    Some((number.parse().ok()?, unit))
+}
+
+/// `90s`, `10m`, `2h`, `1d`, or a bare number of seconds, as a duration.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let (n, unit) = number_and_unit(text)?;
     let scale = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -687,12 +692,7 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
 /// `512MiB`, `10GiB`, `2TB`, or a bare number of bytes, as a number of bytes (binary units
 /// `KiB`..`TiB`, decimal `KB`..`TB`).
 pub fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
+    let (n, unit) = number_and_unit(text)?;
     let scale: u64 = match unit.trim() {
         "" | "B" => 1,
         "KiB" => 1 << 10,

@@ -191,14 +191,9 @@ impl CacheWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::Digest;
 
     fn layer(bytes: &[u8]) -> Descriptor {
-        Descriptor::new(
-            "application/octet-stream",
-            Digest::sha256_of(bytes),
-            bytes.len() as u64,
-        )
+        Descriptor::of("application/octet-stream", bytes)
     }
 
     fn put(cache: &Arc<BlobCache>, bytes: &[u8]) {
