@@ -31,6 +31,12 @@ fn mlflow_clients_read_promote_and_download_governed_models() {
         env.ok(&[&["push", sample_dir, &reference][..], &flags].concat());
     }
     let config = write_config(&env, "serve.yaml", port, &host, "data", true);
+    // Every download fetched and verified anew: the blob corrupted in registry storage
+    // below must fail MLflow's download (with the cache on, the copy verified by the
+    // earlier downloads would be served: tests/it/serve.rs shows that).
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("blobCache: {maxSize: 0}\n");
+    std::fs::write(&config, text).unwrap();
     let service = Service::start(&env, &config, port);
     let inspected = env.json(&["inspect", &format!("{remote}:1.0.0"), "--plain-http"]);
     let digest = inspected["digest"].as_str().unwrap().to_owned();
