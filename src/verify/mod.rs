@@ -414,10 +414,10 @@ fn check_keyless_signature(
     });
     match verified {
         Ok(name) => check_payload(digest, &found.payload, &found.source, vec![name], None),
+        // Its claims are still read, so history can show what an unverified record says.
         Err(problem) => {
             let mut check = check_payload(digest, &found.payload, &found.source, Vec::new(), None);
             check.problem = Some(problem);
-            check.signers.clear();
             check
         }
     }
