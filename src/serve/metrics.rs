@@ -1,5 +1,5 @@
 //! `/metrics` in the Prometheus text format: requests and latency per route and status,
-//! index refreshes, registry errors.
+//! index refreshes, registry errors, the cache of verified blobs.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -60,8 +60,8 @@ impl Metrics {
             .unwrap_or_else(|e| e.into_inner()) += 1;
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// The Prometheus text exposition, with the blob cache's numbers when there is one.
+    pub fn render(&self, cache: Option<crate::store::cache::Stats>) -> String {
         let mut out = String::new();
         out.push_str("# TYPE modelark_http_requests_total counter\n");
         let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
@@ -114,6 +114,21 @@ impl Metrics {
             out,
             "# TYPE modelark_registry_errors_total counter\nmodelark_registry_errors_total {errors}"
         );
+        if let Some(cache) = cache {
+            for (name, kind, value) in [
+                ("blob_cache_hits_total", "counter", cache.hits),
+                ("blob_cache_misses_total", "counter", cache.misses),
+                ("blob_cache_kept_total", "counter", cache.kept),
+                ("blob_cache_evicted_total", "counter", cache.evicted),
+                ("blob_cache_bytes", "gauge", cache.bytes),
+                ("blob_cache_max_bytes", "gauge", cache.max_bytes),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "# TYPE modelark_{name} {kind}\nmodelark_{name} {value}"
+                );
+            }
+        }
         out
     }
 }

@@ -104,6 +104,8 @@ impl Source {
 /// What every request handler shares.
 pub(crate) struct State {
     sources: Vec<Source>,
+    /// The cache of verified blobs every source's context serves downloads from.
+    blob_cache: Option<Arc<BlobCache>>,
     trust: Option<Trust>,
     key: Option<PrivateKey>,
     tokens: auth::Tokens,
@@ -419,7 +421,7 @@ async fn build(
         .transpose()?;
     let base = Context::new(Home::new(home), credentials)
         .with_index_dir(config.data_dir.join("index"))
-        .with_blob_cache(cache)
+        .with_blob_cache(cache.clone())
         .with_concurrency(8)
         .with_timestamp_server(config.timestamp_server.clone());
     let sources = if config.registries.is_empty() {
@@ -501,6 +503,7 @@ async fn build(
     };
     Ok(State {
         sources,
+        blob_cache: cache,
         trust,
         key,
         tokens: auth::Tokens::new(&config.auth.tokens, oidc),

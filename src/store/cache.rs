@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -24,6 +25,33 @@ pub struct BlobCache {
     max: u64,
     /// Bytes cached, as last counted (a scan corrects what other processes changed).
     used: Mutex<u64>,
+    counts: Counts,
+}
+
+/// What a cache did since it was opened.
+#[derive(Debug, Default)]
+struct Counts {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    kept: AtomicU64,
+    evicted: AtomicU64,
+}
+
+/// A cache's numbers, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Blobs found in the cache.
+    pub hits: u64,
+    /// Blobs looked for and not found.
+    pub misses: u64,
+    /// Blobs kept after they verified.
+    pub kept: u64,
+    /// Blobs removed to stay within the bound.
+    pub evicted: u64,
+    /// Bytes cached, as last counted.
+    pub bytes: u64,
+    /// The bound, in bytes.
+    pub max_bytes: u64,
 }
 
 impl BlobCache {
@@ -45,6 +73,7 @@ impl BlobCache {
             dir,
             max,
             used: Mutex::new(0),
+            counts: Counts::default(),
         });
         cache.trim()?;
         Ok(cache)
@@ -57,11 +86,30 @@ impl BlobCache {
             .join(layer.digest.hex())
     }
 
+    /// What it did since it was opened, and how full it is.
+    pub fn stats(&self) -> Stats {
+        let count = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        Stats {
+            hits: count(&self.counts.hits),
+            misses: count(&self.counts.misses),
+            kept: count(&self.counts.kept),
+            evicted: count(&self.counts.evicted),
+            bytes: *self.used.lock().unwrap_or_else(|e| e.into_inner()),
+            max_bytes: self.max,
+        }
+    }
+
     /// The cached copy of `layer`, when there is one of its size; marked as just used.
     pub fn get(&self, layer: &Descriptor) -> Option<PathBuf> {
         let path = self.path(layer);
-        let metadata = std::fs::metadata(&path).ok()?;
-        if !metadata.is_file() || metadata.len() != layer.size {
+        let found = std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == layer.size);
+        let counter = if found {
+            &self.counts.hits
+        } else {
+            &self.counts.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if !found {
             return None;
         }
         // Least recently used goes first: a hit counts as a use. Failing to mark it only
@@ -121,6 +169,7 @@ impl BlobCache {
             }
             if remove(&path).is_ok() {
                 total -= size;
+                self.counts.evicted.fetch_add(1, Ordering::Relaxed);
             }
         }
         *self.used.lock().unwrap_or_else(|e| e.into_inner()) = total;
@@ -128,6 +177,7 @@ impl BlobCache {
     }
 
     fn added(&self, size: u64) {
+        self.counts.kept.fetch_add(1, Ordering::Relaxed);
         let over = {
             let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
             *used += size;
@@ -230,6 +280,13 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+        let stats = cache.stats();
+        assert_eq!(
+            (stats.kept, stats.evicted, stats.bytes),
+            (3, 1, 8),
+            "{stats:?}"
+        );
+        assert!(stats.hits >= 3 && stats.misses >= 2, "{stats:?}");
         // Reopened, the cache still serves what it had.
         let again = BlobCache::open(dir.path(), 10).unwrap();
         assert!(again.get(&layer(b"cccc")).is_some());

@@ -954,6 +954,18 @@ fn a_file_verified_once_is_served_from_the_cache_and_a_corrupt_one_never() {
     );
     assert_eq!(part.status, 206);
     assert!(part.body.as_ref().unwrap() == &expected[1048570..2097161]);
+    // Operators see it in /metrics: one blob kept, the two later downloads hits.
+    let metrics = service.get("/metrics", None).text();
+    for line in [
+        "modelark_blob_cache_kept_total 1",
+        "modelark_blob_cache_hits_total 2",
+        "modelark_blob_cache_max_bytes 67108864",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line:?} not in:\n{metrics}"
+        );
+    }
     // A blob that is bad before anyone downloaded it is never served whole, nor cached.
     corrupt(&config_digest);
     for _ in 0..2 {

@@ -56,7 +56,9 @@ async fn ready(state: Shared) -> impl IntoResponse {
 async fn metrics(state: Shared) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state
+            .metrics
+            .render(state.blob_cache.as_ref().map(|c| c.stats())),
     )
 }
 
