@@ -278,8 +278,8 @@ fn trusted_timestamps_decide_when_a_decision_was_made() {
     refused("its RFC 3161 timestamp does not count");
     // verify-attestation takes verify's timestamp flags: of the two approvals, only the
     // one stamped by the authority named counts when a timestamp is required.
-    let stamped_by = |chain: &str| {
-        env.run(&[
+    let verify_approvals = |extra: &[&str]| {
+        let base = [
             "verify-attestation",
             &reference,
             "--key",
@@ -287,6 +287,11 @@ fn trusted_timestamps_decide_when_a_decision_was_made() {
             "--type",
             "approval",
             "--plain-http",
+        ];
+        env.run(&[&base[..], extra].concat())
+    };
+    let stamped_by = |chain: &str| {
+        verify_approvals(&[
             "--timestamp-certificate-chain",
             chain,
             "--require-timestamp",
@@ -359,15 +364,7 @@ fn trusted_timestamps_decide_when_a_decision_was_made() {
     assert_eq!(code, 0, "the stamped approval came later: {stdout}{stderr}");
 
     // Without the policy's authority, the claims alone order them: the rejection wins.
-    let (code, stdout, _) = env.run(&[
-        "verify-attestation",
-        &reference,
-        "--key",
-        &public,
-        "--type",
-        "approval",
-        "--plain-http",
-    ]);
+    let (code, stdout, _) = verify_approvals(&[]);
     assert_eq!(code, 0, "{stdout}");
     let claims_only = env.path("claims.yaml");
     std::fs::write(
