@@ -120,12 +120,14 @@ pub async fn open_file(ctx: &Context, reference: &Reference, path: &str) -> Resu
                 .boxed()
         }
         Endpoint::Layout(repo) => {
+            // Read to its end whatever its length: the digest check below names a file
+            // that is shorter or longer than its layer.
             let path = repo.layout().blob_path(&layer.digest);
-            let file = tokio::fs::File::open(&path)
-                .await
-                .map_err(|e| crate::store::Error::from(fs_err_io(e, &path)))
+            let (len, file) = fs_err::File::open(&path)
+                .and_then(|f| Ok((f.metadata()?.len(), f.into_file())))
+                .map_err(crate::store::Error::from)
                 .op(what)?;
-            read_chunks(file).boxed()
+            read_file(file, 0, len)
         }
     };
     let mut body = verified(coalesce(raw, CHUNK), layer.clone());
@@ -145,43 +147,51 @@ pub async fn open_file(ctx: &Context, reference: &Reference, path: &str) -> Resu
 /// The pieces a stream is cut into for the client.
 const CHUNK: usize = 256 * 1024;
 
-/// The `len` bytes of `file` from `start`, read on a thread of its own in 1 MiB pieces up
-/// to four ahead of the consumer (a verified copy on local disk: nothing to hash). A file
-/// shorter than that ends the stream with an error.
+/// The `len` bytes of `file` from `start`, read on a thread of its own (started when the
+/// stream is first polled) in 1 MiB pieces up to four ahead of the consumer. A file shorter
+/// than that ends the stream with an error.
 pub fn read_file(
     mut file: std::fs::File,
     start: u64,
     len: u64,
 ) -> BoxStream<'static, std::io::Result<Bytes>> {
     use std::io::{Read as _, Seek as _};
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tokio::task::spawn_blocking(move || {
-        let mut left = len;
-        if let Err(e) = file.seek(std::io::SeekFrom::Start(start)) {
-            let _ = tx.blocking_send(Err(e));
-            return;
-        }
-        while left > 0 {
-            let mut buffer = vec![0u8; left.min(1 << 20) as usize];
-            let item = match file.read(&mut buffer) {
-                Ok(0) => Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file is shorter than its size",
-                )),
-                Ok(n) => {
-                    buffer.truncate(n);
-                    left -= n as u64;
-                    Ok(Bytes::from(buffer))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => Err(e),
-            };
-            let failed = item.is_err();
-            if tx.blocking_send(item).is_err() || failed {
+    let reader = async move {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            let mut left = len;
+            if let Err(e) = file.seek(std::io::SeekFrom::Start(start)) {
+                let _ = tx.blocking_send(Err(e));
                 return;
             }
-        }
-    });
+            while left > 0 {
+                let mut buffer = vec![0u8; left.min(1 << 20) as usize];
+                let item = match file.read(&mut buffer) {
+                    Ok(0) => Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the file is shorter than its size",
+                    )),
+                    Ok(n) => {
+                        buffer.truncate(n);
+                        left -= n as u64;
+                        Ok(Bytes::from(buffer))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let failed = item.is_err();
+                if tx.blocking_send(item).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        received(rx)
+    };
+    stream::once(reader).flatten().boxed()
+}
+
+/// What a producer task sends, as a stream.
+fn received<T: Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> BoxStream<'static, T> {
     stream::unfold(rx, |mut rx| async move {
         let item = rx.recv().await?;
         Some((item, rx))
@@ -292,29 +302,7 @@ fn read_ahead(
             }
         }
     });
-    stream::unfold(rx, |mut rx| async move {
-        let item = rx.recv().await?;
-        Some((item, rx))
-    })
-    .boxed()
-}
-
-fn fs_err_io(error: std::io::Error, path: &std::path::Path) -> std::io::Error {
-    std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
-}
-
-/// A file as a stream of 256 KiB chunks.
-fn read_chunks(file: tokio::fs::File) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> {
-    stream::try_unfold(file, |mut file| async move {
-        use tokio::io::AsyncReadExt as _;
-        let mut buffer = vec![0u8; CHUNK];
-        let n = file.read(&mut buffer).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buffer.truncate(n);
-        Ok(Some((Bytes::from(buffer), file)))
-    })
+    received(rx)
 }
 
 /// Joins small chunks (a registry's body arrives in pieces of a few KiB) into pieces of at

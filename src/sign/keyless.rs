@@ -365,6 +365,38 @@ struct Parts {
     stamps: Vec<Vec<u8>>,
 }
 
+impl Parts {
+    /// The certificate, intermediates, the one transparency log entry and the RFC 3161
+    /// timestamps of a bundle.
+    fn of(bundle: &Bundle) -> Result<Parts, String> {
+        let material: Material = serde_json::from_value(bundle.verification_material.clone())
+            .map_err(|e| format!("verification material: {e}"))?;
+        let mut certs = match (material.certificate, material.x509_certificate_chain) {
+            (Some(cert), _) => vec![Cert::from_base64(&cert.raw_bytes)?],
+            (None, Some(chain)) => chain.certs()?,
+            (None, None) => return Err("the bundle has no signing certificate".into()),
+        };
+        if certs.is_empty() {
+            return Err("the bundle's certificate chain is empty".into());
+        }
+        let leaf = certs.remove(0);
+        let mut entries = material.tlog_entries;
+        if entries.is_empty() {
+            return Err(
+                "the bundle has no transparency log entry, so nothing vouches for \
+                        when it was signed"
+                    .into(),
+            );
+        }
+        Ok(Parts {
+            leaf,
+            intermediates: certs,
+            entry: entries.remove(0),
+            stamps: bundle.rfc3161_timestamps()?,
+        })
+    }
+}
+
 impl Keyless {
     /// Verifies a keyless bundle holding a DSSE envelope; returns who signed it.
     ///
@@ -375,11 +407,19 @@ impl Keyless {
             .dsse_envelope
             .as_ref()
             .ok_or("the bundle holds no DSSE envelope")?;
-        let parts = self.parts(bundle)?;
+        let parts = Parts::of(bundle)?;
         let signature = envelope.signature_bytes()?;
         let payload = envelope.payload().map_err(|e| e.to_string())?;
         let digest = sha2::Sha256::digest(&payload);
-        let signer = self.check_signed(&parts, &signature, &digest, true)?;
+        let signer = self.check_signed(
+            &parts,
+            &rekor::Signed {
+                over: rekor::Over::Envelope,
+                signature: &signature,
+                digest: &digest,
+                certificate: &parts.leaf,
+            },
+        )?;
         let key = parts.leaf.key()?;
         let message = super::dsse::pae(&envelope.payload_type, &payload);
         if !key.verify(&message, &signature, key.default_hash()) {
@@ -407,9 +447,17 @@ impl Keyless {
         if signed.message_digest.algorithm != "SHA2_256" || claimed != digest {
             return Err("it signs another message".into());
         }
-        let parts = self.parts(bundle)?;
+        let parts = Parts::of(bundle)?;
         let signature = bundle.signature_bytes()?;
-        let signer = self.check_signed(&parts, &signature, &digest, false)?;
+        let signer = self.check_signed(
+            &parts,
+            &rekor::Signed {
+                over: rekor::Over::Message,
+                signature: &signature,
+                digest: &digest,
+                certificate: &parts.leaf,
+            },
+        )?;
         let key = parts.leaf.key()?;
         let verified = match message {
             Message::Bytes(bytes) => key.verify(bytes, &signature, key.default_hash()),
@@ -425,13 +473,7 @@ impl Keyless {
     /// inclusion proof, a body recording this signature of `digest` by this certificate)
     /// and every trusted time (the log's, each time-stamping authority's), at each of which
     /// the certificate must chain to a Fulcio CA with an SCT and name an accepted identity.
-    fn check_signed(
-        &self,
-        parts: &Parts,
-        signature: &[u8],
-        digest: &[u8],
-        envelope: bool,
-    ) -> Result<Signer, String> {
+    fn check_signed(&self, parts: &Parts, signed: &rekor::Signed<'_>) -> Result<Signer, String> {
         let id = parts.entry.log_id()?;
         let log = self
             .root
@@ -440,16 +482,11 @@ impl Keyless {
             .find(|l| l.id == id)
             .ok_or("its transparency log key is not in the trusted root")?;
         let logged = parts.entry.verify(&log.key)?;
-        let signed = rekor::Signed {
-            signature,
-            digest,
-            certificate: &parts.leaf,
-        };
-        signed.check(&logged.body, envelope)?;
+        signed.check(&logged.body)?;
         let mut times: Vec<u64> = logged.time.into_iter().collect();
         for stamp in &parts.stamps {
             let verified =
-                super::timestamp::verify(stamp, signature, &self.root.timestamp_authorities)
+                super::timestamp::verify(stamp, signed.signature, &self.root.timestamp_authorities)
                     .map_err(|e| format!("its RFC 3161 timestamp: {e}"))?;
             times.push(verified.time);
         }
@@ -471,36 +508,6 @@ impl Keyless {
             signer = Some(self.check_certificate(&parts.leaf, &parts.intermediates, time)?);
         }
         Ok(signer.unwrap_or_else(|| unreachable!("at least one time")))
-    }
-
-    /// The certificate, intermediates, the one transparency log entry and the RFC 3161
-    /// timestamps of a bundle.
-    fn parts(&self, bundle: &Bundle) -> Result<Parts, String> {
-        let material: Material = serde_json::from_value(bundle.verification_material.clone())
-            .map_err(|e| format!("verification material: {e}"))?;
-        let mut certs = match (material.certificate, material.x509_certificate_chain) {
-            (Some(cert), _) => vec![Cert::from_base64(&cert.raw_bytes)?],
-            (None, Some(chain)) => chain.certs()?,
-            (None, None) => return Err("the bundle has no signing certificate".into()),
-        };
-        if certs.is_empty() {
-            return Err("the bundle's certificate chain is empty".into());
-        }
-        let leaf = certs.remove(0);
-        let mut entries = material.tlog_entries;
-        if entries.is_empty() {
-            return Err(
-                "the bundle has no transparency log entry, so nothing vouches for \
-                        when it was signed"
-                    .into(),
-            );
-        }
-        Ok(Parts {
-            leaf,
-            intermediates: certs,
-            entry: entries.remove(0),
-            stamps: bundle.rfc3161_timestamps()?,
-        })
     }
 
     /// Chain to a Fulcio CA valid at `time`, an SCT from a trusted CT log, the identity.

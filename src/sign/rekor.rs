@@ -197,9 +197,20 @@ impl Entry {
     }
 }
 
+/// What a signature is over, which decides the entry kinds that can record it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Over {
+    /// A message (`hashedrekord`).
+    Message,
+    /// A DSSE envelope (`dsse`, `intoto`).
+    Envelope,
+}
+
 /// What the log entry must record: the signature, the signed bytes' SHA-256 (the message
 /// for `hashedrekord`, the DSSE payload for `dsse` and `intoto`) and the certificate.
 pub struct Signed<'a> {
+    /// What the signature is over.
+    pub over: Over,
     /// The raw signature.
     pub signature: &'a [u8],
     /// SHA-256 of the message, or of the DSSE payload.
@@ -209,25 +220,23 @@ pub struct Signed<'a> {
 }
 
 impl Signed<'_> {
-    /// Checks that `body` records this signature; which kinds are accepted depends on
-    /// whether the signature is over a message or a DSSE envelope.
+    /// Checks that `body` records this signature, in a kind that records what it is over.
     ///
     /// # Errors
     /// A body of another kind, or one recording another signature, digest or certificate.
-    pub fn check(&self, body: &serde_json::Value, envelope: bool) -> Result<(), String> {
+    pub fn check(&self, body: &serde_json::Value) -> Result<(), String> {
         let kind = (body["kind"].as_str(), body["apiVersion"].as_str());
-        match (kind, envelope) {
-            ((Some("hashedrekord"), Some("0.0.1")), false) => self.check_hashedrekord(body),
-            ((Some("dsse"), Some("0.0.1")), true) => self.check_dsse(body),
-            ((Some("intoto"), Some("0.0.2")), true) => self.check_intoto(body),
-            ((kind, version), _) => Err(format!(
+        match (kind, self.over) {
+            ((Some("hashedrekord"), Some("0.0.1")), Over::Message) => self.check_hashedrekord(body),
+            ((Some("dsse"), Some("0.0.1")), Over::Envelope) => self.check_dsse(body),
+            ((Some("intoto"), Some("0.0.2")), Over::Envelope) => self.check_intoto(body),
+            ((kind, version), over) => Err(format!(
                 "the log entry is of kind {} {}, which does not record {}",
                 kind.unwrap_or("?"),
                 version.unwrap_or("?"),
-                if envelope {
-                    "a DSSE envelope"
-                } else {
-                    "a message signature"
+                match over {
+                    Over::Envelope => "a DSSE envelope",
+                    Over::Message => "a message signature",
                 }
             )),
         }

@@ -161,9 +161,7 @@ impl SpkiKey {
             .verify(message, signature)
             .is_ok()
     }
-}
 
-impl SpkiKey {
     /// True when `signature` (ASN.1 DER) signs the SHA-256 `digest` of a message this
     /// verifier never sees (a bundle's message digest).
     ///

@@ -180,7 +180,7 @@ impl Minted {
         let raw = Raw::new(&registry.host(), "models/keyless");
         let sigstore = Sigstore::new();
         let root = env.path("trusted_root.json");
-        let json = sigstore.trusted_root(&sigstore.log, &sigstore.ct);
+        let json = sigstore.trusted_root();
         std::fs::write(&root, serde_json::to_vec(&json).unwrap()).unwrap();
         Minted {
             _registry: registry,

@@ -195,9 +195,8 @@ impl Sigstore {
         }
     }
 
-    /// A `trusted_root.json` trusting this CA, CT log and transparency log (`log` and `ct`
-    /// stand in for other keys when a test wants the root to trust other logs).
-    pub fn trusted_root(&self, log: &Key, ct: &Key) -> serde_json::Value {
+    /// A `trusted_root.json` trusting this CA, CT log and transparency log.
+    pub fn trusted_root(&self) -> serde_json::Value {
         let start = time::OffsetDateTime::from_unix_timestamp((now() - 86_400) as i64)
             .unwrap()
             .format(&time::format_description::well_known::Rfc3339)
@@ -216,8 +215,8 @@ impl Sigstore {
         };
         serde_json::json!({
             "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-            "tlogs": [key(log)],
-            "ctlogs": [key(ct)],
+            "tlogs": [key(&self.log)],
+            "ctlogs": [key(&self.ct)],
             "certificateAuthorities": [{
                 "subject": {"organization": "modelark", "commonName": "modelark test fulcio"},
                 "uri": "https://fulcio.test",
